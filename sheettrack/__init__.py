@@ -1,0 +1,38 @@
+"""sheettrack: experiment tracking kept in an Excel workbook (and, later, a Google Sheet).
+
+    import sheettrack
+    run_id = sheettrack.log("runs.xlsx", params={"lr": 0.01}, metrics={"accuracy": 0.93})
+
+    with sheettrack.start_run("runs.xlsx", hypothesis="two layers beat one") as run:
+        run.log_params({"hidden_layers": [64, 32]})
+        run.log_metric("accuracy", 0.95)
+
+    df = sheettrack.load("runs.xlsx")
+
+Importing sheettrack imports neither pandas nor openpyxl: one call at the end of a
+training script stays cheap.
+"""
+
+from .api import Problem, init, load, log, schema_of, show, start_run, validate
+from .errors import (
+    CorruptWorkbookError,
+    SchemaMismatchError,
+    SheettrackError,
+    StoreError,
+    TargetError,
+    TemplateError,
+    ValidationError,
+    WorkbookLockedError,
+)
+from .run import Run
+from .schema import Column, Schema, SheettrackWarning
+from .templates import list_templates, load_template
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "log", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
+    "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
+    "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
+    "StoreError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",
+]

@@ -1,0 +1,280 @@
+"""Value and cell rules shared by every store.
+
+Three steps, one direction:
+
+* ``normalize`` turns what users log (numpy, pandas and torch scalars, Decimal, Path, UUID,
+  Enum, tuples, sets) into plain Python values.
+* ``Column.coerce`` (in ``schema``) checks a plain value against its column and returns the
+  canonical Python value for that column type.
+* ``to_cell`` turns a canonical value into a ``Cell``: the documented, round-tripping
+  representation every store writes; ``from_cell`` reads one back.
+
+Representations (documented in the README):
+
+=========  ===============================================================================
+float      a number, written with ``repr`` so it reads back bit for bit; NaN, inf and -inf
+           are the text ``NaN``, ``inf`` and ``-inf`` (a number cell cannot hold them)
+int        a number while ``abs(v) <= 2**53``; beyond that the decimal digits as text
+           (an Excel number is a double and would lose digits)
+bool       a boolean cell
+datetime   a date-time cell in UTC (naive datetimes are taken as local time); read back
+           tz-aware in UTC, to the microsecond
+date       a date cell
+json       the JSON text (lists, tuples, dicts); read back as Python objects
+string     text, never a formula: ``=1+1`` stays the five characters ``=1+1``
+=========  ===============================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import enum
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+MAX_EXACT_INT = 2**53
+FLOAT_TEXT = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
+              "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell as every store writes it: ``kind`` is n (number), s (text), b (bool), d (date)."""
+
+    kind: str
+    value: Any
+
+
+def normalize(value: Any) -> Any:
+    """Turn library scalars and containers into plain Python values (recursively)."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    tname = type(value).__name__
+    if tname in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, decimal.Decimal):
+        return value
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+            return value.to_pydatetime()
+        return value
+    if isinstance(value, enum.Enum):
+        return normalize(value.value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [normalize(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return sorted(items, key=repr)
+    if tname == "datetime64":  # numpy datetime64 scalar
+        import numpy as np
+
+        if np.isnat(value):
+            return None
+        us = value.astype("datetime64[us]").astype("int64").item()
+        return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=us)
+    if hasattr(value, "item") and (hasattr(value, "dtype") or hasattr(value, "numel")):
+        # numpy scalars and arrays, torch tensors, jax arrays
+        size = getattr(value, "size", None)
+        if callable(size):  # torch: size() is a method, numel() the count
+            size = value.numel()
+        if size == 1 and getattr(value, "ndim", 0) == 0:
+            return normalize(value.item())
+        if hasattr(value, "tolist"):
+            return normalize(value.tolist())
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return normalize(value.tolist())
+    return value
+
+
+def to_utc(value: _dt.datetime) -> _dt.datetime:
+    """Return ``value`` as an aware UTC datetime; naive datetimes are taken as local time."""
+    if value.tzinfo is None:
+        value = value.astimezone()  # local time, as datetime.now() means it
+    return value.astimezone(_dt.timezone.utc)
+
+
+def json_text(value: Any) -> str:
+    """Canonical JSON text of a plain value (NaN and inf as Python's json writes them)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_cell(ctype: str, value: Any) -> Cell | None:
+    """The cell for a canonical value of a column of type ``ctype`` (None: an empty cell)."""
+    if value is None:
+        return None
+    if ctype == "float":
+        if math.isnan(value):
+            return Cell("s", "NaN")
+        if math.isinf(value):
+            return Cell("s", "inf" if value > 0 else "-inf")
+        return Cell("n", value)
+    if ctype == "int":
+        if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+            return Cell("n", value)
+        return Cell("s", str(value))
+    if ctype == "bool":
+        return Cell("b", bool(value))
+    if ctype in ("datetime", "date"):
+        return Cell("d", value)
+    if value == "":
+        return None
+    return Cell("s", value)
+
+
+def number_text(value: int | float) -> str:
+    """Shortest text that reads back as the same number (``repr`` round-trips doubles)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+class CellError(ValueError):
+    """A stored cell cannot be read as its column's type; the message says why."""
+
+
+def from_cell(ctype: str, value: Any) -> Any:
+    """Read a stored cell back as the canonical value of a column of type ``ctype``.
+
+    ``value`` is what a reader returned: None or "" for empty, str, int, float, bool,
+    datetime, date. Raises ``CellError`` with a short reason when it cannot be read.
+    """
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    if ctype == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, (_dt.datetime, _dt.date)):
+            return value.isoformat()
+        return str(value)
+    if ctype == "float":
+        if isinstance(value, bool):
+            raise CellError(f"{value!r} is a boolean, not a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            text = value.strip()
+            special = FLOAT_TEXT.get(text.lower())
+            if special is not None:
+                return special
+            try:
+                return float(text)
+            except ValueError:
+                raise CellError(f"{value!r} is not a number") from None
+        raise CellError(f"{value!r} is not a number")
+    if ctype == "int":
+        if isinstance(value, bool):
+            raise CellError(f"{value!r} is a boolean, not an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if value.is_integer():
+                return int(value)
+            raise CellError(f"{value!r} is not an integer")
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                return int(text)
+            except ValueError:
+                raise CellError(f"{value!r} is not an integer") from None
+        raise CellError(f"{value!r} is not an integer")
+    if ctype == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in BOOL_TEXT:
+            return BOOL_TEXT[value.strip().lower()]
+        raise CellError(f"{value!r} is not a boolean")
+    if ctype == "datetime":
+        if isinstance(value, _dt.datetime):
+            return value.replace(tzinfo=_dt.timezone.utc) if value.tzinfo is None else to_utc(value)
+        if isinstance(value, _dt.date):
+            return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return from_serial(value).replace(tzinfo=_dt.timezone.utc)
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                raise CellError(f"{value!r} is not a date-time") from None
+            return parsed.replace(tzinfo=_dt.timezone.utc) if parsed.tzinfo is None else to_utc(parsed)
+        raise CellError(f"{value!r} is not a date-time")
+    if ctype == "date":
+        if isinstance(value, _dt.datetime):
+            return value.date()
+        if isinstance(value, _dt.date):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return from_serial(value).date()
+        if isinstance(value, str):
+            try:
+                return parse_datetime(value).date()
+            except ValueError:
+                raise CellError(f"{value!r} is not a date") from None
+        raise CellError(f"{value!r} is not a date")
+    if ctype == "json":
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise CellError(f"{value[:40]!r} is not JSON text") from None
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+    raise CellError(f"unknown column type {ctype!r}")
+
+
+BOOL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
+
+
+def from_serial(serial: float) -> _dt.datetime:
+    """Excel serial day number (1900 system) to a naive datetime, to the microsecond."""
+    return EXCEL_EPOCH + _dt.timedelta(microseconds=round(serial * 86_400_000_000))
+
+
+def parse_datetime(text: str) -> _dt.datetime:
+    """Parse ISO 8601 text (a trailing ``Z`` and a space separator are accepted)."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return _dt.datetime.fromisoformat(text)
+
+
+def col_letter(index: int) -> str:
+    """Spreadsheet column letters for a 0-based index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def col_index(letters: str) -> int:
+    """0-based index of spreadsheet column letters (A -> 0, AA -> 26)."""
+    index = 0
+    for ch in letters.upper():
+        index = index * 26 + ord(ch) - 64
+    return index - 1

@@ -1,0 +1,285 @@
+"""Record where a run came from: code version, user, machine, interpreter and command line.
+
+``capture()`` returns one flat dict whose values fit in sheet cells.  It never reads
+environment variables (so no token or password can end up in a sheet), never imports a
+package that is not already loaded, and never raises because git is missing or the folder
+is not a repository: those values are simply ``None``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+GIT_TIMEOUT = 5.0
+"""Seconds any single git command may take before its value is given up as ``None``."""
+
+# Imported module name -> name reported in ``packages`` (the distribution name).
+_ML_PACKAGES: dict[str, str] = {
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "scipy": "scipy",
+    "sklearn": "scikit-learn",
+    "torch": "torch",
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "jax": "jax",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "transformers": "transformers",
+    "lightning": "lightning",
+    "pytorch_lightning": "pytorch-lightning",
+    "optuna": "optuna",
+    "statsmodels": "statsmodels",
+}
+
+_GIT_KEYS = ("git_commit", "git_branch", "git_dirty", "git_diff_hash", "git_remote")
+
+
+def capture(
+    *,
+    git: bool = True,
+    user: bool = True,
+    host: bool = True,
+    python: bool = True,
+    command: bool = True,
+    cwd: str | None = None,
+) -> dict[str, object]:
+    """Return the provenance of the current run as a flat dict, so every run row says how it was made."""
+    info: dict[str, object] = {}
+    if user:
+        info["user"] = _user()
+    if host:
+        info["host"] = _host()
+    if python:
+        info["python"] = platform.python_version()
+        info["platform"] = _platform()
+        info["packages"] = loaded_packages()
+    script = _script()
+    if command:
+        info["command"] = _command_line()
+        info["script"] = script
+    if git:
+        info.update(git_info(cwd if cwd is not None else _default_git_dir(script)))
+    return info
+
+
+def _default_git_dir(script: str | None) -> str:
+    """Return the script's folder, or the working directory when there is no script or it is an installed tool."""
+    if script:
+        prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix)}
+        real = os.path.realpath(script)
+        # Console entry points (pytest, torchrun, ipykernel...) live in the environment, not the project.
+        if not any(real.startswith(prefix + os.sep) for prefix in prefixes):
+            return os.path.dirname(script)
+    return os.getcwd()
+
+
+def _user() -> str:
+    """Return the login name, or "unknown" when the system cannot tell (e.g. no passwd entry)."""
+    try:
+        return getpass.getuser() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def _host() -> str:
+    """Return the machine's host name, or "unknown" when it cannot be read."""
+    try:
+        return socket.gethostname() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def _platform() -> str:
+    """Return a short "System-release-machine" string without the slow libc probe of platform.platform()."""
+    parts = [platform.system(), platform.release(), platform.machine()]
+    return "-".join(part for part in parts if part) or sys.platform
+
+
+def loaded_packages() -> dict[str, str]:
+    """Return name -> version of the ML packages already imported, without importing anything new."""
+    found: dict[str, str] = {}
+    for module_name, dist_name in _ML_PACKAGES.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        version = _module_version(module, dist_name)
+        if version:
+            found[dist_name] = version
+    return found
+
+
+def _module_version(module: object, dist_name: str) -> str | None:
+    """Return a loaded module's version from ``__version__`` or its installed metadata, else None."""
+    try:
+        version = getattr(module, "__version__", None)
+        if isinstance(version, str) and version:
+            return version
+        if version is not None and not callable(version):
+            text = str(version)
+            if text:
+                return text
+    except Exception:
+        pass
+    try:
+        from importlib import metadata
+
+        return metadata.version(dist_name)
+    except Exception:
+        return None
+
+
+def _command_line() -> str:
+    """Return the full command line as one shell-quoted string that can be pasted back into a shell."""
+    argv = getattr(sys, "orig_argv", None)
+    if not argv:
+        argv = [sys.executable, *sys.argv]
+    try:
+        return shlex.join(str(arg) for arg in argv)
+    except Exception:
+        return " ".join(str(arg) for arg in argv)
+
+
+def _script() -> str | None:
+    """Return the absolute path of the running script, or None for ``python -c`` and the interactive prompt."""
+    try:
+        first = sys.argv[0] if sys.argv else ""
+        if first and os.path.isfile(first):
+            return os.path.abspath(first)
+    except Exception:
+        pass
+    return None
+
+
+def _git_env() -> dict[str, str]:
+    """Return the environment for git child processes: never take the index lock, never prompt."""
+    env = dict(os.environ)
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _start_git(args: list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """Start one git command in the background, or return None when git cannot be started."""
+    try:
+        return subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except (OSError, ValueError):
+        return None
+
+
+def _finish_git(proc: subprocess.Popen[bytes] | None) -> tuple[int, str] | None:
+    """Wait for a started git command and return (exit code, stripped stdout), or None on failure."""
+    if proc is None:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=GIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    except OSError:
+        return None
+    return proc.returncode, out.decode("utf-8", "replace").strip()
+
+
+def _hash_git_output(args: list[str], cwd: str, env: dict[str, str]) -> str | None:
+    """Stream a git command's stdout into sha256 and return the first 16 hex chars, or None on failure."""
+    proc = _start_git(args, cwd, env)
+    if proc is None or proc.stdout is None:
+        return None
+    stdout = proc.stdout
+    timer = threading.Timer(GIT_TIMEOUT, proc.kill)
+    timer.start()
+    digest = hashlib.sha256()
+    try:
+        while chunk := stdout.read(1 << 20):
+            digest.update(chunk)
+        code = proc.wait()
+    except OSError:
+        proc.kill()
+        proc.wait()
+        return None
+    finally:
+        timer.cancel()
+        stdout.close()
+    if code != 0:
+        # Non-zero also covers a kill by the timer (negative code).
+        return None
+    return digest.hexdigest()[:16]
+
+
+def git_info(cwd: str) -> dict[str, object]:
+    """Return the git_* provenance values of the repository containing ``cwd``; all None outside one."""
+    info: dict[str, object] = dict.fromkeys(_GIT_KEYS)
+    env = _git_env()
+    # The independent queries run concurrently so the whole capture costs about one git call.
+    procs = {
+        "status": _start_git(["status", "--porcelain", "--untracked-files=normal"], cwd, env),
+        "commit": _start_git(["rev-parse", "--verify", "-q", "HEAD"], cwd, env),
+        "branch": _start_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd, env),
+        "remote": _start_git(["config", "--get", "remote.origin.url"], cwd, env),
+    }
+    results = {key: _finish_git(proc) for key, proc in procs.items()}
+
+    status = results["status"]
+    if status is None or status[0] != 0:
+        # git is missing, timed out, or cwd is not inside a work tree.
+        return info
+
+    commit = results["commit"]
+    if commit is not None and commit[0] == 0 and commit[1]:
+        info["git_commit"] = commit[1]
+    branch = results["branch"]
+    if branch is not None and branch[0] == 0 and branch[1]:
+        info["git_branch"] = branch[1]
+    remote = results["remote"]
+    if remote is not None and remote[0] == 0 and remote[1]:
+        info["git_remote"] = strip_credentials(remote[1])
+
+    dirty = bool(status[1])
+    info["git_dirty"] = dirty
+    if dirty and info["git_commit"] is not None:
+        info["git_diff_hash"] = _hash_git_output(
+            ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"],
+            cwd,
+            env,
+        )
+    return info
+
+
+def strip_credentials(url: str) -> str:
+    """Remove a user:password@ (or token@) part from a remote URL so no secret reaches the sheet."""
+    if "://" not in url:
+        # scp-like "git@host:org/repo.git": the part before @ is an ssh login, not a secret.
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, sep, hostport = parts.netloc.rpartition("@")
+    if not sep:
+        return url
+    keep_user = parts.scheme in ("ssh", "git+ssh", "ssh+git") and ":" not in userinfo
+    netloc = f"{userinfo}@{hostport}" if keep_user else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+__all__ = ["capture", "git_info", "loaded_packages", "strip_credentials"]

@@ -1,0 +1,144 @@
+"""``Run``: what one experiment logs, from start to the one row it appends at the end."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from typing import Any
+
+from .errors import SheettrackError
+from .record import flatten, new_run_id
+from .schema import Schema
+
+
+class Run:
+    """Collects params, metrics, tags, notes and data of one run; appends one row at the end.
+
+    Use it as ``with sheettrack.start_run(target) as run:``. Values are checked against the
+    template as they are logged, so a bad value fails at once, not after hours of training.
+    On exit the row is written with status ``finished``, ``failed`` (and the exception's
+    message) or ``interrupted`` (KeyboardInterrupt); an exception is always re-raised.
+    """
+
+    def __init__(self, target: str | os.PathLike | None = None, *, template: Any = None,
+                 hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
+                 notes: str | None = None, run_id: str | None = None) -> None:
+        from .api import _session
+
+        self._session = _session(target, template)
+        self.target = self._session.target
+        self.schema: Schema = self._session.schema
+        self.run_id = run_id or new_run_id()
+        self.started_at = _dt.datetime.now(_dt.timezone.utc)
+        self._t0 = time.perf_counter()
+        self.params: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.tags: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.hypothesis = hypothesis
+        self.data: list[Any] = []
+        self.status: str | None = None
+        self.error: str | None = None
+        self._written = False
+        if params:
+            self.log_params(params)
+        if tags:
+            self.set_tags(tags)
+        if notes:
+            self.note(notes)
+
+    def _check(self, group: str, values: dict[str, Any]) -> None:
+        self.schema.check_values(group, values, text_limit=self._session.store.text_limit)
+
+    # -- logging -------------------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one hyperparameter (a nested dict becomes dotted names)."""
+        self.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record hyperparameters; nested dicts flatten to ``outer.inner``."""
+        flat = flatten(params)
+        self._check("params", flat)
+        self.params.update(flat)
+
+    def log_metric(self, key: str, value: Any) -> None:
+        """Record a metric; logging the same name again keeps the latest value."""
+        self.log_metrics({key: value})
+
+    def log_metrics(self, metrics: dict[str, Any]) -> None:
+        """Record metrics; nested dicts flatten to dotted names."""
+        flat = flatten(metrics)
+        self._check("metrics", flat)
+        self.metrics.update(flat)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Attach a tag (a label such as ``team`` or ``dataset``)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Attach several tags."""
+        flat = flatten(tags)
+        self._check("tags", flat)
+        self.tags.update(flat)
+
+    def log_data(self, data: Any, name: str | None = None) -> None:
+        """Fingerprint a file, folder, DataFrame or array the run used (content hash, size, rows)."""
+        from .fingerprint import fingerprint_many
+
+        if name is not None:
+            data = {name: data}
+        self.data.extend(fingerprint_many(data))
+
+    def note(self, text: str) -> None:
+        """Add a note; several notes are kept as separate lines."""
+        self.notes.append(str(text))
+
+    # -- the row -------------------------------------------------------------------------------
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """The run's values by group, as ``Schema.build_row`` takes them."""
+        from .fingerprint import combined_hash
+
+        ended = _dt.datetime.now(_dt.timezone.utc)
+        run = {"run_id": self.run_id, "started_at": self.started_at, "ended_at": ended,
+               "duration_s": round(time.perf_counter() - self._t0, 3),
+               "status": self.status or "finished", "error": self.error}
+        notes = {"hypothesis": self.hypothesis, "notes": "\n".join(self.notes) or None}
+        data = {"data_hash": combined_hash(self.data) if self.data else None,
+                "data": self.data or None}
+        return {"run": run, "params": self.params, "metrics": self.metrics, "tags": self.tags,
+                "data": data, "notes": notes, "provenance": self._session.provenance()}
+
+    def end(self, status: str = "finished", error: str | None = None) -> str:
+        """Append the run's row now (once); return the run id."""
+        if self._written:
+            return self.run_id
+        self.status, self.error = status, error
+        self._session.write([self.fields()])
+        self._written = True
+        return self.run_id
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc_type is None:
+            self.end("finished")
+            return False
+        if issubclass(exc_type, KeyboardInterrupt):
+            status, message = "interrupted", "KeyboardInterrupt"
+        else:
+            status = "failed"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = f"{exc_type.__name__}: {first}" if first else exc_type.__name__
+        try:
+            self.end(status, message[:1000])
+        except SheettrackError as write_error:
+            import warnings
+
+            warnings.warn(f"sheettrack: the {status} run {self.run_id} was not written: {write_error}",
+                          stacklevel=2)
+        return False
+
+    def __repr__(self) -> str:
+        return f"Run({self.run_id!r}, target={self.target!r}, status={self.status or 'running'!r})"

@@ -1,0 +1,961 @@
+"""The .xlsx store: a workbook on disk, appended to part by part.
+
+Creating a workbook uses openpyxl once. Appending never loads and re-saves the workbook
+through openpyxl (that drops people's charts and images and costs tens of seconds at 50k
+rows): it edits the Runs worksheet part and the small parts that must grow (dimension,
+table, autofilter, styles, shared strings), copies every other part byte for byte, and
+replaces the file atomically under a lock. Reading uses python-calamine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from ..cells import Cell, col_letter, number_text, to_cell
+from ..errors import CorruptWorkbookError, StoreError, WorkbookLockedError
+from ..schema import Column, Schema
+from .base import Store, Table
+from .ooxml import (
+    CT_SST,
+    NS_REL,
+    REL_SST,
+    Package,
+    attrs,
+    iter_rows,
+    local,
+    needs_shared_string,
+    ooxml_text,
+    parse_xml,
+    range_ref,
+    read_shared_strings,
+    split_ref,
+    xml_escape,
+)
+
+SCHEMA_SHEET = "Schema"
+SCHEMA_HEADER = ["column", "type", "group", "required", "unit", "format", "description",
+                 "choices", "min", "max", "pattern", "default"]
+PROP_PREFIX = "sheettrack.template."
+PROP_CHUNK = 250
+EXCEL_TEXT_LIMIT = 32_767
+LOCK_TIMEOUT_S = 120.0
+COMPRESS_LEVEL = 1  # the worksheet part is rewritten on every append: fast beats small
+
+BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9,
+                   "0.00%": 10, "0.00E+00": 11, "@": 49}
+
+
+def owner_of(path: Path) -> tuple[Path, str] | None:
+    """The owner file Excel or LibreOffice keeps while ``path`` is open, and who it names."""
+    folder, name = path.parent, path.name
+    for candidate in (folder / f"~${name}", folder / f"~${name[2:]}"):
+        if candidate.name != "~$" and candidate.is_file():
+            return candidate, _excel_owner(candidate)
+    lo = folder / f".~lock.{name}#"
+    if lo.is_file():
+        return lo, _libreoffice_owner(lo)
+    return None
+
+
+def _excel_owner(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+        n = data[0]
+        name = data[1:1 + n].decode("latin-1").strip()
+        return f"{name} (Excel)" if name else "someone in Excel"
+    except (OSError, IndexError):
+        return "someone in Excel"
+
+
+def _libreoffice_owner(path: Path) -> str:
+    try:
+        fields = path.read_text(encoding="utf-8", errors="replace").split(",")
+        who = fields[0].strip() or (fields[2].strip() if len(fields) > 2 else "")
+        host = fields[1].strip() if len(fields) > 1 else ""
+        text = who + (f" on {host}" if host else "")
+        return f"{text} (LibreOffice)" if text else "someone in LibreOffice"
+    except OSError:
+        return "someone in LibreOffice"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class ExcelStore(Store):
+    """A local .xlsx workbook."""
+
+    text_limit = EXCEL_TEXT_LIMIT
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.target = str(path)
+
+    # -- locking -------------------------------------------------------------------------------
+    def _lock(self) -> Any:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path.parent / f".{self.path.name}.lock"), timeout=LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError(f"{self.target}: another process has held the workbook's lock for "
+                             f"{LOCK_TIMEOUT_S:.0f} s", self.target) from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot lock the workbook: {exc.strerror or exc}",
+                             self.target) from None
+        return lock
+
+    def _check_owner(self) -> None:
+        owner = owner_of(self.path)
+        if owner is not None:
+            file, who = owner
+            raise WorkbookLockedError(
+                f"{self.target} is open by {who} (owner file {file.name}); writing now would lose "
+                f"rows when it is saved. Close it there, or delete {file.name} if nobody has it open.",
+                self.target, who)
+
+    def _replace_with(self, write: Any) -> None:
+        """Write a temp file in the same folder with ``write(fh)``, fsync, and swap it in."""
+        folder = self.path.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w+b") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(folder)
+
+    # -- Store ---------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def create(self, schema: Schema) -> bool:
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise StoreError(f"{self.target}: folder {folder} does not exist", self.target)
+        lock = self._lock()
+        try:
+            if self.path.exists():
+                return False
+            self._check_owner()
+            data = build_workbook(schema)
+            self._replace_with(lambda fh: fh.write(data))
+            return True
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
+        finally:
+            lock.release()
+
+    def _package(self) -> Package:
+        try:
+            return Package.open(str(self.path))
+        except FileNotFoundError:
+            raise StoreError(f"{self.target}: no such workbook; create it with "
+                             f"'sheettrack init {self.target}' or log a run to it", self.target) from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+
+    def read_schema(self) -> Schema | None:
+        return read_schema(Workbook(self._package()))
+
+    def append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
+        lock = self._lock()
+        try:
+            self._check_owner()
+            wb = Workbook(self._package())
+            edits = plan_append(wb, schema, rows, new_columns)
+            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, edits.add, COMPRESS_LEVEL))
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
+        finally:
+            lock.release()
+
+    def read(self, sheet: str | None = None) -> Table:
+        import python_calamine
+
+        if not self.path.is_file():
+            raise StoreError(f"{self.target}: no such workbook", self.target)
+        name = sheet
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(self.path))
+            if name is None:
+                schema = self.read_schema()
+                name = schema.sheet if schema else book.sheet_names[0]
+            if name not in book.sheet_names:
+                raise StoreError(f"{self.target}: no sheet named {name!r} (sheets: "
+                                 f"{', '.join(book.sheet_names)})", self.target)
+            values = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        except StoreError:
+            raise
+        except Exception as exc:  # calamine raises its own types for damaged files
+            raise CorruptWorkbookError(f"{self.target}: cannot read the workbook: {exc}", self.target) from None
+        header = [("" if v is None else str(v)) for v in (values[0] if values else [])]
+        while header and header[-1] == "":
+            header.pop()
+        width = len(header)
+        rows = []
+        for raw in values[1:]:
+            row = list(raw[:width]) + [""] * (width - len(raw))
+            rows.append(row)
+        while rows and all(v in ("", None) for v in rows[-1]):
+            rows.pop()
+        return Table(sheet=name, header=header, rows=rows)
+
+
+# -- the workbook's structure --------------------------------------------------------------
+
+def _resolve(base_part: str, target: str) -> str:
+    if target.startswith("/"):
+        return target.lstrip("/")
+    folder = base_part.rsplit("/", 1)[0] if "/" in base_part else ""
+    parts = (folder.split("/") if folder else []) + target.split("/")
+    out: list[str] = []
+    for p in parts:
+        if p == "..":
+            if out:
+                out.pop()
+        elif p and p != ".":
+            out.append(p)
+    return "/".join(out)
+
+
+def rels_part(part: str) -> str:
+    """The relationships part of ``part`` (xl/workbook.xml -> xl/_rels/workbook.xml.rels)."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
+
+
+class Workbook:
+    """Where things are in an .xlsx package: sheets, their tables, styles, shared strings."""
+
+    def __init__(self, pkg: Package) -> None:
+        self.pkg = pkg
+        self.workbook_part = "xl/workbook.xml"
+        if pkg.has("_rels/.rels"):
+            for rel in self._rels("_rels/.rels"):
+                if rel.get("Type", "").endswith("/officeDocument"):
+                    self.workbook_part = _resolve("", rel.get("Target", ""))
+        self.wb_rels = {r.get("Id"): r for r in self._rels(rels_part(self.workbook_part))}
+        root = parse_xml(pkg.read(self.workbook_part), f"{pkg.label}: {self.workbook_part}")
+        self.sheets: dict[str, str] = {}
+        for el in root.iter():
+            if local(el.tag) == "sheet":
+                rid = el.get(f"{{{NS_REL}}}id") or el.get("{http://purl.oclc.org/ooxml/officeDocument/relationships}id")
+                rel = self.wb_rels.get(rid)
+                if rel is not None:
+                    self.sheets[el.get("name", "")] = _resolve(self.workbook_part, rel.get("Target", ""))
+        self.styles_part = self._wb_target("/styles")
+        self.sst_part = self._wb_target("/sharedStrings")
+        self._shared: list[str] | None = None
+
+    def _rels(self, part: str) -> list[ET.Element]:
+        if not self.pkg.has(part):
+            return []
+        root = parse_xml(self.pkg.read(part), f"{self.pkg.label}: {part}")
+        return [el for el in root if local(el.tag) == "Relationship"]
+
+    def _wb_target(self, suffix: str) -> str | None:
+        for rel in self.wb_rels.values():
+            if rel.get("Type", "").endswith(suffix):
+                return _resolve(self.workbook_part, rel.get("Target", ""))
+        return None
+
+    def sheet_part(self, name: str) -> str:
+        """The worksheet part of sheet ``name``."""
+        part = self.sheets.get(name)
+        if part is None or not self.pkg.has(part):
+            raise CorruptWorkbookError(f"{self.pkg.label}: no sheet named {name!r} (sheets: "
+                                       f"{', '.join(self.sheets)})", self.pkg.label)
+        return part
+
+    def tables_of(self, sheet_part: str) -> list[str]:
+        """The table parts attached to a worksheet part."""
+        return [_resolve(sheet_part, r.get("Target", "")) for r in self._rels(rels_part(sheet_part))
+                if r.get("Type", "").endswith("/table") and r.get("TargetMode") != "External"]
+
+    def shared(self) -> list[str]:
+        """The shared strings (empty list when the workbook has none)."""
+        if self._shared is None:
+            self._shared = (read_shared_strings(self.pkg.read(self.sst_part))
+                            if self.sst_part and self.pkg.has(self.sst_part) else [])
+        return self._shared
+
+    def read_small_sheet(self, name: str) -> list[tuple[int, dict[int, Any]]]:
+        """All rows of a small sheet (the Schema sheet), parsed in full."""
+        return list(iter_rows(self.pkg.read(self.sheet_part(name)), self.shared()))
+
+    def custom_props(self) -> dict[str, str]:
+        """Custom document properties (name -> text)."""
+        part = "docProps/custom.xml"
+        if not self.pkg.has(part):
+            return {}
+        root = parse_xml(self.pkg.read(part), f"{self.pkg.label}: {part}")
+        out = {}
+        for prop in root:
+            if local(prop.tag) == "property" and len(prop):
+                out[prop.get("name", "")] = prop[0].text or ""
+        return out
+
+
+# -- reading the stored schema -------------------------------------------------------------
+
+def read_schema(wb: Workbook) -> Schema | None:
+    """The schema stored in a workbook: template settings from its custom properties,
+    columns from its Schema sheet. None when the workbook carries neither."""
+    props = wb.custom_props()
+    chunks = sorted((int(k[len(PROP_PREFIX):]), v) for k, v in props.items()
+                    if k.startswith(PROP_PREFIX) and k[len(PROP_PREFIX):].isdigit())
+    meta: dict[str, Any] = {}
+    if chunks:
+        try:
+            meta = json.loads("".join(v for _, v in chunks))
+        except ValueError:
+            meta = {}
+    columns = None
+    if SCHEMA_SHEET in wb.sheets:
+        rows = wb.read_small_sheet(SCHEMA_SHEET)
+        if rows:
+            head = {v: k for k, v in rows[0][1].items() if isinstance(v, str)}
+            if "column" in head and "type" in head:
+                columns = []
+                for _, cells in rows[1:]:
+                    rec = {key: cells.get(idx) for key, idx in head.items() if key in SCHEMA_HEADER}
+                    if rec.get("column") in (None, ""):
+                        continue
+                    columns.append(_column_from_row(rec))
+    if not meta and columns is None:
+        return None
+    data = {k: v for k, v in meta.items() if k != "columns"}
+    data.setdefault("name", "workbook")
+    data["columns"] = columns if columns is not None else meta.get("columns", [])
+    label = f"{wb.pkg.label} (Schema sheet)"
+    return Schema.from_dict(data, source=label, keep_order=True)
+
+
+def _column_from_row(rec: dict[str, Any]) -> dict[str, Any]:
+    col: dict[str, Any] = {"name": str(rec["column"]), "type": rec.get("type") or "string"}
+    if rec.get("group"):
+        col["group"] = rec["group"]
+    if rec.get("required") not in (None, ""):
+        col["required"] = rec["required"] in (True, 1, "TRUE", "true", "yes")
+    for key in ("unit", "format", "description", "pattern"):
+        if rec.get(key) not in (None, ""):
+            col[key] = str(rec[key])
+    for key in ("min", "max"):
+        if rec.get(key) not in (None, ""):
+            v = rec[key]
+            col[key] = float(v) if isinstance(v, str) else v
+    for key in ("choices", "default"):
+        if rec.get(key) not in (None, ""):
+            try:
+                col[key] = json.loads(rec[key]) if isinstance(rec[key], str) else rec[key]
+            except ValueError:
+                col[key] = rec[key]
+    return col
+
+
+def schema_sheet_row(col: Column) -> dict[str, Any]:
+    """The Schema sheet's row documenting ``col``."""
+    return {"column": col.name, "type": col.type, "group": col.group or "",
+            "required": col.required, "unit": col.unit or "", "format": col.format or "",
+            "description": col.description or "",
+            "choices": json.dumps(list(col.choices), ensure_ascii=False) if col.choices else "",
+            "min": col.min, "max": col.max, "pattern": col.pattern or "",
+            "default": json.dumps(col.default, ensure_ascii=False, default=str) if col.default is not None else ""}
+
+
+def schema_meta_json(schema: Schema) -> str:
+    """Template settings (everything but the columns) as JSON for the custom properties."""
+    return json.dumps(schema.to_dict(columns=False), ensure_ascii=False, separators=(",", ":"))
+
+
+# -- creating a workbook -------------------------------------------------------------------
+
+def _width(col: Column) -> float:
+    base = {"datetime": 20, "date": 12, "bool": 9, "int": 10, "float": 12, "json": 30}.get(col.type, 16)
+    if col.name in ("notes", "hypothesis", "command", "error"):
+        base = 40
+    return float(min(60, max(base, len(col.name) + 4)))
+
+
+def table_name(sheet: str) -> str:
+    """A legal, readable Excel table name for a sheet."""
+    name = re.sub(r"[^0-9A-Za-z_]", "_", sheet).strip("_") or "Runs"
+    if not re.match(r"[A-Za-z_]", name):
+        name = "_" + name
+    return name + "Table"
+
+
+def build_workbook(schema: Schema) -> bytes:
+    """A new workbook for ``schema``: the Runs sheet (Excel Table, frozen header, widths,
+    number formats, drop-downs) and the Schema sheet documenting every column."""
+    import io
+
+    from openpyxl import Workbook as OpenpyxlWorkbook
+    from openpyxl.packaging.custom import StringProperty
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.table import Table as XlTable
+    from openpyxl.worksheet.table import TableStyleInfo
+
+    wb = OpenpyxlWorkbook()
+    ws = wb.active
+    ws.title = schema.sheet
+    names = schema.names
+    ws.append(names)
+    last = col_letter(len(names) - 1)
+    table = XlTable(displayName=table_name(schema.sheet), ref=f"A1:{last}2")
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
+    ws.add_table(table)
+    ws.freeze_panes = "A2"
+    for i, col in enumerate(schema.columns):
+        letter = col_letter(i)
+        ws.column_dimensions[letter].width = _width(col)
+        if col.number_format:
+            ws.column_dimensions[letter].number_format = col.number_format
+        if col.choices:
+            items = [str(c) for c in col.choices]
+            formula = '"' + ",".join(items) + '"'
+            if len(formula) <= 255 and not any("," in c or '"' in c for c in items):
+                dv = DataValidation(type="list", formula1=formula, allow_blank=not col.required,
+                                    showErrorMessage=True, errorTitle=f"{col.name}: not allowed",
+                                    error=f"{col.name} must be one of: {', '.join(items)}"[:255])
+                dv.add(f"{letter}2:{letter}1048576")
+                ws.add_data_validation(dv)
+
+    doc = wb.create_sheet(SCHEMA_SHEET)
+    doc.append(SCHEMA_HEADER)
+    for col in schema.columns:
+        row = schema_sheet_row(col)
+        doc.append([row[k] for k in SCHEMA_HEADER])
+    bold = Font(bold=True, color="FFFFFF")
+    fill = PatternFill("solid", fgColor="305496")
+    for cell in doc[1]:
+        cell.font = bold
+        cell.fill = fill
+    doc.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGHIJKL", (22, 10, 12, 10, 8, 12, 60, 30, 8, 8, 16, 12)):
+        doc.column_dimensions[letter].width = width
+    for row in doc.iter_rows(min_row=2, min_col=7, max_col=7):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+    meta = schema_meta_json(schema)
+    for i in range(0, max(1, len(meta)), PROP_CHUNK):
+        wb.custom_doc_props.append(StringProperty(name=f"{PROP_PREFIX}{i // PROP_CHUNK}",
+                                                  value=meta[i:i + PROP_CHUNK]))
+    wb.properties.creator = "sheettrack"
+    wb.properties.title = f"Experiment runs ({schema.name})"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# -- appending -----------------------------------------------------------------------------
+
+class Edits:
+    """Parts to replace and parts to add, for ``Package.write``."""
+
+    def __init__(self) -> None:
+        self.replace: dict[str, Any] = {}
+        self.add: dict[str, bytes] = {}
+
+
+class Styles:
+    """The styles part, with cell formats added on demand for number formats."""
+
+    def __init__(self, xml: bytes | None) -> None:
+        self.xml = xml
+        self.changed = False
+        self._cache: dict[str, int] = {}
+
+    def xf_for(self, fmt: str | None) -> int | None:
+        """The cellXfs index showing numbers with ``fmt`` (None for General)."""
+        if not fmt or fmt == "General" or self.xml is None:
+            return None
+        if fmt in self._cache:
+            return self._cache[fmt]
+        xml = self.xml
+        fmt_id = BUILTIN_FORMATS.get(fmt)
+        custom = {}
+        for m in re.finditer(rb"<(?:\w+:)?numFmt\b[^>]*>", xml):
+            a = attrs(m.group())
+            if "numFmtId" in a and "formatCode" in a:
+                custom[a["formatCode"]] = int(a["numFmtId"])
+        if fmt_id is None:
+            fmt_id = custom.get(fmt)
+        if fmt_id is None:
+            fmt_id = max([163, *custom.values()]) + 1
+            xml = _add_num_fmt(xml, fmt_id, fmt)
+        xfs = re.search(rb"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", xml, re.S)
+        if xfs is None:
+            return None
+        index = None
+        for i, m in enumerate(re.finditer(rb"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)", xfs.group(2), re.S)):
+            a = attrs(m.group().split(b">", 1)[0])
+            if (int(a.get("numFmtId", 0)) == fmt_id and a.get("fontId", "0") == "0"
+                    and a.get("fillId", "0") == "0" and a.get("borderId", "0") == "0"):
+                index = i
+                break
+        if index is None:
+            prefix = xfs.group(1)
+            count = len(re.findall(rb"<(?:\w+:)?xf\b", xfs.group(2)))
+            new_xf = (b"<" + prefix + b'xf numFmtId="%d" fontId="0" fillId="0" borderId="0" xfId="0" '
+                      b'applyNumberFormat="1"/>' % fmt_id)
+            start_tag = xml[xfs.start():xfs.start(2)]
+            start_tag2 = re.sub(rb'count="\d+"', b'count="%d"' % (count + 1), start_tag)
+            xml = xml[:xfs.start()] + start_tag2 + xfs.group(2) + new_xf + xml[xfs.end(2):]
+            index = count
+        if xml is not self.xml:
+            self.xml = xml
+            self.changed = True
+        self._cache[fmt] = index
+        return index
+
+
+def _add_num_fmt(xml: bytes, fmt_id: int, code: str) -> bytes:
+    m = re.search(rb"<((?:\w+:)?)numFmts\b[^>]*?(/?)>", xml)
+    entry = b'numFmt numFmtId="%d" formatCode="%s"/>' % (fmt_id, _attr(code))
+    if m is None:
+        root = re.search(rb"<((?:\w+:)?)styleSheet\b[^>]*>", xml)
+        if root is None:
+            raise CorruptWorkbookError("styles part has no styleSheet element")
+        p = root.group(1)
+        return xml[:root.end()] + b"<" + p + b'numFmts count="1"><' + p + entry + b"</" + p + b"numFmts>" + xml[root.end():]
+    p = m.group(1)
+    if m.group(2) == b"/":
+        return xml[:m.start()] + b"<" + p + b'numFmts count="1"><' + p + entry + b"</" + p + b"numFmts>" + xml[m.end():]
+    close = xml.find(b"</" + p + b"numFmts>", m.end())
+    n = len(re.findall(rb"<(?:\w+:)?numFmt\b", xml[m.end():close])) + 1
+    start = re.sub(rb'count="\d+"', b'count="%d"' % n, xml[m.start():m.end()])
+    if b"count=" not in start:
+        start = start[:-1] + b' count="%d">' % n
+    return xml[:m.start()] + start + xml[m.end():close] + b"<" + p + entry + xml[close:]
+
+
+def _attr(text: str) -> bytes:
+    return (text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+            .replace(">", "&gt;")).encode("utf-8")
+
+
+class SharedStrings:
+    """Strings to add to the shared strings part (created when the workbook has none)."""
+
+    def __init__(self, wb: Workbook) -> None:
+        self.wb = wb
+        self.new: list[str] = []
+        self.base: int | None = None
+
+    def index(self, text: str) -> int:
+        if self.base is None:
+            if self.wb.sst_part and self.wb.pkg.has(self.wb.sst_part):
+                xml = self.wb.pkg.read(self.wb.sst_part)
+                self.base = len(re.findall(rb"<(?:\w+:)?si[\s>/]", xml))
+            else:
+                self.base = 0
+        self.new.append(text)
+        return self.base + len(self.new) - 1
+
+    def apply(self, edits: Edits) -> None:
+        if not self.new:
+            return
+        items = b"".join(b'<si><t xml:space="preserve">' + ooxml_text(s).encode("utf-8") + b"</t></si>"
+                         for s in self.new)
+        wb = self.wb
+        if wb.sst_part and wb.pkg.has(wb.sst_part):
+            xml = wb.pkg.read(wb.sst_part)
+            m = re.search(rb"<((?:\w+:)?)sst\b[^>]*?(/?)>", xml)
+            if m is None:
+                raise CorruptWorkbookError(f"{wb.pkg.label}: damaged shared strings part")
+            p = m.group(1)
+            if p:
+                items = items.replace(b"<si>", b"<" + p + b"si>").replace(b"</si>", b"</" + p + b"si>") \
+                    .replace(b"<t ", b"<" + p + b"t ").replace(b"</t>", b"</" + p + b"t>")
+            start = m.group()
+            total = self.base + len(self.new)
+            for key in (b"count", b"uniqueCount"):
+                if key + b"=" in start:
+                    def bump(mm: re.Match, _n: int = len(self.new)) -> bytes:
+                        return mm.group(1) + b'="%d"' % (int(mm.group(2)) + _n)
+                    start = re.sub(rb"(\b" + key + rb')="(\d+)"', bump, start)
+            if m.group(2) == b"/":
+                start = start[:-2] + b">"
+                new = xml[:m.start()] + start + items + b"</" + p + b"sst>" + xml[m.end():]
+            else:
+                close = xml.rfind(b"</" + p + b"sst>")
+                new = xml[:m.start()] + start + xml[m.end():close] + items + xml[close:]
+            del total
+            edits.replace[wb.sst_part] = new
+        else:
+            n = len(self.new)
+            edits.add["xl/sharedStrings.xml"] = (
+                b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" '
+                b'uniqueCount="%d">' % (n, n) + items + b"</sst>")
+            _register_part(wb, edits, "xl/sharedStrings.xml", REL_SST, CT_SST)
+
+
+def _register_part(wb: Workbook, edits: Edits, part: str, rel_type: str, content_type: str) -> None:
+    ct = edits.replace.get("[Content_Types].xml") or wb.pkg.read("[Content_Types].xml")
+    override = b'<Override PartName="/%s" ContentType="%s"/>' % (part.encode(), content_type.encode())
+    close = ct.rfind(b"</Types>")
+    edits.replace["[Content_Types].xml"] = ct[:close] + override + ct[close:]
+    rels_name = rels_part(wb.workbook_part)
+    rels = edits.replace.get(rels_name) or wb.pkg.read(rels_name)
+    ids = {int(x) for x in re.findall(rb'Id="rId(\d+)"', rels)}
+    rid = max(ids | {0}) + 1
+    target = os.path.relpath(part, os.path.dirname(wb.workbook_part) or ".").replace(os.sep, "/")
+    rel = b'<Relationship Id="rId%d" Type="%s" Target="%s"/>' % (rid, rel_type.encode(), target.encode())
+    close = rels.rfind(b"</Relationships>")
+    edits.replace[rels_name] = rels[:close] + rel + rels[close:]
+    wb.sst_part = part
+
+
+class SheetXml:
+    """A worksheet part, located: where its header row, last row and sheetData end are."""
+
+    def __init__(self, xml: bytes, label: str, shared: Any) -> None:
+        self.xml = xml
+        self.label = label
+        m = re.search(rb"<((?:\w+:)?)sheetData\b[^>]*?(/?)>", xml)
+        if m is None:
+            raise CorruptWorkbookError(f"{label}: worksheet has no sheetData")
+        self.p = m.group(1)
+        self.sd_start = m.start()
+        self.body = m.end()
+        self.self_closing = m.group(2) == b"/"
+        self.close = m.start() if self.self_closing else xml.rfind(b"</" + self.p + b"sheetData>")
+        self._row_re = re.compile(rb"<" + re.escape(self.p) + rb"row[\s>/]")
+        self.header: dict[int, str] = {}
+        self.header_style: str | None = None
+        self.header_span: tuple[int, int] | None = None
+        self.cut = self.close
+        self.last_row = 0
+        if not self.self_closing:
+            self._find_header(shared)
+            self._find_last_row()
+
+    def _row_end(self, start: int) -> int:
+        tag_end = self.xml.find(b">", start)
+        if self.xml[tag_end - 1:tag_end] == b"/":
+            return tag_end + 1
+        close = self.xml.find(b"</" + self.p + b"row>", tag_end)
+        return close + len(b"</" + self.p + b"row>")
+
+    def _find_header(self, shared: Any) -> None:
+        m = self._row_re.search(self.xml, self.body, self.close)
+        if m is None:
+            return
+        end = self._row_end(m.start())
+        tag = attrs(self.xml[m.start():self.xml.find(b">", m.start())])
+        if tag.get("r", "1") != "1":
+            return
+        self.header_span = (m.start(), end)
+        frag = self.xml[m.start():end]
+        root_tag = re.search(rb"<(?:\w+:)?worksheet\b[^>]*>", self.xml)
+        decls = b" ".join(re.findall(rb'xmlns(?::\w+)?="[^"]*"', root_tag.group() if root_tag else b""))
+        wrapped = b"<wrap " + decls + b">" + frag + b"</wrap>"
+        try:
+            row = ET.fromstring(wrapped)[0]
+        except ET.ParseError as exc:
+            raise CorruptWorkbookError(f"{self.label}: damaged header row ({exc})") from None
+        sst = None
+        next_col = 0
+        for c in row:
+            if local(c.tag) != "c":
+                continue
+            col = split_ref(c.get("r"))[0] if c.get("r") else next_col
+            next_col = col + 1
+            if c.get("t") == "s" and sst is None:
+                sst = shared()
+            from .ooxml import cell_value
+
+            value = cell_value(c, sst)
+            if value not in (None, ""):
+                self.header[col] = str(value)
+                self.header_style = c.get("s")
+
+    def _find_last_row(self) -> None:
+        xml, p = self.xml, self.p
+        has_value = re.compile(rb"<" + re.escape(p) + rb"(?:v|is|f)[\s>/]")
+        end = self.close
+        pos = end
+        cut = end
+        for _ in range(100_000):
+            start = xml.rfind(b"<" + p + b"row", self.body, pos)
+            while start >= 0 and xml[start + len(p) + 4:start + len(p) + 5] not in (b" ", b">", b"/", b"\t", b"\n", b"\r"):
+                start = xml.rfind(b"<" + p + b"row", self.body, start)
+            if start < 0:
+                break
+            if has_value.search(xml, start, cut) or start == (self.header_span or (-1,))[0]:
+                tag = attrs(xml[start:xml.find(b">", start)])
+                if "r" in tag:
+                    self.last_row = int(tag["r"])
+                else:
+                    self.last_row = len(self._row_re.findall(xml, self.body, cut))
+                break
+            cut = start  # an empty (formatting-only) row after the data: dropped on append
+            pos = start
+        self.cut = cut
+
+    def header_list(self) -> list[str]:
+        """The header as a list (gaps as empty strings)."""
+        if not self.header:
+            return []
+        width = max(self.header) + 1
+        return [self.header.get(i, "") for i in range(width)]
+
+
+def _cell_xml(ref: str, cell: Cell, style: int | None, p: bytes, sst: SharedStrings) -> bytes:
+    s = b' s="%d"' % style if style else b""
+    r = ref.encode()
+    if cell.kind == "n":
+        return b'<%sc r="%s"%s><%sv>%s</%sv></%sc>' % (p, r, s, p, number_text(cell.value).encode(), p, p)
+    if cell.kind == "b":
+        return b'<%sc r="%s"%s t="b"><%sv>%d</%sv></%sc>' % (p, r, s, p, 1 if cell.value else 0, p, p)
+    if cell.kind == "d":
+        v = cell.value
+        if isinstance(v, _dt.datetime):
+            text = v.astimezone(_dt.timezone.utc).replace(tzinfo=None).isoformat()
+        else:
+            text = v.isoformat()
+        return b'<%sc r="%s"%s t="d"><%sv>%s</%sv></%sc>' % (p, r, s, p, text.encode(), p, p)
+    text = cell.value
+    if needs_shared_string(text):
+        return b'<%sc r="%s"%s t="s"><%sv>%d</%sv></%sc>' % (p, r, s, p, sst.index(text), p, p)
+    body = ooxml_text(text).encode("utf-8")
+    space = b' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() or "\n" in text else b""
+    return b'<%sc r="%s"%s t="inlineStr"><%sis><%st%s>%s</%st></%sis></%sc>' % (
+        p, r, s, p, p, space, body, p, p, p)
+
+
+def _header_cell_xml(ref: str, text: str, style: str | None, p: bytes) -> bytes:
+    s = b' s="%s"' % style.encode() if style else b""
+    return b'<%sc r="%s"%s t="inlineStr"><%sis><%st>%s</%st></%sis></%sc>' % (
+        p, ref.encode(), s, p, p, xml_escape(text).encode("utf-8"), p, p, p)
+
+
+def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Cell | None]],
+               columns: dict[str, Column], new_names: list[str], styles: Styles, sst: SharedStrings,
+               edits: Edits, table_parts: list[str] | None = None) -> None:
+    """Append ``rows`` (column name -> cell) to worksheet ``part``, adding ``new_names`` to
+    its header first; rows are placed by header name, never by position."""
+    xml = sheet.xml
+    p = sheet.p
+    header = sheet.header_list()
+    pieces: list[tuple[int, int, bytes]] = []  # (start, end, replacement) in file order
+
+    header_cells = b""
+    first_new = len(header)
+    for i, name in enumerate(new_names):
+        header_cells += _header_cell_xml(f"{col_letter(first_new + i)}1", name, sheet.header_style, p)
+    header = header + list(new_names)
+    width = len(header)
+    position = {name: i for i, name in enumerate(header) if name}
+
+    # the head: dimension and column widths
+    head = xml[:sheet.sd_start]
+    last_row = max(sheet.last_row, 1) + len(rows) if (rows or header) else sheet.last_row
+    dim = re.search(rb"<" + re.escape(p) + rb"dimension\b[^>]*>", head)
+    if dim is not None:
+        a = attrs(dim.group())
+        old_cols = 0
+        try:
+            old_cols = split_ref(a.get("ref", "A1").split(":")[-1])[0] + 1
+        except ValueError:
+            pass
+        ref = range_ref(0, 1, max(width, old_cols, 1) - 1, max(last_row, 1)).encode()
+        new_dim = re.sub(rb'ref="[^"]*"', b'ref="' + ref + b'"', dim.group())
+        pieces.append((dim.start(), dim.end(), new_dim))
+    if new_names:
+        cols = [b'<%scol min="%d" max="%d" width="%d" customWidth="1"/>' % (
+            p, first_new + i + 1, first_new + i + 1, min(60, max(12, len(n) + 4)))
+            for i, n in enumerate(new_names)]
+        close_cols = head.rfind(b"</" + p + b"cols>")
+        if close_cols >= 0:
+            pieces.append((close_cols, close_cols, b"".join(cols)))
+        else:
+            pieces.append((sheet.sd_start, sheet.sd_start, b"<" + p + b"cols>" + b"".join(cols) + b"</" + p + b"cols>"))
+
+    # the header row
+    if new_names:
+        if sheet.header_span is None:
+            row1 = b'<%srow r="1">%s</%srow>' % (p, header_cells, p)
+            at = sheet.body if not sheet.self_closing else None
+            if at is None:
+                rows_prefix = row1
+            else:
+                pieces.append((at, at, row1))
+                rows_prefix = b""
+        else:
+            start, end = sheet.header_span
+            frag = xml[start:end]
+            if frag.endswith(b"/>"):
+                new_frag = frag[:-2] + b">" + header_cells + b"</" + p + b"row>"
+            else:
+                close = frag.rfind(b"</" + p + b"row>")
+                new_frag = frag[:close] + header_cells + frag[close:]
+            new_frag = re.sub(rb'spans="(\d+):\d+"', lambda m: b'spans="%s:%d"' % (m.group(1), width),
+                              new_frag, count=1)
+            pieces.append((start, end, new_frag))
+            rows_prefix = b""
+    else:
+        rows_prefix = b""
+
+    # the new rows
+    style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
+    out_rows = []
+    r = max(sheet.last_row, 1)
+    for row in rows:
+        r += 1
+        cells = []
+        for name, cell in row.items():
+            if cell is None:
+                continue
+            idx = position.get(name)
+            if idx is None:
+                raise CorruptWorkbookError(f"{wb.pkg.label}: column {name!r} is not in the header")
+            cells.append((idx, _cell_xml(f"{col_letter(idx)}{r}", cell, style_of.get(name), p, sst)))
+        cells.sort()
+        out_rows.append(b'<%srow r="%d">%s</%srow>' % (p, r, b"".join(c for _, c in cells), p))
+    block = rows_prefix + b"".join(out_rows)
+    if sheet.self_closing:
+        m = re.search(rb"<((?:\w+:)?)sheetData\b[^>]*?/>", xml)
+        pieces.append((m.start(), m.end(), b"<" + p + b"sheetData>" + block + b"</" + p + b"sheetData>"))
+    else:
+        pieces.append((sheet.cut, sheet.close, block))
+
+    # the tail: a worksheet-level autofilter grows with the data
+    tail_at = sheet.close
+    af = re.compile(rb"<" + re.escape(p) + rb"autoFilter\b[^>]*>").search(xml, tail_at)
+    if af is not None:
+        new_af = _grow_ref_tag(af.group(), sheet.last_row, r, width)
+        if new_af != af.group():
+            pieces.append((af.start(), af.end(), new_af))
+
+    pieces.sort(key=lambda t: (t[0], t[1]))
+    chunks: list[bytes | memoryview] = []
+    pos = 0
+    view = memoryview(xml)
+    for start, end, rep in pieces:
+        chunks.append(view[pos:start])
+        chunks.append(rep)
+        pos = end
+    chunks.append(view[pos:])
+    edits.replace[part] = chunks
+
+    for tpart in table_parts or []:
+        txml = wb.pkg.read(tpart)
+        new_t = _grow_table(txml, sheet.last_row, r, width, first_new, new_names)
+        if new_t != txml:
+            edits.replace[tpart] = new_t
+
+
+def _grow_ref_tag(tag: bytes, old_last: int, new_last: int, width: int) -> bytes:
+    """Widen a ``ref`` starting at row 1 that covered the data to the new last row and width."""
+    a = attrs(tag)
+    ref = a.get("ref", "")
+    if ":" not in ref:
+        return tag
+    try:
+        c1, r1 = split_ref(ref.split(":")[0])
+        c2, r2 = split_ref(ref.split(":")[1])
+    except ValueError:
+        return tag
+    if r1 != 1 or r2 < old_last:
+        return tag
+    new_ref = range_ref(c1, r1, max(c2, width - 1), max(r2, new_last, 2)).encode()
+    return re.sub(rb'ref="[^"]*"', b'ref="' + new_ref + b'"', tag, count=1)
+
+
+def _grow_table(txml: bytes, old_last: int, new_last: int, width: int, first_new: int,
+                new_names: list[str]) -> bytes:
+    m = re.search(rb"<((?:\w+:)?)table\b[^>]*>", txml)
+    if m is None:
+        return txml
+    p = m.group(1)
+    a = attrs(m.group())
+    ref = a.get("ref", "")
+    try:
+        c1, r1 = split_ref(ref.split(":")[0])
+        c2, _ = split_ref(ref.split(":")[-1])
+    except ValueError:
+        return txml
+    if r1 != 1 or c1 != 0:
+        return txml
+    grow_cols = bool(new_names) and c2 == first_new - 1
+    new_c2 = width - 1 if grow_cols else c2
+    new_ref = range_ref(c1, r1, new_c2, max(new_last, 2)).encode()
+    out = txml[:m.start()] + re.sub(rb'\bref="[^"]*"', b'ref="' + new_ref + b'"', m.group(), count=1) + txml[m.end():]
+    out = re.sub(rb"(<" + re.escape(p) + rb'autoFilter\b[^>]*?\bref=")[^"]*(")',
+                 lambda mm: mm.group(1) + new_ref + mm.group(2), out, count=1)
+    if grow_cols:
+        tc = re.search(rb"<" + re.escape(p) + rb"tableColumns\b[^>]*>", out)
+        close = out.find(b"</" + p + b"tableColumns>")
+        if tc is not None and close > 0:
+            ids = [int(x) for x in re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bid="(\d+)"', out)]
+            next_id = max(ids or [0]) + 1
+            cols = b"".join(b'<%stableColumn id="%d" name="%s"/>' % (p, next_id + i, _attr(n))
+                            for i, n in enumerate(new_names))
+            count = len(ids) + len(new_names)
+            start_tag = re.sub(rb'count="\d+"', b'count="%d"' % count, tc.group())
+            out = out[:tc.start()] + start_tag + out[tc.end():close] + cols + out[close:]
+    return out
+
+
+def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
+                new_columns: list[Column]) -> Edits:
+    """Work out every part an append changes; nothing is written here."""
+    edits = Edits()
+    part = wb.sheet_part(schema.sheet)
+    sheet = SheetXml(wb.pkg.read(part), f"{wb.pkg.label}: {part}", wb.shared)
+    header = sheet.header_list()
+    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+    present = set(header)
+    add_cols = [c for c in schema.columns + list(new_columns) if c.name not in present]
+    add_cols = list({c.name: c for c in add_cols}.values())
+    columns = {c.name: c for c in schema.columns + list(new_columns)}
+    cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
+    styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
+    sst = SharedStrings(wb)
+    edit_sheet(wb, part, sheet, cells, columns, [c.name for c in add_cols], styles, sst, edits,
+               table_parts=wb.tables_of(part))
+    if add_cols and SCHEMA_SHEET in wb.sheets:
+        doc_part = wb.sheet_part(SCHEMA_SHEET)
+        documented = {str(v) for _, cells_ in wb.read_small_sheet(SCHEMA_SHEET)[1:] for k, v in cells_.items() if k == 0}
+        doc_rows = []
+        text = Column("x")
+        for col in add_cols:
+            if col.name in documented:
+                continue
+            doc_rows.append({k: (to_cell("float", v) if k in ("min", "max") else
+                                 to_cell("bool", v) if k == "required" else to_cell("string", v))
+                             for k, v in schema_sheet_row(col).items()})
+        if doc_rows:
+            doc_sheet = SheetXml(wb.pkg.read(doc_part), doc_part, wb.shared)
+            edit_sheet(wb, doc_part, doc_sheet, doc_rows, dict.fromkeys(SCHEMA_HEADER, text), [], Styles(None), sst, edits)
+    sst.apply(edits)
+    if styles.changed:
+        edits.replace[wb.styles_part] = styles.xml
+    return edits

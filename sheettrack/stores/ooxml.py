@@ -1,0 +1,359 @@
+"""The .xlsx package, edited part by part.
+
+An .xlsx file is a zip of XML parts. Appending a row changes the worksheet part and a few
+small parts (the table, styles, shared strings when needed); every other part is copied as
+the exact compressed bytes it had, so charts, images and sheets people added in Excel are
+kept byte for byte, and nothing is parsed that does not have to be.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..cells import col_index, col_letter
+from ..errors import CorruptWorkbookError
+
+NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+NS_CT = "http://schemas.openxmlformats.org/package/2006/content-types"
+REL_SST = NS_REL + "/sharedStrings"
+CT_SST = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+_EOCD = b"PK\x05\x06"
+_CDH = b"PK\x01\x02"
+_LFH = b"PK\x03\x04"
+
+
+@dataclass
+class Entry:
+    """One member of the zip: where its local record starts and its central record."""
+
+    name: str
+    offset: int
+    central: bytes
+    method: int
+    flags: int
+    crc: int
+    csize: int
+    usize: int
+    end: int = 0  # end of the member's raw bytes (next member's offset or the central dir)
+
+
+class Package:
+    """A read-only view of an .xlsx zip that can write a copy with some parts replaced."""
+
+    def __init__(self, data: bytes, label: str = "workbook") -> None:
+        self.data = data
+        self.label = label
+        self.entries: list[Entry] = []
+        self._parse()
+        self.by_name = {e.name: e for e in self.entries}
+
+    @classmethod
+    def open(cls, path: str) -> Package:
+        """Read the workbook file at ``path``."""
+        with open(path, "rb") as fh:
+            return cls(fh.read(), path)
+
+    def _bad(self, why: str) -> CorruptWorkbookError:
+        return CorruptWorkbookError(f"{self.label}: not a readable .xlsx workbook ({why})", self.label)
+
+    def _parse(self) -> None:
+        data = self.data
+        pos = data.rfind(_EOCD, max(0, len(data) - 65_558))
+        if pos < 0 or len(data) < pos + 22:
+            raise self._bad("no zip directory; the file may be truncated or not a workbook")
+        _, _, _, total, cd_size, cd_offset, comment_len = struct.unpack("<HHHHIIH", data[pos + 4:pos + 22])
+        if cd_offset == 0xFFFFFFFF or total == 0xFFFF:
+            raise self._bad("zip64 archives are not supported")
+        self.cd_offset = cd_offset
+        self.comment = data[pos + 22:pos + 22 + comment_len]
+        p = cd_offset
+        for _ in range(total):
+            if data[p:p + 4] != _CDH:
+                raise self._bad("damaged zip directory")
+            flags, method, crc, csize, usize, nlen, xlen, clen, offset = _central_fields(data, p)
+            rec_end = p + 46 + nlen + xlen + clen
+            raw_name = data[p + 46:p + 46 + nlen]
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+            self.entries.append(Entry(name, offset, data[p:rec_end], method, flags, crc, csize, usize))
+            p = rec_end
+        ordered = sorted(self.entries, key=lambda e: e.offset)
+        for a, b in zip(ordered, ordered[1:] + [None]):
+            a.end = b.offset if b is not None else cd_offset
+
+    def has(self, name: str) -> bool:
+        """Whether the package holds a part called ``name``."""
+        return name in self.by_name
+
+    def _raw(self, e: Entry) -> memoryview:
+        data = self.data
+        if data[e.offset:e.offset + 4] != _LFH:
+            raise self._bad(f"damaged entry {e.name}")
+        nlen, xlen = struct.unpack("<HH", data[e.offset + 26:e.offset + 30])
+        start = e.offset + 30 + nlen + xlen
+        return memoryview(data)[start:start + e.csize]
+
+    def read(self, name: str) -> bytes:
+        """The uncompressed bytes of part ``name``."""
+        e = self.by_name.get(name)
+        if e is None:
+            raise self._bad(f"part {name} is missing")
+        raw = self._raw(e)
+        if e.method == 0:
+            out = bytes(raw)
+        elif e.method == 8:
+            try:
+                out = zlib.decompress(raw, -15)
+            except zlib.error as exc:
+                raise self._bad(f"part {name} does not decompress: {exc}") from None
+        else:
+            raise self._bad(f"part {name} uses compression method {e.method}")
+        if zlib.crc32(out) != e.crc:
+            raise self._bad(f"part {name} fails its checksum")
+        return out
+
+    def read_prefix(self, name: str, until: bytes, chunk: int = 65_536) -> bytes:
+        """Decompress part ``name`` only until ``until`` appears (cheap access to a sheet's head)."""
+        e = self.by_name.get(name)
+        if e is None:
+            raise self._bad(f"part {name} is missing")
+        raw = self._raw(e)
+        if e.method == 0:
+            return bytes(raw)
+        d = zlib.decompressobj(-15)
+        out = bytearray()
+        for i in range(0, len(raw), chunk):
+            out += d.decompress(raw[i:i + chunk])
+            if out.find(until) >= 0:
+                break
+        return bytes(out)
+
+    def write(self, fh: Any, replace: dict[str, Iterable[bytes] | bytes], add: dict[str, bytes] | None = None,
+              level: int = 6) -> None:
+        """Write the package to the binary file ``fh`` with parts replaced or added.
+
+        Untouched parts are copied as their exact compressed bytes. A replacement may be an
+        iterable of byte chunks, so a large worksheet is compressed as it is produced.
+        """
+        add = dict(add or {})
+        central: list[bytes] = []
+        pos = 0
+        for e in self.entries:
+            if e.name in replace:
+                rec, pos = _write_member(fh, pos, e.name, replace[e.name], level, e.central)
+            else:
+                raw = memoryview(self.data)[e.offset:e.end]
+                fh.write(raw)
+                rec = e.central[:42] + struct.pack("<I", pos) + e.central[46:]
+                pos += len(raw)
+            central.append(rec)
+        for name, data in add.items():
+            rec, pos = _write_member(fh, pos, name, data, level, None)
+            central.append(rec)
+        cd_start = pos
+        for rec in central:
+            fh.write(rec)
+            pos += len(rec)
+        fh.write(_EOCD + struct.pack("<HHHHIIH", 0, 0, len(central), len(central), pos - cd_start,
+                                     cd_start, len(self.comment)) + self.comment)
+
+
+def _central_fields(data: bytes, p: int) -> tuple:
+    flags, method = struct.unpack("<HH", data[p + 8:p + 12])
+    crc, csize, usize = struct.unpack("<III", data[p + 16:p + 28])
+    nlen, xlen, clen = struct.unpack("<HHH", data[p + 28:p + 34])
+    (offset,) = struct.unpack("<I", data[p + 42:p + 46])
+    return flags, method, crc, csize, usize, nlen, xlen, clen, offset
+
+
+def _write_member(fh: Any, pos: int, name: str, data: Iterable[bytes] | bytes, level: int,
+                  old_central: bytes | None) -> tuple[bytes, int]:
+    """Write one deflated member at ``pos``; return its central record and the new position."""
+    name_b = name.encode("utf-8")
+    flags = 0x800 if any(b > 127 for b in name_b) else 0
+    if old_central is not None:
+        dostime, dosdate = struct.unpack("<HH", old_central[12:16])
+        ext_attr = old_central[38:42]
+    else:
+        dostime, dosdate, ext_attr = 0, (2020 - 1980) << 9 | 1 << 5 | 1, b"\x00\x00\x00\x00"
+    header_at = pos
+    fh.write(b"\x00" * (30 + len(name_b)))
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    crc = usize = csize = 0
+    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+    for chunk in chunks:
+        if not chunk:
+            continue
+        crc = zlib.crc32(chunk, crc)
+        usize += len(chunk)
+        out = comp.compress(chunk)
+        if out:
+            fh.write(out)
+            csize += len(out)
+    out = comp.flush()
+    fh.write(out)
+    csize += len(out)
+    end = header_at + 30 + len(name_b) + csize
+    if usize >= 0xFFFFFFFF or end >= 0xFFFFFFFF:
+        raise CorruptWorkbookError("a workbook part grew past 4 GB; zip64 is not supported")
+    local = _LFH + struct.pack("<HHHHHIIIHH", 20, flags, 8, dostime, dosdate, crc, csize, usize,
+                               len(name_b), 0) + name_b
+    fh.seek(header_at)
+    fh.write(local)
+    fh.seek(end)
+    central = _CDH + struct.pack("<HHHHHHIIIHHHHH", 20, 20, flags, 8, dostime, dosdate, crc, csize,
+                                 usize, len(name_b), 0, 0, 0, 0) + ext_attr + struct.pack("<I", header_at) + name_b
+    return central, end
+
+
+# -- XML helpers ---------------------------------------------------------------------------
+
+_ATTR = re.compile(rb'([\w:.-]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_ESCAPE_SHAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
+
+
+def attrs(tag: bytes) -> dict[str, str]:
+    """Attributes of one start tag, unescaped."""
+    return {m.group(1).decode(): html.unescape((m.group(2) if m.group(2) is not None else m.group(3)).decode("utf-8"))
+            for m in _ATTR.finditer(tag)}
+
+
+def xml_escape(text: str) -> str:
+    """Escape text for an XML element, writing characters XML 1.0 cannot hold as ``_xHHHH_``."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if _BAD_XML.search(text):
+        text = _BAD_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    return text
+
+
+def ooxml_text(text: str) -> str:
+    """Escape text for a cell: literal ``_xHHHH_`` shapes get ``_x005F_`` first (ECMA-376)."""
+    if "_x" in text:
+        text = _ESCAPE_SHAPE.sub(r"_x005F_\1", text)
+    return xml_escape(text)
+
+
+def needs_shared_string(text: str) -> bool:
+    """Text shaped like an OOXML escape reads back right in every reader only from shared strings."""
+    return "_x" in text and _ESCAPE_SHAPE.search(text) is not None
+
+
+_UNESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def ooxml_unescape(text: str) -> str:
+    """Decode ``_xHHHH_`` escapes in cell text."""
+    if "_x" not in text:
+        return text
+    return _UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def split_ref(ref: str) -> tuple[int, int]:
+    """``"AB12"`` -> (column index 27, row 12)."""
+    m = re.fullmatch(r"\$?([A-Za-z]{1,3})\$?(\d+)", ref)
+    if not m:
+        raise ValueError(f"not a cell reference: {ref!r}")
+    return col_index(m.group(1)), int(m.group(2))
+
+
+def range_ref(c1: int, r1: int, c2: int, r2: int) -> str:
+    """Range text for 0-based columns and 1-based rows."""
+    return f"{col_letter(c1)}{r1}:{col_letter(c2)}{r2}"
+
+
+def parse_xml(data: bytes, label: str) -> ET.Element:
+    """Parse a small part, naming it when it is not XML."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise CorruptWorkbookError(f"{label}: damaged XML ({exc})") from None
+
+
+def local(tag: str) -> str:
+    """Tag name without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def cell_value(c: ET.Element, shared: list[str] | None) -> Any:
+    """The value of a parsed ``<c>`` element, as Python (str, float, bool, datetime text)."""
+    t = c.get("t", "n")
+    v = None
+    text_parts: list[str] = []
+    for child in c:
+        name = local(child.tag)
+        if name == "v":
+            v = child.text or ""
+        elif name == "is":
+            text_parts.extend(x.text or "" for x in child.iter() if local(x.tag) == "t")
+    if t == "inlineStr":
+        return ooxml_unescape("".join(text_parts))
+    if v is None:
+        return None
+    if t == "s":
+        return shared[int(v)] if shared is not None and int(v) < len(shared) else ""
+    if t in ("str", "e"):
+        return ooxml_unescape(v)
+    if t == "b":
+        return v.strip() in ("1", "true")
+    if t == "d":
+        return v
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and abs(f) <= 2**53 and "." not in v and "e" not in v.lower() else f
+
+
+def read_shared_strings(xml: bytes, upto: int | None = None) -> list[str]:
+    """The shared strings table (stops after index ``upto`` when given)."""
+    import io
+
+    out: list[str] = []
+    for _, el in ET.iterparse(io.BytesIO(xml)):
+        if local(el.tag) == "si":
+            out.append(ooxml_unescape("".join(t.text or "" for t in el.iter() if local(t.tag) == "t"
+                                              and not _in_phonetic(el, t))))
+            el.clear()
+            if upto is not None and len(out) > upto:
+                break
+    return out
+
+
+def _in_phonetic(si: ET.Element, t: ET.Element) -> bool:
+    for rph in si:
+        if local(rph.tag) == "rPh" and t in list(rph.iter()):
+            return True
+    return False
+
+
+def iter_rows(sheet_xml: bytes, shared: list[str] | None) -> Iterator[tuple[int, dict[int, Any]]]:
+    """Rows of a small worksheet part as (row number, {column index: value})."""
+    root = parse_xml(sheet_xml, "worksheet")
+    next_row = 1
+    for row in root.iter():
+        if local(row.tag) != "row":
+            continue
+        r = int(row.get("r", next_row))
+        next_row = r + 1
+        cells: dict[int, Any] = {}
+        next_col = 0
+        for c in row:
+            if local(c.tag) != "c":
+                continue
+            ref = c.get("r")
+            col = split_ref(ref)[0] if ref else next_col
+            next_col = col + 1
+            value = cell_value(c, shared)
+            if value is not None and value != "":
+                cells[col] = value
+        yield r, cells
