@@ -1,0 +1,294 @@
+"""The ``sheettrack`` command: a thin layer over the Python API, for shell and R users.
+
+Every command mirrors an API call. A user error prints one line and exits 1 (2 for bad
+usage); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from . import api
+from .errors import SheettrackError
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as int, float, bool, null or JSON where it looks like one."""
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        value = float(stripped)
+        if lowered in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity") or any(ch.isdigit() for ch in stripped):
+            return value
+    except ValueError:
+        pass
+    if stripped[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``("lr=0.1", "model=mlp")`` -> ``{"lr": 0.1, "model": "mlp"}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"{option} {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON (NaN and inf as null, dates as ISO 8601)."""
+    click.echo(json.dumps(_clean(data), ensure_ascii=False, default=_json_default, indent=2))
+
+
+def _clean(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+class Main(click.Group):
+    """Turns sheettrack's errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SheettrackError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except (FileNotFoundError, TypeError, ValueError) as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="sheettrack")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Track ML experiments in an Excel workbook: one row per run.
+
+    TARGET is a workbook path such as runs.xlsx; it may be left out when SHEETTRACK_TARGET
+    is set.
+    """
+    ctx.obj = {"debug": debug}
+
+
+target_arg = click.argument("target", required=False, envvar="SHEETTRACK_TARGET")
+
+
+@main.command()
+@target_arg
+@click.option("--template", "-T", default=None, help="Built-in template name or YAML path [default].")
+def init(target: str | None, template: str | None) -> None:
+    """Create the workbook: a Runs sheet laid out from the template, and a Schema sheet."""
+    created = api.init(target, template)
+    store_target = target or "(SHEETTRACK_TARGET)"
+    click.echo(f"created {store_target}" if created else f"{store_target} exists already; left as it is")
+
+
+@main.command("log")
+@target_arg
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A hyperparameter.")
+@click.option("-m", "--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="A metric.")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag.")
+@click.option("--data", "data", multiple=True, metavar="PATH", help="A data file or folder to fingerprint.")
+@click.option("--note", "notes", multiple=True, help="A note (repeatable).")
+@click.option("--hypothesis", default=None, help="What the run set out to show.")
+@click.option("--status", type=click.Choice(["finished", "failed", "interrupted"]), default="finished",
+              show_default=True)
+@click.option("--template", "-T", default=None, help="Template for a new workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run id as JSON.")
+def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data: tuple, notes: tuple,
+            hypothesis: str | None, status: str, template: str | None, as_json: bool) -> None:
+    """Log one run; prints its run id.
+
+    Values are read as int, float, bool or JSON where they look like one:
+    -p lr=0.01 -p layers=[64,32] -p model=mlp
+    """
+    run_id = api.log(target, params=parse_pairs(params, "--param"),
+                     metrics=parse_pairs(metrics, "--metric"), tags=parse_pairs(tags, "--tag"),
+                     data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
+                     template=template, status=status)
+    if as_json:
+        emit_json({"run_id": run_id})
+    else:
+        click.echo(run_id)
+
+
+@main.command()
+@target_arg
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+def validate(target: str | None, as_json: bool) -> None:
+    """Check every cell against the schema; exit 1 when any problem is found."""
+    problems = api.validate(target)
+    if as_json:
+        emit_json([{"address": p.address, "message": p.message} for p in problems])
+    else:
+        for p in problems:
+            click.echo(str(p))
+        if not problems:
+            click.echo("no problems found")
+    if problems:
+        sys.exit(1)
+
+
+@main.command("ls")
+@target_arg
+@click.option("--sort", "sort", default=None, help="Column to sort by; prefix with - for descending.")
+@click.option("--top", type=int, default=None, help="Show only the first N runs (after sorting).")
+@click.option("--where", default=None, help="Filter, e.g. \"accuracy > 0.9 and model == 'mlp'\".")
+@click.option("--columns", "-c", default=None, help="Comma-separated columns to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def ls(target: str | None, sort: str | None, top: int | None, where: str | None, columns: str | None,
+       as_json: bool) -> None:
+    """List runs, newest last."""
+    df = api.load(target)
+    if where:
+        try:
+            df = df.query(where, engine="python")
+        except Exception as exc:
+            raise click.UsageError(f"--where {where!r}: {exc}") from None
+    if sort:
+        desc = sort.startswith("-")
+        key = sort.lstrip("-")
+        if key not in df.columns:
+            raise click.UsageError(f"--sort: no column {key!r}")
+        df = df.sort_values(key, ascending=not desc, na_position="last")
+    if top is not None:
+        df = df.head(top)
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise click.UsageError(f"--columns: no column {missing[0]!r}")
+        df = df[wanted]
+    elif not as_json:
+        default = [c for c in df.columns if c in ("run_id", "started_at", "status")]
+        from .schema import Schema  # noqa: F401
+
+        schema = api.schema_of(target)
+        default += [c.name for c in schema.columns if c.group in ("params", "metrics") and c.name in df.columns
+                    and df[c.name].notna().any()]
+        df = df[default] if default else df
+    if as_json:
+        emit_json([{k: api._plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
+        return
+    _print_table(df)
+
+
+def _print_table(df: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for name in df.columns:
+        table.add_column(str(name), overflow="fold")
+    for row in df.itertuples(index=False):
+        table.add_row(*[_fmt(v) for v in row])
+    Console(width=max(100, min(240, 12 * len(df.columns)))).print(table)
+    click.echo(f"{len(df)} run{'s' if len(df) != 1 else ''}")
+
+
+def _fmt(v: Any) -> str:
+    v = api._plain(v)
+    if v is None or (isinstance(v, float) and v != v and str(v) == "nan"):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if hasattr(v, "strftime"):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
+
+
+@main.command()
+@click.argument("target", envvar="SHEETTRACK_TARGET")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def show(target: str, run_id: str, as_json: bool) -> None:
+    """Show every field of one run (a unique prefix of the run id is enough)."""
+    row = api.show(target, run_id)
+    if as_json:
+        emit_json(row)
+        return
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        text = _fmt(value)
+        if text:
+            click.echo(f"{key:<{width}}  {text}")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+def templates(ctx: click.Context, as_json: bool) -> None:
+    """List the built-in templates (``templates show NAME`` prints one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .templates import list_templates
+
+    items = list_templates()
+    if as_json:
+        emit_json([{"name": s.name, "description": s.description, "columns": len(s.columns),
+                    "primary_metric": s.primary_metric.name if s.primary_metric else None} for s in items])
+        return
+    for s in items:
+        pm = f" (primary metric: {s.primary_metric.name}, {s.primary_metric.goal})" if s.primary_metric else ""
+        click.echo(f"{s.name:<16} {s.description}{pm}")
+
+
+@templates.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the template as JSON.")
+def templates_show(name: str, as_json: bool) -> None:
+    """Print a template (built-in name or YAML path), with its inherited columns resolved."""
+    import yaml
+
+    from .templates import load_template
+
+    data = load_template(name).to_dict()
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
