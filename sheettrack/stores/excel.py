@@ -56,9 +56,9 @@ BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "
 def owner_of(path: Path) -> tuple[Path, str] | None:
     """The owner file Excel or LibreOffice keeps while ``path`` is open, and who it names."""
     folder, name = path.parent, path.name
-    for candidate in (folder / f"~${name}", folder / f"~${name[2:]}"):
-        if candidate.name != "~$" and candidate.is_file():
-            return candidate, _excel_owner(candidate)
+    excel = folder / f"~${name}"
+    if excel.is_file():
+        return excel, _excel_owner(excel)
     lo = folder / f".~lock.{name}#"
     if lo.is_file():
         return lo, _libreoffice_owner(lo)
