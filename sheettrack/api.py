@@ -58,7 +58,13 @@ class _Session:
     def write(self, fields_list: list[dict[str, dict[str, Any]]]) -> None:
         rows, new = self.build(fields_list)
         if not self.store.exists():
-            self.store.create(self.schema.with_columns([]))
+            first = self.schema.with_columns(new)  # the first row's new columns are laid out too
+            if not first.columns:
+                from .errors import TemplateError
+
+                raise TemplateError(f"template {self.schema.name!r} has no columns and the run "
+                                    "logged no values to make any from")
+            self.store.create(first)
             stored = self.store.read_schema()
             if stored is not None and stored.name != self.schema.name:
                 raise SchemaMismatchError(f"{self.target} was just created by another process with "

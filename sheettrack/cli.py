@@ -218,7 +218,10 @@ def _print_table(df: Any) -> None:
 
     table = Table(show_lines=False)
     for name in df.columns:
-        table.add_column(str(name), overflow="fold")
+        if name == "run_id":
+            table.add_column("run_id", no_wrap=True, min_width=26)
+        else:
+            table.add_column(str(name), overflow="fold")
     for row in df.itertuples(index=False):
         table.add_row(*[_fmt(v) for v in row])
     Console(width=max(100, min(240, 12 * len(df.columns)))).print(table)
@@ -239,11 +242,13 @@ def _fmt(v: Any) -> str:
 
 
 @main.command()
-@click.argument("target", envvar="SHEETTRACK_TARGET")
-@click.argument("run_id")
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] RUN_ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
-def show(target: str, run_id: str, as_json: bool) -> None:
+def show(args: tuple[str, ...], as_json: bool) -> None:
     """Show every field of one run (a unique prefix of the run id is enough)."""
+    if len(args) > 2:
+        raise click.UsageError("expected [TARGET] RUN_ID")
+    target, run_id = (None, args[0]) if len(args) == 1 else args
     row = api.show(target, run_id)
     if as_json:
         emit_json(row)

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from .errors import SheettrackError
+from .errors import SheettrackError, ValidationError
 from .record import flatten, new_run_id
 from .schema import Schema
 
@@ -88,7 +88,10 @@ class Run:
 
         if name is not None:
             data = {name: data}
-        self.data.extend(fingerprint_many(data))
+        try:
+            self.data.extend(fingerprint_many(data))
+        except (OSError, TypeError, ValueError) as exc:
+            raise ValidationError(f"column data: {exc}") from None
 
     def note(self, text: str) -> None:
         """Add a note; several notes are kept as separate lines."""

@@ -98,7 +98,7 @@ class Column:
         out: dict[str, Any] = {"name": self.name, "type": self.type}
         for key in COLUMN_KEYS[2:]:
             value = getattr(self, key)
-            if value not in (None, False, ""):
+            if not (value is None or value is False or (isinstance(value, str) and value == "")):
                 out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -151,16 +151,18 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _fix_text(value: str) -> str:
     """Join surrogate pairs and replace lone surrogates, which no file format can hold."""
-    if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _SURROGATE.search(value) is None:
         return value
     fixed = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if fixed != value and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        if "\ufffd" in fixed:
-            warnings.warn("a lone surrogate in text was replaced by U+FFFD", SheettrackWarning,
-                          stacklevel=5)
-    return fixed
+    if _SURROGATE.search(fixed) is not None or fixed.count("\ufffd") > value.count("\ufffd"):
+        warnings.warn("a lone surrogate in text was replaced by U+FFFD", SheettrackWarning,
+                      stacklevel=5)
+    return _SURROGATE.sub("\ufffd", fixed)
 
 
 def _to_string(value: Any) -> str:
@@ -460,9 +462,9 @@ class Schema:
                    provenance=provenance, summaries=summaries, source=source)
 
     # -- rows --------------------------------------------------------------------------------
-    def resolve_name(self, group: str, key: str) -> str:
+    def resolve_name(self, group: str, key: str, new: dict[str, Column] | None = None) -> str:
         """The column a key of ``group`` goes to: its own name, or ``group.key`` on a clash."""
-        col = self._by_name.get(key)
+        col = self._by_name.get(key) or (new or {}).get(key)
         if col is None or col.group in (None, group) or group not in ("params", "metrics", "tags"):
             return key
         return f"{group}.{key}"
@@ -482,10 +484,10 @@ class Schema:
         truncate = self.long_text == "truncate"
         for group, values in fields.items():
             for key, value in values.items():
-                name = self.resolve_name(group, key)
+                name = self.resolve_name(group, key, new)
                 col = self._by_name.get(name) or new.get(name)
                 if col is None:
-                    if group not in ("params", "metrics", "tags") or normalize(value) is None:
+                    if group not in ("params", "metrics", "tags") or normalize(value) in (None, ""):
                         continue
                     if self.unknown_keys == "ignore":
                         warnings.warn(f"{group[:-1]} {key!r} dropped: template {self.name!r} has no "
@@ -517,8 +519,13 @@ class Schema:
         return row, list(new.values())
 
     def check_values(self, group: str, values: dict[str, Any], *, text_limit: int | None = None) -> None:
-        """Check values as they are logged (fail fast), raising ValidationError like ``build_row``."""
-        self.build_row({group: values}, text_limit=text_limit, complete=False)
+        """Check values as they are logged (fail fast), raising ValidationError like ``build_row``.
+
+        Warnings wait for the row itself, so each is given once.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SheettrackWarning)
+            self.build_row({group: values}, text_limit=text_limit, complete=False)
 
     def check_header(self, header: list[str], *, where: str = "") -> list[str]:
         """Compare a sheet's header with this schema; return the missing schema columns.

@@ -419,6 +419,10 @@ def build_workbook(schema: Schema) -> bytes:
     from openpyxl.worksheet.table import Table as XlTable
     from openpyxl.worksheet.table import TableStyleInfo
 
+    if not schema.columns:
+        from ..errors import TemplateError
+
+        raise TemplateError(f"template {schema.name!r} has no columns to lay out")
     wb = OpenpyxlWorkbook()
     ws = wb.active
     ws.title = schema.sheet
@@ -788,7 +792,10 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
         ref = range_ref(0, 1, max(width, old_cols, 1) - 1, max(last_row, 1)).encode()
         new_dim = re.sub(rb'ref="[^"]*"', b'ref="' + ref + b'"', dim.group())
         pieces.append((dim.start(), dim.end(), new_dim))
-    if new_names:
+    covered = max((int(attrs(m.group()).get("max", 0)) for m in
+                   re.finditer(rb"<" + re.escape(p) + rb"col\b[^>]*>", head)), default=0)
+    if new_names and covered < first_new + 1:
+        # <col> ranges must stay sorted and disjoint: widths only for columns none covers yet
         cols = [b'<%scol min="%d" max="%d" width="%d" customWidth="1"/>' % (
             p, first_new + i + 1, first_new + i + 1, min(60, max(12, len(n) + 4)))
             for i, n in enumerate(new_names)]

@@ -1,0 +1,492 @@
+"""Benchmark: what it costs to append one run to a large sheettrack workbook.
+
+sheettrack appends a run by editing the .xlsx zip part by part: it decompresses the Runs
+worksheet, splices the new row in before ``</sheetData>``, recompresses that one part and
+copies every other part byte for byte. The obvious alternative, openpyxl ``load_workbook``
++ ``ws.append`` + ``save``, parses and rebuilds the whole workbook on every run, which at
+tens of thousands of rows costs tens of seconds and hundreds of MB. This script measures
+both on the same workbooks, so a regression in speed or memory shows up as a number.
+
+For each size N (default 1,000, 10,000 and 50,000 rows):
+
+1. Build a workbook with ``sheettrack.init(path, "classification")`` and one batch append
+   of N realistic rows (~27 filled cells each: run id, timestamps, params, metrics, a note,
+   user/host/python/command/git provenance), the row shape ``sheettrack.log`` writes.
+2. sheettrack: ``--repeat`` appends with ``sheettrack.log(path, params=..., metrics=...,
+   notes=...)``, each in a fresh ``python -c`` child process, so imports, provenance capture
+   and memory are those of a training script that logs its run at the end. The child
+   reports the time of the ``log`` call, the peak RSS of the process and the peak RSS right
+   after ``import sheettrack`` (the baseline). The median time and the largest peak count.
+3. openpyxl: one ``load_workbook`` + ``ws.append(row)`` + ``save`` on a copy of the same
+   workbook, measured the same way in a child process (one run per size: ~45 s at 50k rows).
+4. Correctness: python-calamine must read back N + appended rows from both workbooks, with
+   the logged run ids last and in order, so a broken file cannot pass as a fast one.
+
+Then, once: the whole-process ``sheettrack log BOOK -p lr=0.01 -m accuracy=0.9`` into a
+1,000-row workbook (median of 5), ``python -c "import sheettrack"`` (median of 5, next to
+``python -c pass``), and whether ``import sheettrack`` pulls in pandas or openpyxl.
+
+Targets (PASS/FAIL): an append at 50,000 rows takes <= 0.5 s and peaks at <= 150 MB; the
+CLI log into the 1,000-row workbook takes <= 0.4 s; ``import sheettrack`` imports neither
+pandas nor openpyxl. When 50,000 is not among the sizes (``--quick``), the time and memory
+targets are checked at the largest size measured, and the table says so.
+
+Usage::
+
+    python benchmarks/append.py                      # 1k, 10k, 50k rows; a few minutes
+    python benchmarks/append.py --quick              # 1k and 5k rows; seconds (CI)
+    python benchmarks/append.py --sizes 1000,20000 --repeat 5 --profile
+
+The exit status is 1 when a target or a correctness check fails. MB means 2**20 bytes.
+
+Peak RSS is the process's high-water mark: ``VmHWM`` from /proc/self/status on Linux,
+``ru_maxrss`` elsewhere. On Linux ``ru_maxrss`` survives exec, so a child started by a large
+parent reports the parent's peak; for the same reason this process only orchestrates, and
+building, reading back and every measurement happen in child processes. Children run in
+the repository folder, so provenance includes git as it would for a training script kept
+in git. Workbooks go to a temporary folder (``--workdir`` to choose the disk, ``--keep``
+to keep them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).resolve()
+REPO = SCRIPT.parent.parent
+TEMPLATE = "classification"
+SHEET = "Runs"
+DEFAULT_SIZES = (1_000, 10_000, 50_000)
+QUICK_SIZES = (1_000, 5_000)
+TARGET_ROWS = 50_000
+TARGET_APPEND_S = 0.5
+TARGET_PEAK_MB = 150.0
+TARGET_CLI_S = 0.4
+CLI_ROWS = 1_000
+CLI_RUNS = 5
+IMPORT_RUNS = 5
+
+# -- child processes -------------------------------------------------------------------------
+# Each prints one JSON line as its last line of output.
+
+_RSS = """
+import resource, sys
+def rss_mb():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+"""
+
+SHEETTRACK_CHILD = _RSS + """
+import json, time
+import sheettrack
+base = rss_mb()
+path, kwargs = sys.argv[1], json.loads(sys.argv[2])
+t = time.perf_counter()
+run_id = sheettrack.log(path, **kwargs)
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "peak_mb": rss_mb(), "base_mb": base, "run_id": run_id}))
+"""
+
+NAIVE_CHILD = _RSS + """
+import datetime, json, time
+import openpyxl
+base = rss_mb()
+path, values, sheet = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+for key in ("started_at", "ended_at"):
+    values[key] = datetime.datetime.fromisoformat(values[key])
+t = time.perf_counter()
+wb = openpyxl.load_workbook(path)
+ws = wb[sheet]
+header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))]
+ws.append([values.get(name) for name in header])
+wb.save(path)
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "peak_mb": rss_mb(), "base_mb": base,
+                  "run_id": values["run_id"]}))
+"""
+
+MODULES_CHILD = """
+import json, sys
+import sheettrack
+print(json.dumps({"version": sheettrack.__version__,
+                  **{m: m in sys.modules for m in ("pandas", "openpyxl")}}))
+"""
+
+PROFILE_CHILD = """
+import cProfile, json, pstats, sys
+import sheettrack
+path, kwargs = sys.argv[1], json.loads(sys.argv[2])
+profile = cProfile.Profile()
+profile.runcall(sheettrack.log, path, **kwargs)
+stats = pstats.Stats(profile, stream=sys.stdout).strip_dirs()
+stats.sort_stats("cumulative").print_stats(25)
+stats.sort_stats("tottime").print_stats(12)
+"""
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    """Run ``cmd`` in the repository folder; its wall time and stdout. It must succeed."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        shown = " ".join(cmd[:2] + ["..."] if len(" ".join(cmd)) > 200 else cmd)
+        raise RuntimeError(f"{shown} failed ({proc.returncode}):\n{proc.stderr.strip()}")
+    return seconds, proc.stdout
+
+
+def child(code: str, *args: str) -> dict[str, Any]:
+    """Run ``python -c code args``; return the JSON line it prints last."""
+    return json.loads(run([sys.executable, "-c", code, *args])[1].strip().splitlines()[-1])
+
+
+def worker(task: str, *args: str) -> dict[str, Any]:
+    """Run one of this script's own tasks (see ``worker_main``) in a child process."""
+    return json.loads(run([sys.executable, str(SCRIPT), "_worker", task, *args])[1]
+                      .strip().splitlines()[-1])
+
+
+# -- realistic rows ---------------------------------------------------------------------------
+
+MODELS = ("mlp", "cnn", "logreg", "resnet18", "vit-tiny")
+LAYERS = ([64], [64, 32], [128, 64], [256, 128, 64], [512, 256])
+USERS = ("alice", "bob", "chen.wei", "dpatel")
+HOSTS = ("gpu-box-01", "gpu-box-03", "laptop-alice", "ci-runner-7")
+NOTES = ("baseline with default augmentation, seed 1", "two hidden layers, dropout 0.2, adam opt",
+         "cosine schedule, warmup 500 steps, wd 1e-4", "label smoothing 0.1; early stop patience 5",
+         "retry after OOM: halved batch, same seed 7")
+PLATFORM = "Linux-6.5.0-35-generic-x86_64-with-glibc2.35"
+PACKAGES = {"numpy": "1.26.4", "scikit-learn": "1.4.1", "torch": "2.2.1"}
+REMOTE = "https://github.com/acme-ml/vision-experiments.git"
+EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+RUNS_PER_COMMIT = 12
+
+
+def run_id(when: dt.datetime, rng: random.Random) -> str:
+    """A ULID like sheettrack's own: 48 bits of milliseconds, 80 random bits, base 32."""
+    value = int(when.timestamp() * 1000) << 80 | rng.getrandbits(80)
+    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def commit(k: int) -> str:
+    """The ``k``-th commit's hash (runs share a commit until the code changes)."""
+    return hashlib.sha1(b"commit %d" % k).hexdigest()
+
+
+def run_fields(i: int, rng: random.Random) -> dict[str, dict[str, Any]]:
+    """Run ``i`` as ``Run.fields()`` returns it: values by group, provenance included."""
+    model = MODELS[i % len(MODELS)]
+    started = EPOCH + dt.timedelta(minutes=7 * i, seconds=rng.randrange(60))
+    duration = round(rng.uniform(30, 3600), 3)
+    lr = rng.choice((0.1, 0.03, 0.01, 0.003, 0.001, 0.0003))
+    epochs = rng.choice((5, 10, 20, 50))
+    accuracy = rng.uniform(0.80, 0.995)
+    dirty = rng.random() < 0.2
+    return {
+        "run": {"run_id": run_id(started, rng), "started_at": started,
+                "ended_at": started + dt.timedelta(seconds=duration), "duration_s": duration,
+                "status": "finished"},
+        "params": {"model": model, "hidden_layers": LAYERS[i % len(LAYERS)],
+                   "n_images": rng.choice((6_000, 30_000, 60_000)), "lr": lr,
+                   "batch_size": rng.choice((32, 64, 128, 256)), "epochs": epochs},
+        "metrics": {"accuracy": accuracy, "precision": accuracy - rng.uniform(0, 0.02),
+                    "recall": accuracy - rng.uniform(0, 0.02),
+                    "f1": accuracy - rng.uniform(0, 0.015), "loss": rng.uniform(0.02, 0.6)},
+        "notes": {"notes": NOTES[i % len(NOTES)]},
+        "provenance": {"user": USERS[i % len(USERS)], "host": HOSTS[i % len(HOSTS)],
+                       "python": "3.11.7", "platform": PLATFORM, "packages": PACKAGES,
+                       "command": f"python train.py --model {model} --lr {lr} --epochs {epochs}",
+                       "script": "train.py", "git_commit": commit(i // RUNS_PER_COMMIT),
+                       "git_branch": "main", "git_dirty": dirty,
+                       "git_diff_hash": f"{rng.getrandbits(48):012x}" if dirty else None,
+                       "git_remote": REMOTE},
+    }
+
+
+def log_kwargs(i: int) -> dict[str, Any]:
+    """What a training script passes to ``sheettrack.log`` (JSON, for the child)."""
+    f = run_fields(i, random.Random(1_000_000 + i))
+    return {"params": f["params"], "metrics": f["metrics"], "notes": f["notes"]["notes"]}
+
+
+def naive_values(i: int) -> dict[str, Any]:
+    """The same kind of run as column -> value, as an openpyxl user would write it."""
+    f = run_fields(i, random.Random(2_000_000 + i))
+    values: dict[str, Any] = {}
+    for group in f.values():
+        for key, value in group.items():
+            if isinstance(value, (list, dict)):
+                value = json.dumps(value)
+            elif isinstance(value, dt.datetime):
+                value = value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat()
+            values[key] = value
+    return values
+
+
+# -- worker tasks (run in a child process) ----------------------------------------------------
+
+def build_workbook(path: str, rows: str) -> dict[str, Any]:
+    """Create ``path`` with ``rows`` runs in one batch append; time it and describe the file."""
+    import zipfile
+
+    import python_calamine
+
+    import sheettrack
+    from sheettrack.api import _Session
+
+    n = int(rows)
+    rng = random.Random(n)
+    fields = [run_fields(i, rng) for i in range(n)]
+    t = time.perf_counter()
+    sheettrack.init(path, TEMPLATE)
+    _Session(path, TEMPLATE).write(fields)
+    seconds = time.perf_counter() - t
+    book = python_calamine.CalamineWorkbook.from_path(path)
+    header = book.get_sheet_by_name(SHEET).to_python(nrows=1)[0]
+    with zipfile.ZipFile(path) as zf:
+        xml = max(i.file_size for i in zf.infolist() if i.filename.startswith("xl/worksheets/"))
+    return {"build_s": seconds, "cols": sum(1 for v in header if v not in (None, "")),
+            "file_mb": os.path.getsize(path) / 2**20, "xml_mb": xml / 2**20}
+
+
+def check_rows(path: str, expected: str, last_ids: str) -> dict[str, Any]:
+    """Whether calamine reads ``expected`` data rows ending with the run ids ``last_ids``."""
+    import zipfile
+
+    import python_calamine
+
+    want, ids = int(expected), json.loads(last_ids)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+        if bad is not None:
+            return {"problem": f"zip member {bad} fails its CRC"}
+        values = python_calamine.CalamineWorkbook.from_path(path).get_sheet_by_name(SHEET).to_python()
+    except Exception as exc:  # any reader error means a broken workbook
+        return {"problem": f"unreadable: {exc}"}
+    header, rows = values[0], values[1:]
+    while rows and all(v in (None, "") for v in rows[-1]):
+        rows.pop()
+    if len(rows) != want:
+        return {"problem": f"{len(rows):,} data rows, expected {want:,}"}
+    if "run_id" not in header:
+        return {"problem": "no run_id column in the header"}
+    col = header.index("run_id")
+    got = [row[col] for row in rows[len(rows) - len(ids):]]
+    if got != ids:
+        return {"problem": f"last run ids {got} are not the logged {ids}"}
+    return {"problem": None}
+
+
+WORKER_TASKS = {"build": build_workbook, "check": check_rows}
+
+
+def worker_main(argv: list[str]) -> int:
+    print(json.dumps(WORKER_TASKS[argv[0]](*argv[1:])))
+    return 0
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+def measure_size(n: int, repeat: int, workdir: Path, naive: bool) -> dict[str, Any]:
+    book = workdir / f"runs-{n}.xlsx"
+    result: dict[str, Any] = {"rows": n, **worker("build", str(book), str(n)), "problems": []}
+    naive_book = workdir / f"runs-{n}-openpyxl.xlsx"
+    if naive:
+        shutil.copyfile(book, naive_book)
+
+    appends = [child(SHEETTRACK_CHILD, str(book), json.dumps(log_kwargs(i))) for i in range(repeat)]
+    result["st_s"] = statistics.median(a["seconds"] for a in appends)
+    result["st_peak"] = max(a["peak_mb"] for a in appends)
+    result["st_base"] = statistics.median(a["base_mb"] for a in appends)
+    ids = json.dumps([a["run_id"] for a in appends])
+    why = worker("check", str(book), str(n + repeat), ids)["problem"]
+    if why:
+        result["problems"].append(f"sheettrack workbook, {n:,} rows: {why}")
+
+    if naive:
+        a = child(NAIVE_CHILD, str(naive_book), json.dumps(naive_values(n)), SHEET)
+        result.update(naive_s=a["seconds"], naive_peak=a["peak_mb"], naive_base=a["base_mb"])
+        why = worker("check", str(naive_book), str(n + 1), json.dumps([a["run_id"]]))["problem"]
+        if why:
+            result["problems"].append(f"openpyxl workbook, {n:,} rows: {why}")
+    return result
+
+
+def measure_cli(workdir: Path) -> dict[str, Any]:
+    book = workdir / f"cli-{CLI_ROWS}.xlsx"
+    worker("build", str(book), str(CLI_ROWS))
+    exe = shutil.which("sheettrack", path=str(Path(sys.executable).parent)) or shutil.which("sheettrack")
+    cmd = [exe] if exe else [sys.executable, "-c", "from sheettrack.cli import main; main()"]
+    log_cmd = [*cmd, "log", str(book), "-p", "lr=0.01", "-m", "accuracy=0.9"]
+    log_times, ids = [], []
+    for _ in range(CLI_RUNS):
+        seconds, out = run(log_cmd)
+        log_times.append(seconds)
+        ids.append(out.strip())
+    import_times = [run([sys.executable, "-c", "import sheettrack"])[0] for _ in range(IMPORT_RUNS)]
+    bare_times = [run([sys.executable, "-c", "pass"])[0] for _ in range(IMPORT_RUNS)]
+    why = worker("check", str(book), str(CLI_ROWS + CLI_RUNS), json.dumps(ids))["problem"]
+    return {"log_s": statistics.median(log_times), "import_s": statistics.median(import_times),
+            "bare_s": statistics.median(bare_times),
+            "problems": [f"CLI workbook, {CLI_ROWS:,} rows: {why}"] if why else []}
+
+
+def profile_append(n: int, workdir: Path) -> None:
+    """Print a cProfile of one more append, into a copy of the ``n``-row workbook."""
+    book = workdir / f"profile-{n}.xlsx"
+    shutil.copyfile(workdir / f"runs-{n}.xlsx", book)
+    print(f"\ncProfile of one sheettrack.log into the {n:,}-row workbook")
+    print(run([sys.executable, "-c", PROFILE_CHILD, str(book), json.dumps(log_kwargs(10**6))])[1]
+          .rstrip())
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+def ratio(a: float | None, b: float) -> str:
+    if a is None or b <= 0:
+        return "-"
+    return f"{a / b:,.0f}x" if a / b >= 10 else f"{a / b:.1f}x"
+
+
+def print_tables(results: list[dict[str, Any]], repeat: int) -> None:
+    print(f"\nWorkbooks (template {TEMPLATE!r}, built by one batch append of N rows)")
+    print(f"{'rows':>8}  {'columns':>7}  {'build s':>7}  {'file MB':>7}  {'sheet XML MB':>12}")
+    for r in results:
+        print(f"{r['rows']:>8,}  {r['cols']:>7}  {r['build_s']:>7.1f}  {r['file_mb']:>7.1f}  "
+              f"{r['xml_mb']:>12.1f}")
+
+    print(f"\nOne append (sheettrack.log: median of {repeat}; openpyxl load+append+save: 1 run)")
+    print(f"{'':8}  {' sheettrack ':-^31}  {' openpyxl ':-^31}  {' openpyxl/sheettrack ':-^20}")
+    print(f"{'rows':>8}  {'ms/append':>10}  {'peak MB':>8}  {'import MB':>9}  "
+          f"{'s/append':>10}  {'peak MB':>8}  {'import MB':>9}  {'time':>9}  {'memory':>9}")
+    for r in results:
+        if "naive_s" in r:
+            naive = f"{r['naive_s']:>10.2f}  {r['naive_peak']:>8.0f}  {r['naive_base']:>9.0f}"
+        else:
+            naive = f"{'-':>10}  {'-':>8}  {'-':>9}"
+        print(f"{r['rows']:>8,}  {r['st_s'] * 1000:>10.0f}  {r['st_peak']:>8.0f}  "
+              f"{r['st_base']:>9.0f}  {naive}  {ratio(r.get('naive_s'), r['st_s']):>9}  "
+              f"{ratio(r.get('naive_peak'), r['st_peak']):>9}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", help="comma-separated row counts [1000,10000,50000]")
+    parser.add_argument("--repeat", type=int, help="sheettrack appends per size [3; 2 with --quick]")
+    parser.add_argument("--quick", action="store_true", help="sizes 1000,5000 and 2 repeats (CI)")
+    parser.add_argument("--no-openpyxl", dest="naive", action="store_false",
+                        help="skip the openpyxl load+append+save baseline")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print a cProfile of one append at the largest size")
+    parser.add_argument("--workdir", type=Path, help="folder for the workbooks [a temporary one]")
+    parser.add_argument("--keep", action="store_true", help="keep the workbooks")
+    args = parser.parse_args(argv)
+    try:
+        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()}
+                       if args.sizes else set(QUICK_SIZES if args.quick else DEFAULT_SIZES))
+    except ValueError:
+        parser.error(f"--sizes {args.sizes!r}: expected comma-separated integers")
+    repeat = args.repeat or (2 if args.quick else 3)
+    if not sizes or sizes[0] < 1 or repeat < 1:
+        parser.error("--sizes and --repeat must be positive")
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="sheettrack-bench-", dir=args.workdir))
+
+    t0 = time.perf_counter()
+    try:
+        mods = child(MODULES_CHILD)
+        print(f"sheettrack {mods['version']} append benchmark: Python {platform.python_version()}, "
+              f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs")
+        print(f"sizes {', '.join(f'{n:,}' for n in sizes)}; {repeat} sheettrack append(s) per "
+              f"size; workbooks in {workdir}")
+        results = []
+        for n in sizes:
+            print(f"  {n:,} rows ...", end="", flush=True)
+            t = time.perf_counter()
+            results.append(measure_size(n, repeat, workdir, args.naive))
+            print(f" {time.perf_counter() - t:.0f} s", flush=True)
+        cli = measure_cli(workdir)
+        print_tables(results, repeat)
+
+        clean = not (mods["pandas"] or mods["openpyxl"])
+        print(f"\nWhole process (median of {CLI_RUNS})")
+        print(f"  sheettrack log BOOK -p lr=0.01 -m accuracy=0.9 ({CLI_ROWS:,} rows)  "
+              f"{cli['log_s']:.3f} s")
+        print(f"  python -c 'import sheettrack'{'':30}{cli['import_s']:.3f} s")
+        print(f"  python -c pass{'':45}{cli['bare_s']:.3f} s")
+        print(f"  import sheettrack imports neither pandas nor openpyxl: {'yes' if clean else 'no'} "
+              f"(pandas {'imported' if mods['pandas'] else 'not imported'}, "
+              f"openpyxl {'imported' if mods['openpyxl'] else 'not imported'})")
+
+        at = next((r for r in results if r["rows"] == TARGET_ROWS), results[-1])
+        where = (f"at {at['rows']:,} rows" if at["rows"] == TARGET_ROWS
+                 else f"at {at['rows']:,} rows; target is for {TARGET_ROWS:,}")
+        problems = [p for r in results for p in r["problems"]] + cli["problems"]
+        checks = [
+            (f"append <= {TARGET_APPEND_S} s ({where})", f"{at['st_s']:.3f} s",
+             at["st_s"] <= TARGET_APPEND_S),
+            (f"append peak <= {TARGET_PEAK_MB:.0f} MB ({where})", f"{at['st_peak']:.0f} MB",
+             at["st_peak"] <= TARGET_PEAK_MB),
+            (f"CLI log into {CLI_ROWS:,} rows <= {TARGET_CLI_S} s", f"{cli['log_s']:.3f} s",
+             cli["log_s"] <= TARGET_CLI_S),
+            ("import sheettrack imports neither pandas nor openpyxl", "yes" if clean else "no",
+             clean),
+            ("calamine reads every row back from every workbook",
+             f"{len(problems)} problem(s)" if problems else "yes", not problems),
+        ]
+        print("\nTargets")
+        for name, value, ok in checks:
+            print(f"  {'PASS' if ok else 'FAIL'}  {name:<62} {value}")
+        for p in problems:
+            print(f"        {p}")
+
+        if args.profile:
+            profile_append(results[-1]["rows"], workdir)
+
+        big = results[-1]
+        summary = (f"at {big['rows']:,} rows sheettrack appends a run in {big['st_s'] * 1000:.0f} ms "
+                   f"with a {big['st_peak']:.0f} MB peak")
+        if "naive_s" in big:
+            summary += (f"; openpyxl load+append+save takes {big['naive_s']:.1f} s and "
+                        f"{big['naive_peak']:.0f} MB ({ratio(big['naive_s'], big['st_s'])} the "
+                        f"time, {ratio(big['naive_peak'], big['st_peak'])} the memory)")
+        passed = sum(ok for _, _, ok in checks)
+        print(f"\nSummary: {summary}. {passed} of {len(checks)} checks pass "
+              f"({time.perf_counter() - t0:.0f} s in all).")
+        return 0 if passed == len(checks) else 1
+    finally:
+        if args.keep:
+            print(f"workbooks kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_worker"]:
+        sys.exit(worker_main(sys.argv[2:]))
+    sys.exit(main())

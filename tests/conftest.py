@@ -1,0 +1,99 @@
+"""Shared fixtures: a workbook path, python-calamine rows, and headless LibreOffice.
+
+LibreOffice is a required test dependency (``apt-get install libreoffice-calc-nogui``):
+the fixture fails, never skips, when ``soffice`` is missing, so a workbook that only
+sheettrack can read is never mistaken for a good one.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import read_calamine
+
+SOFFICE_TIMEOUT_S = 120
+# Field separator ",", quote '"', UTF-8, every sheet exported as FILE-SheetName.csv.
+CSV_FILTER = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
+
+
+class LibreOffice:
+    """Headless LibreOffice with a profile of its own, converting workbooks it has read."""
+
+    def __init__(self, exe: str, root: Path) -> None:
+        self.exe = exe
+        self.root = root
+        self.profile = (root / "lo-profile").as_uri()
+        self._n = itertools.count()
+        self.conversions = 0
+
+    def _convert(self, path: Path, to: str) -> Path:
+        outdir = self.root / f"out{next(self._n)}"
+        outdir.mkdir()
+        cmd = [self.exe, "--headless", "--norestore", "--nolockcheck",
+               f"-env:UserInstallation={self.profile}", "--convert-to", to,
+               "--outdir", str(outdir), str(path)]
+        self.conversions += 1
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=SOFFICE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"LibreOffice did not convert {path} within {SOFFICE_TIMEOUT_S} s")
+        if done.returncode != 0 or not any(outdir.iterdir()):
+            pytest.fail(f"LibreOffice could not convert {path} (exit {done.returncode}):\n"
+                        f"{done.stdout}\n{done.stderr}")
+        return outdir
+
+    def csv(self, path: Path) -> dict[str, list[list[str]]]:
+        """Every sheet of the workbook as LibreOffice reads it: sheet name -> CSV rows."""
+        path = Path(path)
+        outdir = self._convert(path, CSV_FILTER)
+        prefix = f"{path.stem}-"
+        sheets: dict[str, list[list[str]]] = {}
+        for file in sorted(outdir.glob("*.csv")):
+            name = file.stem[len(prefix):] if file.stem.startswith(prefix) else file.stem
+            with open(file, newline="", encoding="utf-8") as fh:
+                sheets[name] = list(csv.reader(fh))
+        if not sheets:
+            pytest.fail(f"LibreOffice wrote no CSV for {path}: {sorted(outdir.iterdir())}")
+        return sheets
+
+    def to_xlsx(self, path: Path, folder: Path | None = None) -> Path:
+        """The workbook opened and saved again by LibreOffice, as .xlsx (copied into ``folder``)."""
+        path = Path(path)
+        outdir = self._convert(path, "xlsx")
+        out = outdir / f"{path.stem}.xlsx"
+        if not out.is_file():
+            pytest.fail(f"LibreOffice wrote no .xlsx for {path}: {sorted(outdir.iterdir())}")
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            out = Path(shutil.copy2(out, folder / out.name))
+        return out
+
+
+@pytest.fixture(scope="session")
+def libreoffice(tmp_path_factory: pytest.TempPathFactory) -> LibreOffice:
+    """LibreOffice for independent checks of a workbook; the suite fails without it."""
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    assert exe, ("LibreOffice is required by the test suite but 'soffice' is not on PATH; "
+                 "install it with: apt-get install libreoffice-calc-nogui")
+    return LibreOffice(exe, tmp_path_factory.mktemp("libreoffice"))
+
+
+@pytest.fixture
+def calamine_rows() -> Callable[..., list[list[Any]]]:
+    """``calamine_rows(path, sheet="Runs")``: a sheet's rows as python-calamine reads them."""
+    return read_calamine
+
+
+@pytest.fixture
+def tmp_book(tmp_path: Path) -> Path:
+    """Path of a workbook that does not exist yet, in a folder of its own."""
+    folder = tmp_path / "book"
+    folder.mkdir()
+    return folder / "runs.xlsx"

@@ -1,0 +1,441 @@
+"""Behaviour tests for the ``sheettrack`` command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import python_calamine
+import yaml
+from click.testing import CliRunner, Result
+
+import sheettrack
+from sheettrack import ValidationError
+from sheettrack.cli import main
+
+ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+
+
+def cli(*args: Any, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], env=env)
+
+
+def runs(path: Path) -> list[dict[str, Any]]:
+    """The Runs sheet read with python-calamine, one dict per row."""
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    values = book.get_sheet_by_name("Runs").to_python(skip_empty_area=False)
+    return [dict(zip(values[0], row)) for row in values[1:]
+            if any(v not in ("", None) for v in row)]
+
+
+def strict_json(text: str) -> Any:
+    """Parse JSON, refusing NaN and Infinity (which are not JSON)."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    return tmp_path / "runs.xlsx"
+
+
+@pytest.fixture
+def three_runs(book: Path) -> tuple[Path, list[str]]:
+    """A classification workbook with three runs (accuracy 0.85, 0.95, 0.91)."""
+    ids = []
+    for model, lr, acc in (("logreg", 0.1, 0.85), ("mlp", 0.01, 0.95), ("cnn", 0.001, 0.91)):
+        result = cli("log", book, "-T", "classification", "-p", f"model={model}",
+                     "-p", f"lr={lr}", "-m", f"accuracy={acc}")
+        assert result.exit_code == 0, result.output
+        ids.append(result.stdout.strip())
+    return book, ids
+
+
+# -- init --------------------------------------------------------------------------------------
+
+def test_init_then_init_again(book: Path) -> None:
+    first = cli("init", book, "--template", "classification")
+    assert first.exit_code == 0, first.output
+    assert "created" in first.stdout
+    assert book.is_file()
+    before = book.read_bytes()
+    again = cli("init", book)
+    assert again.exit_code == 0, again.output
+    assert "exists already" in again.stdout
+    assert book.read_bytes() == before
+    assert sheettrack.schema_of(book).name == "classification"
+    assert runs(book) == []
+
+
+def test_init_uses_the_environment_target(book: Path) -> None:
+    result = cli("init", env={"SHEETTRACK_TARGET": str(book)})
+    assert result.exit_code == 0, result.output
+    assert book.is_file()
+
+
+# -- log ---------------------------------------------------------------------------------------
+
+def test_log_with_every_option(tmp_path: Path, book: Path) -> None:
+    csv = tmp_path / "train.csv"
+    csv.write_text("a,b\n1,2\n3,4\n")
+    result = cli("log", book, "-p", "lr=0.01", "-p", "epochs=5", "-p", "flag=true",
+                 "-p", "layers=[64,32]", "-p", "name=mlp", "-p", "x=nan",
+                 "-m", "accuracy=0.93", "-t", "team=vision",
+                 "--note", "first note", "--note", "second note",
+                 "--hypothesis", "two layers beat one", "--data", csv)
+    assert result.exit_code == 0, result.output
+    run_id = result.stdout.strip()
+    assert ULID.match(run_id), result.stdout
+    (row,) = runs(book)
+    assert row["run_id"] == run_id
+    assert row["lr"] == 0.01
+    assert row["epochs"] == 5
+    assert row["flag"] is True
+    assert row["layers"] == "[64, 32]"
+    assert row["name"] == "mlp"
+    assert row["x"] == "NaN"
+    assert row["accuracy"] == 0.93
+    assert row["team"] == "vision"
+    assert row["notes"] == "first note\nsecond note"
+    assert row["hypothesis"] == "two layers beat one"
+    (fp,) = json.loads(row["data"])
+    assert fp["rows"] == 2 and fp["hash"].startswith("sha256:")
+    assert row["data_hash"]
+    types = {c.name: c.type for c in sheettrack.schema_of(book).columns}
+    assert {k: types[k] for k in ("lr", "epochs", "flag", "layers", "name", "x", "accuracy")} == {
+        "lr": "float", "epochs": "int", "flag": "bool", "layers": "json", "name": "string",
+        "x": "float", "accuracy": "float"}
+    df = sheettrack.load(book)
+    assert math.isnan(df["x"][0])
+    assert df["layers"][0] == [64, 32]
+
+
+@pytest.mark.parametrize("text,expected,ctype", [
+    ("0.01", 0.01, "float"), ("5", 5, "int"), ("-3", -3, "int"), ("true", True, "bool"),
+    ("False", False, "bool"), ("1e-3", 0.001, "float"), ("[64,32]", [64, 32], "json"),
+    ("mlp", "mlp", "string"), ("v1.2", "v1.2", "string"),
+])
+def test_log_reads_values_by_their_look(book: Path, text: str, expected: Any,
+                                        ctype: str) -> None:
+    result = cli("log", book, "-p", f"v={text}")
+    assert result.exit_code == 0, result.output
+    run_id = result.stdout.strip()
+    value = sheettrack.show(book, run_id).get("v")
+    assert value == expected and type(value) is type(expected)
+    assert sheettrack.schema_of(book).column("v").type == ctype
+
+
+def test_log_json_object_value_flattens(book: Path) -> None:
+    result = cli("log", book, "-p", 'optimizer={"name": "adam", "lr": 0.1}')
+    assert result.exit_code == 0, result.output
+    (row,) = runs(book)
+    assert (row["optimizer.name"], row["optimizer.lr"]) == ("adam", 0.1)
+
+
+def test_log_json_prints_the_run_id(book: Path) -> None:
+    result = cli("log", book, "-m", "loss=0.5", "--json")
+    assert result.exit_code == 0, result.output
+    data = strict_json(result.stdout)
+    assert ULID.match(data["run_id"])
+    assert [r["run_id"] for r in runs(book)] == [data["run_id"]]
+
+
+def test_log_status_option(book: Path) -> None:
+    result = cli("log", book, "--status", "failed")
+    assert result.exit_code == 0, result.output
+    assert runs(book)[0]["status"] == "failed"
+
+
+def test_log_to_the_environment_target(book: Path) -> None:
+    result = cli("log", "-p", "a=1", env={"SHEETTRACK_TARGET": str(book)})
+    assert result.exit_code == 0, result.output
+    assert runs(book)[0]["run_id"] == result.stdout.strip()
+
+
+def test_pair_without_equals_is_a_usage_error(book: Path) -> None:
+    result = cli("log", book, "-p", "lr")
+    assert result.exit_code == 2
+    assert "KEY=VALUE" in result.output
+    assert not book.exists()
+
+
+# -- validate ----------------------------------------------------------------------------------
+
+def test_validate_clean(three_runs: tuple[Path, list[str]]) -> None:
+    book, _ = three_runs
+    result = cli("validate", book)
+    assert result.exit_code == 0, result.output
+    assert "no problems found" in result.stdout
+    as_json = cli("validate", book, "--json")
+    assert as_json.exit_code == 0
+    assert strict_json(as_json.stdout) == []
+
+
+def test_validate_lists_addresses_and_exits_1(three_runs: tuple[Path, list[str]]) -> None:
+    book, _ = three_runs
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Runs"]
+    col = [c.value for c in ws[1]].index("accuracy") + 1
+    ws.cell(row=3, column=col).value = "O.9"
+    address = f"Runs!{ws.cell(row=3, column=col).coordinate}"
+    wb.save(book)
+    result = cli("validate", book)
+    assert result.exit_code == 1
+    assert result.stdout.strip().splitlines() == [
+        f"{address}: 'O.9' is not a number (column accuracy: float)"]
+    as_json = cli("validate", book, "--json")
+    assert as_json.exit_code == 1
+    assert strict_json(as_json.stdout) == [
+        {"address": address, "message": "'O.9' is not a number (column accuracy: float)"}]
+
+
+# -- ls ----------------------------------------------------------------------------------------
+
+def ls_json(*args: Any) -> list[dict[str, Any]]:
+    result = cli("ls", *args, "--json")
+    assert result.exit_code == 0, result.output
+    data = strict_json(result.stdout)
+    assert isinstance(data, list)
+    return data
+
+
+def test_ls_json_lists_every_run_in_order(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    data = ls_json(book)
+    assert [r["run_id"] for r in data] == ids
+    assert [r["accuracy"] for r in data] == [0.85, 0.95, 0.91]
+    assert [r["model"] for r in data] == ["logreg", "mlp", "cnn"]
+    assert data[0]["precision"] is None  # an empty float cell is null, not NaN
+    assert data[0]["epochs"] is None
+    assert data[0]["status"] == "finished"
+    assert isinstance(data[0]["started_at"], str) and data[0]["started_at"].startswith("20")
+
+
+def test_ls_sort(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    assert [r["accuracy"] for r in ls_json(book, "--sort", "accuracy")] == [0.85, 0.91, 0.95]
+    assert [r["accuracy"] for r in ls_json(book, "--sort", "-accuracy")] == [0.95, 0.91, 0.85]
+    assert [r["model"] for r in ls_json(book, "--sort", "model")] == ["cnn", "logreg", "mlp"]
+
+
+def test_ls_top_applies_after_sorting(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    assert [r["run_id"] for r in ls_json(book, "--top", "2")] == ids[:2]
+    assert [r["accuracy"] for r in ls_json(book, "--sort", "-accuracy", "--top", "1")] == [0.95]
+
+
+def test_ls_where(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    assert [r["run_id"] for r in ls_json(book, "--where", "accuracy > 0.9")] == [ids[1], ids[2]]
+    assert [r["model"] for r in ls_json(book, "--where", "model == 'mlp'")] == ["mlp"]
+    assert ls_json(book, "--where", "accuracy > 2") == []
+    # a run without a model: missing values do not break the filter
+    assert cli("log", book, "-m", "accuracy=0.99").exit_code == 0
+    assert [r["model"] for r in ls_json(book, "--where", "model == 'mlp'")] == ["mlp"]
+    assert len(ls_json(book, "--where", "accuracy > 0.9")) == 3
+
+
+def test_ls_columns(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    data = ls_json(book, "--columns", "run_id,accuracy")
+    assert data == [{"run_id": i, "accuracy": a} for i, a in zip(ids, (0.85, 0.95, 0.91))]
+    table = cli("ls", book, "-c", "run_id,accuracy")
+    assert table.exit_code == 0, table.output
+    assert "accuracy" in table.stdout and "0.95" in table.stdout
+    assert "model" not in table.stdout
+    for run_id in ids:
+        assert run_id in table.stdout
+    assert "3 runs" in table.stdout
+
+
+def test_ls_table_shows_whole_run_ids(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    for _ in range(2):
+        result = cli("log", book, "-p", "model=mlp", "-p", "lr=0.01", "-p", "epochs=5",
+                     "-p", "batch_size=32", "-m", "accuracy=0.9", "-m", "f1=0.8",
+                     "-m", "loss=0.3")
+        assert result.exit_code == 0, result.output
+        ids.append(result.stdout.strip())
+    table = cli("ls", book)
+    assert table.exit_code == 0, table.output
+    for name in ("run_id", "status", "model", "lr", "accuracy"):
+        assert name in table.stdout
+    # the id is what `show` takes: it must be printed whole, on one line
+    for run_id in ids:
+        assert run_id in table.stdout, run_id
+
+
+def test_ls_bad_options_are_usage_errors(three_runs: tuple[Path, list[str]]) -> None:
+    book, _ = three_runs
+    for args, fragment in ((("--sort", "nope"), "'nope'"), (("-c", "run_id,nope"), "'nope'"),
+                           (("--where", "accuracy >"), "--where")):
+        result = cli("ls", book, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert fragment in result.output
+        assert "Traceback" not in result.output
+
+
+# -- show --------------------------------------------------------------------------------------
+
+def test_show_by_prefix(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    result = cli("show", book, ids[1][:-2])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in lines
+                  if re.match(r"^\S+\s{2,}\S", line))
+    assert fields["run_id"] == ids[1]
+    assert fields["model"] == "mlp"
+    assert fields["accuracy"] == "0.95"
+    assert fields["status"] == "finished"
+    as_json = cli("show", book, ids[1][:-2], "--json")
+    assert as_json.exit_code == 0, as_json.output
+    data = strict_json(as_json.stdout)
+    assert data["run_id"] == ids[1]
+    assert data["accuracy"] == 0.95
+    assert data["lr"] == 0.01
+    assert data["precision"] is None
+    assert data["git_dirty"] is None or isinstance(data["git_dirty"], bool)
+
+
+def test_show_ambiguous_or_unknown_prefix(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    assert_one_line_error(cli("show", book, ids[0][:1]), "3 runs")
+    assert_one_line_error(cli("show", book, "ZZZZZZ"), "'ZZZZZZ'")
+
+
+def test_show_with_the_environment_target(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    result = cli("show", ids[2], env={"SHEETTRACK_TARGET": str(book)})
+    assert result.exit_code == 0, result.output
+    assert ids[2] in result.stdout
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+def test_templates_lists_the_builtins() -> None:
+    result = cli("templates")
+    assert result.exit_code == 0, result.output
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert names == ["default", "classification", "regression"]
+    assert "accuracy, max" in result.stdout and "rmse, min" in result.stdout
+    as_json = cli("templates", "--json")
+    assert [t["name"] for t in strict_json(as_json.stdout)] == names
+
+
+def test_templates_show_classification() -> None:
+    result = cli("templates", "show", "classification")
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(result.stdout)
+    assert data["name"] == "classification"
+    assert data["primary_metric"] == {"name": "accuracy", "goal": "max"}
+    assert data["unknown_keys"] == "add"
+    names = [c["name"] for c in data["columns"]]
+    assert names[0] == "run_id"  # inherited columns are resolved
+    for name in ("model", "hidden_layers", "lr", "accuracy", "f1", "loss", "git_commit"):
+        assert name in names
+    accuracy = next(c for c in data["columns"] if c["name"] == "accuracy")
+    assert (accuracy["type"], accuracy["min"], accuracy["max"]) == ("float", 0, 1)
+    assert [s["name"] for s in data["summaries"]] == ["By model", "By data size"]
+    as_json = cli("templates", "show", "classification", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert strict_json(as_json.stdout) == data
+
+
+def test_templates_show_a_yaml_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nextends: regression\ncolumns:\n"
+                    "  - {name: alpha, type: float, group: params}\n")
+    data = strict_json(cli("templates", "show", path, "--json").stdout)
+    assert data["name"] == "mine"
+    assert "alpha" in [c["name"] for c in data["columns"]]
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+def test_bad_value_is_one_error_line(book: Path) -> None:
+    result = cli("log", book, "-T", "classification", "-m", "accuracy=O.9")
+    line = assert_one_line_error(result, "column accuracy", "'O.9'", "is not a number")
+    assert line == "error: column accuracy: 'O.9' is not a number (float)"
+    assert not book.exists()
+
+
+def test_ls_of_a_missing_workbook_is_one_error_line(book: Path) -> None:
+    assert_one_line_error(cli("ls", book), str(book), "no such workbook")
+    assert_one_line_error(cli("validate", book), "no such workbook")
+    assert not book.exists()
+
+
+def test_bad_template_name_is_one_error_line(book: Path) -> None:
+    assert_one_line_error(cli("log", book, "-T", "nosuch", "-p", "a=1"), "'nosuch'",
+                          "default, classification, regression")
+    assert_one_line_error(cli("templates", "show", "nosuch"), "'nosuch'")
+    assert not book.exists()
+
+
+def test_mismatched_template_is_one_error_line(three_runs: tuple[Path, list[str]]) -> None:
+    book, _ = three_runs
+    assert_one_line_error(cli("log", book, "-T", "regression", "-m", "rmse=1"),
+                          "'classification'", "'regression'")
+
+
+def test_bad_target_is_one_error_line(tmp_path: Path) -> None:
+    assert_one_line_error(cli("log", tmp_path / "runs.csv", "-p", "a=1"), ".xlsx")
+    assert_one_line_error(cli("ls", env={"SHEETTRACK_TARGET": ""}), "SHEETTRACK_TARGET")
+
+
+def test_debug_lets_the_exception_through(book: Path) -> None:
+    result = CliRunner().invoke(main, ["--debug", "log", str(book), "-T", "classification",
+                                       "-m", "accuracy=2"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ValidationError)
+    assert "above the maximum" in str(result.exception)
+    assert "error:" not in result.output
+    with pytest.raises(ValidationError):
+        CliRunner().invoke(main, ["--debug", "log", str(book), "-T", "classification",
+                                  "-m", "accuracy=2"], catch_exceptions=False)
+
+
+# -- the installed command ---------------------------------------------------------------------
+
+def test_console_script_logs_a_run(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("sheettrack")
+    command = str(exe) if exe.is_file() else shutil.which("sheettrack")
+    if command is None:  # pragma: no cover
+        pytest.skip("the sheettrack command is not installed")
+    book = tmp_path / "runs.xlsx"
+    done = subprocess.run([command, "log", str(book), "-T", "classification", "-p", "lr=0.01",
+                           "-p", "hidden_layers=[64,32]", "-m", "accuracy=0.9"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "error" not in done.stderr
+    run_id = done.stdout.strip()
+    assert ULID.match(run_id), done.stdout
+    (row,) = runs(book)
+    assert row["run_id"] == run_id
+    assert (row["lr"], row["hidden_layers"], row["accuracy"]) == (0.01, "[64, 32]", 0.9)
+    assert row["status"] == "finished"
+    assert "log" in row["command"] and str(book) in row["command"]
+    assert Path(row["script"]).name == "sheettrack"
