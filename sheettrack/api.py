@@ -86,12 +86,14 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
     ``data`` is a file, folder, DataFrame or array (or a dict or list of them) to
     fingerprint. Every value is checked against the template before anything is written.
     """
+    from .record import flatten
     from .run import Run
 
-    run = Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags,
-              notes=notes, run_id=run_id)
-    if metrics:
-        run.log_metrics(metrics)
+    run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id)
+    # checked together when the row is built, so one error lists every problem of the row
+    run.params.update(flatten(params))
+    run.metrics.update(flatten(metrics))
+    run.tags.update(flatten(tags))
     if data is not None:
         run.log_data(data)
     return run.end(status)

@@ -52,8 +52,18 @@ class Cell:
 
 def normalize(value: Any) -> Any:
     """Turn library scalars and containers into plain Python values (recursively)."""
-    if value is None or isinstance(value, (bool, str, int, float)):
+    if value is None or type(value) in (bool, str, int, float):
         return value
+    if isinstance(value, enum.Enum):
+        return normalize(value.value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):  # int subclasses may print as anything: keep the number
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
     tname = type(value).__name__
     if tname in ("NAType", "NaTType"):
         return None
@@ -63,8 +73,6 @@ def normalize(value: Any) -> Any:
         if hasattr(value, "to_pydatetime"):  # pandas Timestamp
             return value.to_pydatetime()
         return value
-    if isinstance(value, enum.Enum):
-        return normalize(value.value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, uuid.UUID):
@@ -141,8 +149,7 @@ def number_text(value: int | float) -> str:
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
+    return repr(float(value))  # "1.0", "-0.0": every reader sees a float, sign included
 
 
 class CellError(ValueError):

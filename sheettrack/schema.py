@@ -134,16 +134,33 @@ class Column:
             raise ValueError(f"{_show(value)} is above the maximum {self.max}")
         if self.pattern is not None and not re.fullmatch(self.pattern, out):
             raise ValueError(f"{_show(value)} does not match the pattern {self.pattern!r}")
-        if isinstance(out, str) and text_limit is not None and len(out) > text_limit:
+        length = text_length(out) if isinstance(out, str) and text_limit is not None else 0
+        if length > text_limit if text_limit is not None else False:
             if truncate or self.truncate:
-                warnings.warn(f"column {self.name}: text of {len(out):,} characters truncated to "
+                warnings.warn(f"column {self.name}: text of {length:,} characters truncated to "
                               f"the cell limit of {text_limit:,}", SheettrackWarning, stacklevel=4)
-                out = out[:text_limit]
+                out = truncate_text(out, text_limit)
             else:
-                raise ValueError(f"text of {len(out):,} characters is over the cell limit of "
+                raise ValueError(f"text of {length:,} characters is over the cell limit of "
                                  f"{text_limit:,} (set long_text: truncate in the template to "
                                  "truncate instead)")
         return out
+
+
+def text_length(text: str) -> int:
+    """Length as spreadsheets count it: UTF-16 code units (an emoji counts two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-16 code units, never inside a character."""
+    out, used = [], 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out)
 
 
 def _show(value: Any) -> str:
@@ -250,7 +267,7 @@ def _to_json(value: Any) -> str:
     def plain(v: Any) -> Any:
         v = normalize(v)
         if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
+            return {_fix_text(k): plain(x) for k, x in v.items()}
         if isinstance(v, list):
             return [plain(x) for x in v]
         if isinstance(v, decimal.Decimal):

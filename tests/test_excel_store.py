@@ -35,6 +35,7 @@ from helpers import (
     zip_part,
 )
 from openpyxl.chart import BarChart, Reference
+from openpyxl.comments import Comment
 from openpyxl.drawing.image import PILImage
 from openpyxl.utils.escape import unescape as openpyxl_unescape
 
@@ -458,6 +459,8 @@ def _add_personal_parts(path: Path, png: bytes) -> None:
     chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=4))
     ws.add_chart(chart, "D2")
     ws.add_image(PngImage(png, 40, 30), "D20")
+    ws["A1"].comment = Comment("scores from the whiteboard", "Jane Doe")
+    wb["Runs"]["A1"].comment = Comment("one row per training run", "Jane Doe")
     wb.save(path)
 
 
@@ -492,6 +495,8 @@ def test_personal_chart_image_and_sheet_are_kept_byte_for_byte(tmp_book: Path, c
     assert [list(r) for r in mine.iter_rows(values_only=True)] == [
         ["model", "score"], ["a", 3], ["b", 5], ["c", 4]]
     assert len(mine._charts) == 1
+    assert mine["A1"].comment.text == "scores from the whiteboard"
+    assert wb["Runs"]["A1"].comment.text == "one row per training run"
     if PILImage:  # openpyxl drops images when Pillow is missing
         assert len(mine._images) == 1
     assert [r[header_of(calamine_rows(tmp_book))["model"]] for r in calamine_rows(tmp_book)[1:]] == [
@@ -501,9 +506,20 @@ def test_personal_chart_image_and_sheet_are_kept_byte_for_byte(tmp_book: Path, c
     lo_members = zip_members(saved)
     assert png in [data for name, data in lo_members.items() if name.startswith("xl/media/")]
     assert any(name.startswith("xl/charts/chart") for name in lo_members)
+    lo_book = openpyxl.load_workbook(saved)
+    assert lo_book["Runs"]["A1"].comment.text.strip() == "one row per training run"
+    assert lo_book["Mine"]["A1"].comment.text.strip() == "scores from the whiteboard"
     assert calamine_rows(saved, "Mine") == [["model", "score"], ["a", 3.0], ["b", 5.0], ["c", 4.0]]
     runs = calamine_rows(saved)
     assert [r[header_of(runs)["model"]] for r in runs[1:]] == ["m0", "m1", "m2"]
+
+    # a new column also documents itself in the Schema sheet; the person's parts stay as they were
+    sheettrack.log(tmp_book, params={"model": "m3", "warmup": 5})
+    latest = zip_members(tmp_book)
+    changed = {name for name in after if after[name] != latest.get(name)}
+    assert changed <= allowed | {"xl/worksheets/sheet2.xml"}
+    assert "xl/worksheets/sheet2.xml" in changed
+    assert calamine_rows(tmp_book, "Schema")[-1][:2] == ["warmup", "int"]
 
 
 # --------------------------------------------------------------------------- other writers
@@ -554,6 +570,37 @@ def test_workbook_last_saved_by_libreoffice(tmp_path: Path, calamine_rows: Any,
     assert [r[lo_pos["run_id"]] for r in lo[1:]] == df["run_id"].tolist()
     for name in ("model", "team", "note"):
         assert [r[lo_pos[name]] for r in lo[1:]] == expected[name], name
+
+
+def _rezip(path: Path, edit: Any = None) -> None:
+    """Rewrite every member (deflate level 9) as another zip tool would, keeping the zip comment."""
+    with zipfile.ZipFile(path) as src:
+        members = [(info, src.read(info.filename)) for info in src.infolist()]
+        comment = src.comment
+    with zipfile.ZipFile(path, "w") as out:
+        for info, data in members:
+            if edit is not None and info.filename == RUNS_PART:
+                data = edit(data)
+            out.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+        out.comment = comment
+
+
+def test_workbook_rezipped_by_another_tool_keeping_the_zip_comment(tmp_book: Path,
+                                                                   calamine_rows: Any) -> None:
+    for i in range(3):
+        sheettrack.log(tmp_book, params={"model": f"m{i}"})
+    _rezip(tmp_book)
+    sheettrack.log(tmp_book, params={"model": "m3"})
+    _rezip(tmp_book, lambda xml: xml.replace(b">m1<", b">edited<"))
+    sheettrack.log(tmp_book, params={"model": "m4"})
+    expected = ["m0", "edited", "m2", "m3", "m4"]
+    assert sheettrack.load(tmp_book)["model"].tolist() == expected
+    rows = calamine_rows(tmp_book)
+    assert [r[header_of(rows)["model"]] for r in rows[1:]] == expected
+    assert [c.value for c in load_openpyxl(tmp_book)["Runs"]["A"][1:]] == sheettrack.load(
+        tmp_book)["run_id"].tolist()
+    assert table_ref(tmp_book) == full_ref(len(rows[0]), 6)
+    assert sheettrack.validate(tmp_book) == []
 
 
 def test_rows_land_by_header_name_after_columns_are_reordered(tmp_book: Path, calamine_rows: Any,
@@ -633,11 +680,15 @@ def _leftovers(folder: Path, book: Path) -> list[str]:
 def test_appends_leave_no_temp_files_and_keep_the_mode(tmp_book: Path, mode: int) -> None:
     sheettrack.init(tmp_book)
     os.chmod(tmp_book, mode)
-    inode = tmp_book.stat().st_ino
-    for i in range(3):
-        sheettrack.log(tmp_book, params={"i": i})
+    with open(tmp_book, "rb") as held:  # a reader that has the workbook open meanwhile
+        original = held.read()
+        for i in range(3):
+            sheettrack.log(tmp_book, params={"i": i})
+        # the file was replaced as a whole, never written in place
+        assert os.fstat(held.fileno()).st_ino != tmp_book.stat().st_ino
+        held.seek(0)
+        assert held.read() == original
     assert stat.S_IMODE(tmp_book.stat().st_mode) == mode
-    assert tmp_book.stat().st_ino != inode  # replaced as a whole, never written in place
     assert _leftovers(tmp_book.parent, tmp_book) == []
     assert sheettrack.load(tmp_book)["i"].tolist() == [0, 1, 2]
 

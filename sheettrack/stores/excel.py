@@ -16,6 +16,8 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +26,21 @@ from ..errors import CorruptWorkbookError, StoreError, WorkbookLockedError
 from ..schema import Column, Schema
 from .base import Store, Table
 from .ooxml import (
-    CT_SST,
     NS_REL,
-    REL_SST,
     Package,
+    Raw,
+    Segments,
+    SegmentStat,
     attrs,
+    crc32_combine,
+    escape_shapes,
+    inline_text,
     iter_rows,
     local,
-    needs_shared_string,
-    ooxml_text,
     parse_xml,
     range_ref,
     read_shared_strings,
     split_ref,
-    xml_escape,
 )
 
 SCHEMA_SHEET = "Schema"
@@ -101,7 +104,7 @@ class ExcelStore(Store):
     text_limit = EXCEL_TEXT_LIMIT
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path).expanduser().absolute()
+        self.path = Path(path).expanduser().resolve()  # a link keeps pointing at the workbook
         self.target = str(path)
 
     # -- locking -------------------------------------------------------------------------------
@@ -185,7 +188,8 @@ class ExcelStore(Store):
             self._check_owner()
             wb = Workbook(self._package())
             edits = plan_append(wb, schema, rows, new_columns)
-            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, edits.add, COMPRESS_LEVEL))
+            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, edits.add, COMPRESS_LEVEL,
+                                                       comment=index_comment(edits)))
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
         finally:
@@ -484,6 +488,7 @@ class Edits:
     def __init__(self) -> None:
         self.replace: dict[str, Any] = {}
         self.add: dict[str, bytes] = {}
+        self.index: tuple[str, int] | None = None  # (worksheet part, last row) to record
 
 
 class Styles:
@@ -563,79 +568,6 @@ def _attr(text: str) -> bytes:
             .replace(">", "&gt;")).encode("utf-8")
 
 
-class SharedStrings:
-    """Strings to add to the shared strings part (created when the workbook has none)."""
-
-    def __init__(self, wb: Workbook) -> None:
-        self.wb = wb
-        self.new: list[str] = []
-        self.base: int | None = None
-
-    def index(self, text: str) -> int:
-        if self.base is None:
-            if self.wb.sst_part and self.wb.pkg.has(self.wb.sst_part):
-                xml = self.wb.pkg.read(self.wb.sst_part)
-                self.base = len(re.findall(rb"<(?:\w+:)?si[\s>/]", xml))
-            else:
-                self.base = 0
-        self.new.append(text)
-        return self.base + len(self.new) - 1
-
-    def apply(self, edits: Edits) -> None:
-        if not self.new:
-            return
-        items = b"".join(b'<si><t xml:space="preserve">' + ooxml_text(s).encode("utf-8") + b"</t></si>"
-                         for s in self.new)
-        wb = self.wb
-        if wb.sst_part and wb.pkg.has(wb.sst_part):
-            xml = wb.pkg.read(wb.sst_part)
-            m = re.search(rb"<((?:\w+:)?)sst\b[^>]*?(/?)>", xml)
-            if m is None:
-                raise CorruptWorkbookError(f"{wb.pkg.label}: damaged shared strings part")
-            p = m.group(1)
-            if p:
-                items = items.replace(b"<si>", b"<" + p + b"si>").replace(b"</si>", b"</" + p + b"si>") \
-                    .replace(b"<t ", b"<" + p + b"t ").replace(b"</t>", b"</" + p + b"t>")
-            start = m.group()
-            total = self.base + len(self.new)
-            for key in (b"count", b"uniqueCount"):
-                if key + b"=" in start:
-                    def bump(mm: re.Match, _n: int = len(self.new)) -> bytes:
-                        return mm.group(1) + b'="%d"' % (int(mm.group(2)) + _n)
-                    start = re.sub(rb"(\b" + key + rb')="(\d+)"', bump, start)
-            if m.group(2) == b"/":
-                start = start[:-2] + b">"
-                new = xml[:m.start()] + start + items + b"</" + p + b"sst>" + xml[m.end():]
-            else:
-                close = xml.rfind(b"</" + p + b"sst>")
-                new = xml[:m.start()] + start + xml[m.end():close] + items + xml[close:]
-            del total
-            edits.replace[wb.sst_part] = new
-        else:
-            n = len(self.new)
-            edits.add["xl/sharedStrings.xml"] = (
-                b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" '
-                b'uniqueCount="%d">' % (n, n) + items + b"</sst>")
-            _register_part(wb, edits, "xl/sharedStrings.xml", REL_SST, CT_SST)
-
-
-def _register_part(wb: Workbook, edits: Edits, part: str, rel_type: str, content_type: str) -> None:
-    ct = edits.replace.get("[Content_Types].xml") or wb.pkg.read("[Content_Types].xml")
-    override = b'<Override PartName="/%s" ContentType="%s"/>' % (part.encode(), content_type.encode())
-    close = ct.rfind(b"</Types>")
-    edits.replace["[Content_Types].xml"] = ct[:close] + override + ct[close:]
-    rels_name = rels_part(wb.workbook_part)
-    rels = edits.replace.get(rels_name) or wb.pkg.read(rels_name)
-    ids = {int(x) for x in re.findall(rb'Id="rId(\d+)"', rels)}
-    rid = max(ids | {0}) + 1
-    target = os.path.relpath(part, os.path.dirname(wb.workbook_part) or ".").replace(os.sep, "/")
-    rel = b'<Relationship Id="rId%d" Type="%s" Target="%s"/>' % (rid, rel_type.encode(), target.encode())
-    close = rels.rfind(b"</Relationships>")
-    edits.replace[rels_name] = rels[:close] + rel + rels[close:]
-    wb.sst_part = part
-
-
 class SheetXml:
     """A worksheet part, located: where its header row, last row and sheetData end are."""
 
@@ -650,6 +582,8 @@ class SheetXml:
         self.body = m.end()
         self.self_closing = m.group(2) == b"/"
         self.close = m.start() if self.self_closing else xml.rfind(b"</" + self.p + b"sheetData>")
+        if self.close < 0:
+            raise CorruptWorkbookError(f"{label}: worksheet is damaged (sheetData never ends)")
         self._row_re = re.compile(rb"<" + re.escape(self.p) + rb"row[\s>/]")
         self.header: dict[int, str] = {}
         self.header_style: str | None = None
@@ -731,7 +665,7 @@ class SheetXml:
         return [self.header.get(i, "") for i in range(width)]
 
 
-def _cell_xml(ref: str, cell: Cell, style: int | None, p: bytes, sst: SharedStrings) -> bytes:
+def _cell_xml(ref: str, cell: Cell, style: int | None, p: bytes) -> bytes:
     s = b' s="%d"' % style if style else b""
     r = ref.encode()
     if cell.kind == "n":
@@ -745,76 +679,124 @@ def _cell_xml(ref: str, cell: Cell, style: int | None, p: bytes, sst: SharedStri
         else:
             text = v.isoformat()
         return b'<%sc r="%s"%s t="d"><%sv>%s</%sv></%sc>' % (p, r, s, p, text.encode(), p, p)
-    text = cell.value
-    if needs_shared_string(text):
-        return b'<%sc r="%s"%s t="s"><%sv>%d</%sv></%sc>' % (p, r, s, p, sst.index(text), p, p)
-    body = ooxml_text(text).encode("utf-8")
-    space = b' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() or "\n" in text else b""
-    return b'<%sc r="%s"%s t="inlineStr"><%sis><%st%s>%s</%st></%sis></%sc>' % (
-        p, r, s, p, p, space, body, p, p, p)
+    return b'<%sc r="%s"%s t="inlineStr"><%sis>%s</%sis></%sc>' % (
+        p, r, s, p, inline_text(cell.value, p), p, p)
 
 
 def _header_cell_xml(ref: str, text: str, style: str | None, p: bytes) -> bytes:
     s = b' s="%s"' % style.encode() if style else b""
-    return b'<%sc r="%s"%s t="inlineStr"><%sis><%st>%s</%st></%sis></%sc>' % (
-        p, ref.encode(), s, p, p, xml_escape(text).encode("utf-8"), p, p, p)
+    return b'<%sc r="%s"%s t="inlineStr"><%sis>%s</%sis></%sc>' % (
+        p, ref.encode(), s, p, inline_text(text, p), p, p)
+
+
+def _dimension(head: bytes, p: bytes, width: int, last_row: int) -> tuple[int, int, bytes] | None:
+    """The piece that rewrites ``<dimension ref>`` for the new extent (None when absent)."""
+    dim = re.search(rb"<" + re.escape(p) + rb"dimension\b[^>]*>", head)
+    if dim is None:
+        return None
+    old_cols = 0
+    with contextlib.suppress(ValueError):
+        old_cols = split_ref(attrs(dim.group()).get("ref", "A1").split(":")[-1])[0] + 1
+    ref = range_ref(0, 1, max(width, old_cols, 1) - 1, max(last_row, 1)).encode()
+    return dim.start(), dim.end(), re.sub(rb'ref="[^"]*"', b'ref="' + ref + b'"', dim.group())
+
+
+def _autofilter(tail: bytes, p: bytes, old_last: int, new_last: int, width: int) -> tuple[int, int, bytes] | None:
+    """The piece that grows a worksheet-level autofilter with the data (None when unchanged)."""
+    af = re.search(rb"<" + re.escape(p) + rb"autoFilter\b[^>]*>", tail)
+    if af is None:
+        return None
+    new_af = _grow_ref_tag(af.group(), old_last, new_last, width)
+    return None if new_af == af.group() else (af.start(), af.end(), new_af)
+
+
+def _splice(xml: bytes | memoryview, pieces: list[tuple[int, int, bytes]], lo: int = 0,
+            hi: int | None = None) -> list[bytes | memoryview]:
+    """Chunks of ``xml[lo:hi]`` with each (start, end, replacement) piece applied."""
+    view = memoryview(xml)
+    hi = len(view) if hi is None else hi
+    chunks: list[bytes | memoryview] = []
+    pos = lo
+    for start, end, rep in sorted(pieces, key=lambda t: (t[0], t[1])):
+        chunks.append(view[pos:start])
+        chunks.append(rep)
+        pos = end
+    chunks.append(view[pos:hi])
+    return chunks
+
+
+def _rows_xml(rows: list[dict[str, Cell | None]], position: dict[str, int], after: int,
+              style_of: dict[str, int | None], p: bytes, label: str) -> bytes:
+    """``<row>`` elements for ``rows``, numbered from ``after + 1``, cells placed by name."""
+    out = []
+    r = after
+    for row in rows:
+        r += 1
+        cells = []
+        for name, cell in row.items():
+            if cell is None:
+                continue
+            idx = position.get(name)
+            if idx is None:
+                raise CorruptWorkbookError(f"{label}: column {name!r} is not in the header")
+            cells.append((idx, _cell_xml(f"{col_letter(idx)}{r}", cell, style_of.get(name), p)))
+        cells.sort()
+        out.append(b'<%srow r="%d">%s</%srow>' % (p, r, b"".join(c for _, c in cells), p))
+    return b"".join(out)
+
+
+@dataclass
+class SheetEdit:
+    """A worksheet part rewritten as three segments: head, rows, tail."""
+
+    segments: Segments
+    last_row: int
+    width: int
+    first_new: int
 
 
 def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Cell | None]],
-               columns: dict[str, Column], new_names: list[str], styles: Styles, sst: SharedStrings,
-               edits: Edits, table_parts: list[str] | None = None) -> None:
+               columns: dict[str, Column], new_names: list[str], styles: Styles) -> SheetEdit:
     """Append ``rows`` (column name -> cell) to worksheet ``part``, adding ``new_names`` to
-    its header first; rows are placed by header name, never by position."""
+    its header first; rows are placed by header name, never by position.
+
+    The result is three independently compressed segments (everything before the rows, the
+    rows, everything after), so the next append can copy the rows' compressed bytes.
+    """
     xml = sheet.xml
     p = sheet.p
     header = sheet.header_list()
-    pieces: list[tuple[int, int, bytes]] = []  # (start, end, replacement) in file order
-
-    header_cells = b""
     first_new = len(header)
-    for i, name in enumerate(new_names):
-        header_cells += _header_cell_xml(f"{col_letter(first_new + i)}1", name, sheet.header_style, p)
+    header_cells = b"".join(_header_cell_xml(f"{col_letter(first_new + i)}1", name, sheet.header_style, p)
+                            for i, name in enumerate(new_names))
     header = header + list(new_names)
     width = len(header)
     position = {name: i for i, name in enumerate(header) if name}
+    last_row = max(sheet.last_row, 1) + len(rows)
 
-    # the head: dimension and column widths
+    head_pieces: list = []
+    body_pieces: list = []
     head = xml[:sheet.sd_start]
-    last_row = max(sheet.last_row, 1) + len(rows) if (rows or header) else sheet.last_row
-    dim = re.search(rb"<" + re.escape(p) + rb"dimension\b[^>]*>", head)
+    dim = _dimension(head, p, width, last_row)
     if dim is not None:
-        a = attrs(dim.group())
-        old_cols = 0
-        try:
-            old_cols = split_ref(a.get("ref", "A1").split(":")[-1])[0] + 1
-        except ValueError:
-            pass
-        ref = range_ref(0, 1, max(width, old_cols, 1) - 1, max(last_row, 1)).encode()
-        new_dim = re.sub(rb'ref="[^"]*"', b'ref="' + ref + b'"', dim.group())
-        pieces.append((dim.start(), dim.end(), new_dim))
+        head_pieces.append(dim)
     covered = max((int(attrs(m.group()).get("max", 0)) for m in
                    re.finditer(rb"<" + re.escape(p) + rb"col\b[^>]*>", head)), default=0)
     if new_names and covered < first_new + 1:
         # <col> ranges must stay sorted and disjoint: widths only for columns none covers yet
-        cols = [b'<%scol min="%d" max="%d" width="%d" customWidth="1"/>' % (
+        cols = b"".join(b'<%scol min="%d" max="%d" width="%d" customWidth="1"/>' % (
             p, first_new + i + 1, first_new + i + 1, min(60, max(12, len(n) + 4)))
-            for i, n in enumerate(new_names)]
+            for i, n in enumerate(new_names))
         close_cols = head.rfind(b"</" + p + b"cols>")
         if close_cols >= 0:
-            pieces.append((close_cols, close_cols, b"".join(cols)))
+            head_pieces.append((close_cols, close_cols, cols))
         else:
-            pieces.append((sheet.sd_start, sheet.sd_start, b"<" + p + b"cols>" + b"".join(cols) + b"</" + p + b"cols>"))
+            head_pieces.append((sheet.sd_start, sheet.sd_start, b"<" + p + b"cols>" + cols + b"</" + p + b"cols>"))
 
-    # the header row
+    rows_prefix = b""
     if new_names:
         if sheet.header_span is None:
-            row1 = b'<%srow r="1">%s</%srow>' % (p, header_cells, p)
-            at = sheet.body if not sheet.self_closing else None
-            if at is None:
-                rows_prefix = row1
-            else:
-                pieces.append((at, at, row1))
-                rows_prefix = b""
+            rows_prefix = b'<%srow r="1">%s</%srow>' % (p, header_cells, p)
         else:
             start, end = sheet.header_span
             frag = xml[start:end]
@@ -825,56 +807,32 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
                 new_frag = frag[:close] + header_cells + frag[close:]
             new_frag = re.sub(rb'spans="(\d+):\d+"', lambda m: b'spans="%s:%d"' % (m.group(1), width),
                               new_frag, count=1)
-            pieces.append((start, end, new_frag))
-            rows_prefix = b""
-    else:
-        rows_prefix = b""
+            body_pieces.append((start, end, new_frag))
 
-    # the new rows
     style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
-    out_rows = []
-    r = max(sheet.last_row, 1)
-    for row in rows:
-        r += 1
-        cells = []
-        for name, cell in row.items():
-            if cell is None:
-                continue
-            idx = position.get(name)
-            if idx is None:
-                raise CorruptWorkbookError(f"{wb.pkg.label}: column {name!r} is not in the header")
-            cells.append((idx, _cell_xml(f"{col_letter(idx)}{r}", cell, style_of.get(name), p, sst)))
-        cells.sort()
-        out_rows.append(b'<%srow r="%d">%s</%srow>' % (p, r, b"".join(c for _, c in cells), p))
-    block = rows_prefix + b"".join(out_rows)
+    block = rows_prefix + _rows_xml(rows, position, max(sheet.last_row, 1), style_of, p,
+                                    f"{wb.pkg.label}: {part}")
     if sheet.self_closing:
-        m = re.search(rb"<((?:\w+:)?)sheetData\b[^>]*?/>", xml)
-        pieces.append((m.start(), m.end(), b"<" + p + b"sheetData>" + block + b"</" + p + b"sheetData>"))
+        sd_end = xml.find(b">", sheet.sd_start) + 1
+        head_chunks = _splice(xml, head_pieces, 0, sheet.sd_start) + [b"<" + p + b"sheetData>"]
+        body_chunks: list[bytes | memoryview] = [block]
+        af = _autofilter(xml[sd_end:], p, sheet.last_row, last_row, width)
+        tail_chunks = [b"</" + p + b"sheetData>"] + _splice(
+            xml[sd_end:], [af] if af else [])
     else:
-        pieces.append((sheet.cut, sheet.close, block))
+        head_chunks = _splice(xml, head_pieces, 0, sheet.body)
+        body_pieces.append((sheet.cut, sheet.close, block))  # empty rows after the data go
+        body_chunks = _splice(xml, body_pieces, sheet.body, sheet.close)
+        af = _autofilter(xml[sheet.close:], p, sheet.last_row, last_row, width)
+        tail_chunks = _splice(xml[sheet.close:], [af] if af else [])
+    return SheetEdit(Segments([head_chunks, body_chunks, tail_chunks]), last_row, width, first_new)
 
-    # the tail: a worksheet-level autofilter grows with the data
-    tail_at = sheet.close
-    af = re.compile(rb"<" + re.escape(p) + rb"autoFilter\b[^>]*>").search(xml, tail_at)
-    if af is not None:
-        new_af = _grow_ref_tag(af.group(), sheet.last_row, r, width)
-        if new_af != af.group():
-            pieces.append((af.start(), af.end(), new_af))
 
-    pieces.sort(key=lambda t: (t[0], t[1]))
-    chunks: list[bytes | memoryview] = []
-    pos = 0
-    view = memoryview(xml)
-    for start, end, rep in pieces:
-        chunks.append(view[pos:start])
-        chunks.append(rep)
-        pos = end
-    chunks.append(view[pos:])
-    edits.replace[part] = chunks
-
-    for tpart in table_parts or []:
+def _grow_tables(wb: Workbook, part: str, edits: Edits, old_last: int, new_last: int, width: int,
+                 first_new: int, new_names: list[str]) -> None:
+    for tpart in wb.tables_of(part):
         txml = wb.pkg.read(tpart)
-        new_t = _grow_table(txml, sheet.last_row, r, width, first_new, new_names)
+        new_t = _grow_table(txml, old_last, new_last, width, first_new, new_names)
         if new_t != txml:
             edits.replace[tpart] = new_t
 
@@ -923,7 +881,7 @@ def _grow_table(txml: bytes, old_last: int, new_last: int, width: int, first_new
         if tc is not None and close > 0:
             ids = [int(x) for x in re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bid="(\d+)"', out)]
             next_id = max(ids or [0]) + 1
-            cols = b"".join(b'<%stableColumn id="%d" name="%s"/>' % (p, next_id + i, _attr(n))
+            cols = b"".join(b'<%stableColumn id="%d" name="%s"/>' % (p, next_id + i, _attr(escape_shapes(n)))
                             for i, n in enumerate(new_names))
             count = len(ids) + len(new_names)
             start_tag = re.sub(rb'count="\d+"', b'count="%d"' % count, tc.group())
@@ -931,23 +889,154 @@ def _grow_table(txml: bytes, old_last: int, new_last: int, width: int, first_new
     return out
 
 
-def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
-                new_columns: list[Column]) -> Edits:
-    """Work out every part an append changes; nothing is written here."""
-    edits = Edits()
-    part = wb.sheet_part(schema.sheet)
-    sheet = SheetXml(wb.pkg.read(part), f"{wb.pkg.label}: {part}", wb.shared)
-    header = sheet.header_list()
-    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+INDEX_MAGIC = "sheettrack-index-1"
+
+
+@dataclass(frozen=True)
+class SheetIndex:
+    """Where the Runs worksheet's segments are, kept in the zip comment between appends.
+
+    Readers ignore the zip comment and any re-save drops it, so a workbook saved elsewhere
+    is recognised (the member's CRC and sizes no longer match) and takes the general path.
+    """
+
+    part: str
+    head: SegmentStat
+    body: SegmentStat
+    tail: SegmentStat
+    last_row: int
+
+    def text(self) -> bytes:
+        def seg(s: SegmentStat) -> str:
+            return f"{s.clen}:{s.ulen}:{s.crc}"
+
+        return (f"{INDEX_MAGIC} part={self.part} head={seg(self.head)} body={seg(self.body)} "
+                f"tail={seg(self.tail)} last_row={self.last_row}").encode()
+
+    @classmethod
+    def parse(cls, comment: bytes) -> SheetIndex | None:
+        try:
+            text = comment.decode("utf-8")
+            if not text.startswith(INDEX_MAGIC + " "):
+                return None
+            fields = dict(item.split("=", 1) for item in text.split()[1:])
+
+            def seg(v: str) -> SegmentStat:
+                clen, ulen, crc = (int(x) for x in v.split(":"))
+                return SegmentStat(clen, ulen, crc)
+
+            return cls(fields["part"], seg(fields["head"]), seg(fields["body"]), seg(fields["tail"]),
+                       int(fields["last_row"]))
+        except (UnicodeDecodeError, ValueError, KeyError):
+            return None
+
+    def matches(self, pkg: Package) -> bool:
+        """Whether the member is still exactly what this index describes."""
+        e = pkg.by_name.get(self.part)
+        if e is None or e.method != 8:
+            return False
+        crc = crc32_combine(crc32_combine(self.head.crc, self.body.crc, self.body.ulen),
+                            self.tail.crc, self.tail.ulen)
+        return (e.csize == self.head.clen + self.body.clen + self.tail.clen
+                and e.usize == self.head.ulen + self.body.ulen + self.tail.ulen and e.crc == crc)
+
+
+def _inflate_segment(raw: memoryview, label: str, stat: SegmentStat | None = None,
+                     until: bytes | None = None) -> bytes:
+    """Decompress one independently compressed segment (or its start, up to ``until``)."""
+    d = zlib.decompressobj(-15)
+    try:
+        return _inflate(d, raw, label, stat, until)
+    except zlib.error as exc:
+        raise CorruptWorkbookError(f"{label}: damaged compressed data ({exc})") from None
+
+
+def _inflate(d: Any, raw: memoryview, label: str, stat: SegmentStat | None, until: bytes | None) -> bytes:
+    if until is None:
+        out = d.decompress(raw)
+        if stat is not None and (len(out) != stat.ulen or zlib.crc32(out) != stat.crc):
+            raise CorruptWorkbookError(f"{label}: a worksheet segment fails its checksum")
+        return out
+    buf = bytearray()
+    for i in range(0, len(raw), 16_384):
+        buf += d.decompress(raw[i:i + 16_384])
+        if until in buf:
+            break
+    return bytes(buf)
+
+
+def _columns_and_cells(schema: Schema, rows: list[dict[str, Any]], new_columns: list[Column],
+                       header: list[str]) -> tuple[list[Column], dict[str, Column], list[dict[str, Cell | None]]]:
     present = set(header)
     add_cols = [c for c in schema.columns + list(new_columns) if c.name not in present]
     add_cols = list({c.name: c for c in add_cols}.values())
     columns = {c.name: c for c in schema.columns + list(new_columns)}
     cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
+    return add_cols, columns, cells
+
+
+def _plan_fast(wb: Workbook, schema: Schema, rows: list[dict[str, Any]], new_columns: list[Column],
+               index: SheetIndex) -> Edits | None:
+    """Append by copying the existing rows' compressed bytes; None when this cannot apply
+    (new columns to add), leaving the general path to do it."""
+    part = index.part
+    label = f"{wb.pkg.label}: {part}"
+    raw = wb.pkg.raw_member(part)
+    h, b, t = index.head, index.body, index.tail
+    head = _inflate_segment(raw[:h.clen], label, h)
+    tail = _inflate_segment(raw[h.clen + b.clen:], label, t)
+    first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=b"row>")
+    end = first.find(b"row>")
+    first = first[:end + 4] if end >= 0 else b""
+    sheet = SheetXml(head + first + tail, label, wb.shared)
+    header = sheet.header_list()
+    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+    add_cols, columns, cells = _columns_and_cells(schema, rows, new_columns, header)
+    if add_cols:
+        return None
+    edits = Edits()
     styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
-    sst = SharedStrings(wb)
-    edit_sheet(wb, part, sheet, cells, columns, [c.name for c in add_cols], styles, sst, edits,
-               table_parts=wb.tables_of(part))
+    p = sheet.p
+    width = len(header)
+    last_row = index.last_row + len(rows)
+    position = {name: i for i, name in enumerate(header) if name}
+    style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
+    block = _rows_xml(cells, position, index.last_row, style_of, p, label)
+    dim = _dimension(head, p, width, last_row)
+    af = _autofilter(tail, p, index.last_row, last_row, width)
+    edits.replace[part] = Segments([
+        _splice(head, [dim] if dim else []),
+        Raw(raw[h.clen:h.clen + b.clen], b.ulen, b.crc),
+        [block],
+        _splice(tail, [af] if af else []),
+    ])
+    edits.index = (part, last_row)
+    _grow_tables(wb, part, edits, index.last_row, last_row, width, width, [])
+    if styles.changed:
+        edits.replace[wb.styles_part] = styles.xml
+    return edits
+
+
+def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
+                new_columns: list[Column]) -> Edits:
+    """Work out every part an append changes; nothing is written here."""
+    part = wb.sheet_part(schema.sheet)
+    index = SheetIndex.parse(wb.pkg.comment)
+    if index is not None and index.part == part and index.matches(wb.pkg):
+        edits = _plan_fast(wb, schema, rows, new_columns, index)
+        if edits is not None:
+            return edits
+    edits = Edits()
+    sheet = SheetXml(wb.pkg.read(part), f"{wb.pkg.label}: {part}", wb.shared)
+    header = sheet.header_list()
+    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+    add_cols, columns, cells = _columns_and_cells(schema, rows, new_columns, header)
+    styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
+    new_names = [c.name for c in add_cols]
+    result = edit_sheet(wb, part, sheet, cells, columns, new_names, styles)
+    edits.replace[part] = result.segments
+    edits.index = (part, result.last_row)
+    _grow_tables(wb, part, edits, sheet.last_row, result.last_row, result.width, result.first_new, new_names)
     if add_cols and SCHEMA_SHEET in wb.sheets:
         doc_part = wb.sheet_part(SCHEMA_SHEET)
         documented = {str(v) for _, cells_ in wb.read_small_sheet(SCHEMA_SHEET)[1:] for k, v in cells_.items() if k == 0}
@@ -961,8 +1050,29 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
                              for k, v in schema_sheet_row(col).items()})
         if doc_rows:
             doc_sheet = SheetXml(wb.pkg.read(doc_part), doc_part, wb.shared)
-            edit_sheet(wb, doc_part, doc_sheet, doc_rows, dict.fromkeys(SCHEMA_HEADER, text), [], Styles(None), sst, edits)
-    sst.apply(edits)
+            doc = edit_sheet(wb, doc_part, doc_sheet, doc_rows, dict.fromkeys(SCHEMA_HEADER, text), [],
+                             Styles(None))
+            edits.replace[doc_part] = doc.segments
     if styles.changed:
         edits.replace[wb.styles_part] = styles.xml
     return edits
+
+
+def index_comment(edits: Edits) -> Any:
+    """The zip comment builder recording where the Runs worksheet's segments are."""
+    if edits.index is None:
+        return None
+    part, last_row = edits.index
+
+    def build(stats: dict[str, list[SegmentStat]]) -> bytes:
+        segs = stats.get(part)
+        if not segs or len(segs) < 3:
+            return b""
+        head, tail = segs[0], segs[-1]
+        body = segs[1]
+        for extra in segs[2:-1]:  # the copied rows and the new rows form the next body
+            body = SegmentStat(body.clen + extra.clen, body.ulen + extra.ulen,
+                               crc32_combine(body.crc, extra.crc, extra.ulen))
+        return SheetIndex(part, head, body, tail, last_row).text()
+
+    return build

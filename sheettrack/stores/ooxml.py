@@ -13,7 +13,7 @@ import re
 import struct
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +112,7 @@ class Package:
             out = bytes(raw)
         elif e.method == 8:
             try:
-                out = zlib.decompress(raw, -15)
+                out = zlib.decompress(raw, -15, max(e.usize, 1))
             except zlib.error as exc:
                 raise self._bad(f"part {name} does not decompress: {exc}") from None
         else:
@@ -137,19 +137,27 @@ class Package:
                 break
         return bytes(out)
 
-    def write(self, fh: Any, replace: dict[str, Iterable[bytes] | bytes], add: dict[str, bytes] | None = None,
-              level: int = 6) -> None:
+    def raw_member(self, name: str) -> memoryview:
+        """The compressed bytes of part ``name``, as stored."""
+        return self._raw(self.by_name[name])
+
+    def write(self, fh: Any, replace: dict[str, Any], add: dict[str, bytes] | None = None,
+              level: int = 6, comment: Callable[[dict[str, list[SegmentStat]]], bytes] | None = None,
+              ) -> dict[str, list[SegmentStat]]:
         """Write the package to the binary file ``fh`` with parts replaced or added.
 
-        Untouched parts are copied as their exact compressed bytes. A replacement may be an
-        iterable of byte chunks, so a large worksheet is compressed as it is produced.
+        Untouched parts are copied as their exact compressed bytes. A replacement is bytes,
+        an iterable of byte chunks (compressed as it is produced), or ``Segments``: pieces
+        compressed independently (or copied already compressed), so that a later append can
+        reuse them. ``comment`` builds the zip comment from each member's segment figures.
         """
         add = dict(add or {})
+        stats: dict[str, list[SegmentStat]] = {}
         central: list[bytes] = []
         pos = 0
         for e in self.entries:
             if e.name in replace:
-                rec, pos = _write_member(fh, pos, e.name, replace[e.name], level, e.central)
+                rec, pos, stats[e.name] = _write_member(fh, pos, e.name, replace[e.name], level, e.central)
             else:
                 raw = memoryview(self.data)[e.offset:e.end]
                 fh.write(raw)
@@ -157,14 +165,74 @@ class Package:
                 pos += len(raw)
             central.append(rec)
         for name, data in add.items():
-            rec, pos = _write_member(fh, pos, name, data, level, None)
+            rec, pos, stats[name] = _write_member(fh, pos, name, data, level, None)
             central.append(rec)
         cd_start = pos
         for rec in central:
             fh.write(rec)
             pos += len(rec)
+        text = comment(stats) if comment is not None else self.comment
         fh.write(_EOCD + struct.pack("<HHHHIIH", 0, 0, len(central), len(central), pos - cd_start,
-                                     cd_start, len(self.comment)) + self.comment)
+                                     cd_start, len(text)) + text)
+        return stats
+
+
+@dataclass(frozen=True)
+class SegmentStat:
+    """One independently compressed piece of a member: compressed and plain length, CRC-32."""
+
+    clen: int
+    ulen: int
+    crc: int
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Already-compressed bytes of whole segments (ending on a full flush), copied as they are."""
+
+    data: memoryview | bytes
+    ulen: int
+    crc: int
+
+
+class Segments(list):
+    """A member written as pieces: each a ``Raw`` or a list of plain byte chunks."""
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, in GF(2))."""
+    if len2 <= 0:
+        return crc1
+
+    def times(mat: list[int], vec: int) -> int:
+        total, i = 0, 0
+        while vec:
+            if vec & 1:
+                total ^= mat[i]
+            vec >>= 1
+            i += 1
+        return total
+
+    def square(mat: list[int]) -> list[int]:
+        return [times(mat, mat[n]) for n in range(32)]
+
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = square(odd)
+    odd = square(even)
+    while True:
+        even = square(odd)
+        if len2 & 1:
+            crc1 = times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = square(even)
+        if len2 & 1:
+            crc1 = times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
 
 
 def _central_fields(data: bytes, p: int) -> tuple:
@@ -175,9 +243,10 @@ def _central_fields(data: bytes, p: int) -> tuple:
     return flags, method, crc, csize, usize, nlen, xlen, clen, offset
 
 
-def _write_member(fh: Any, pos: int, name: str, data: Iterable[bytes] | bytes, level: int,
-                  old_central: bytes | None) -> tuple[bytes, int]:
-    """Write one deflated member at ``pos``; return its central record and the new position."""
+def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
+                  old_central: bytes | None) -> tuple[bytes, int, list[SegmentStat]]:
+    """Write one deflated member at ``pos``; return its central record, the new position and
+    the figures of each segment."""
     name_b = name.encode("utf-8")
     flags = 0x800 if any(b > 127 for b in name_b) else 0
     if old_central is not None:
@@ -187,21 +256,40 @@ def _write_member(fh: Any, pos: int, name: str, data: Iterable[bytes] | bytes, l
         dostime, dosdate, ext_attr = 0, (2020 - 1980) << 9 | 1 << 5 | 1, b"\x00\x00\x00\x00"
     header_at = pos
     fh.write(b"\x00" * (30 + len(name_b)))
-    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
-    crc = usize = csize = 0
-    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-    for chunk in chunks:
-        if not chunk:
+    if isinstance(data, Segments):
+        segments = list(data)
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        segments = [[data]]
+    else:
+        segments = [data]
+    stats: list[SegmentStat] = []
+    for n, seg in enumerate(segments):
+        if isinstance(seg, Raw):
+            fh.write(seg.data)
+            stats.append(SegmentStat(len(seg.data), seg.ulen, seg.crc))
             continue
-        crc = zlib.crc32(chunk, crc)
-        usize += len(chunk)
-        out = comp.compress(chunk)
-        if out:
-            fh.write(out)
-            csize += len(out)
-    out = comp.flush()
-    fh.write(out)
-    csize += len(out)
+        comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+        crc = usize = csize = 0
+        for chunk in seg:
+            if not chunk:
+                continue
+            crc = zlib.crc32(chunk, crc)
+            usize += len(chunk)
+            out = comp.compress(chunk)
+            if out:
+                fh.write(out)
+                csize += len(out)
+        out = comp.flush(zlib.Z_FINISH if n == len(segments) - 1 else zlib.Z_FULL_FLUSH)
+        fh.write(out)
+        csize += len(out)
+        stats.append(SegmentStat(csize, usize, crc))
+    if isinstance(segments[-1], Raw):
+        raise ValueError("the last segment of a member must be compressed here, to finish the stream")
+    crc, usize, csize = 0, 0, 0
+    for st in stats:
+        crc = crc32_combine(crc, st.crc, st.ulen)
+        usize += st.ulen
+        csize += st.clen
     end = header_at + 30 + len(name_b) + csize
     if usize >= 0xFFFFFFFF or end >= 0xFFFFFFFF:
         raise CorruptWorkbookError("a workbook part grew past 4 GB; zip64 is not supported")
@@ -212,7 +300,7 @@ def _write_member(fh: Any, pos: int, name: str, data: Iterable[bytes] | bytes, l
     fh.seek(end)
     central = _CDH + struct.pack("<HHHHHHIIIHHHHH", 20, 20, flags, 8, dostime, dosdate, crc, csize,
                                  usize, len(name_b), 0, 0, 0, 0) + ext_attr + struct.pack("<I", header_at) + name_b
-    return central, end
+    return central, end, stats
 
 
 # -- XML helpers ---------------------------------------------------------------------------
@@ -243,9 +331,38 @@ def ooxml_text(text: str) -> str:
     return xml_escape(text)
 
 
-def needs_shared_string(text: str) -> bool:
-    """Text shaped like an OOXML escape reads back right in every reader only from shared strings."""
-    return "_x" in text and _ESCAPE_SHAPE.search(text) is not None
+def escape_shapes(text: str) -> str:
+    """Text with literal ``_xHHHH_`` shapes escaped as ``_x005F_xHHHH_`` (ECMA-376), for names."""
+    return _ESCAPE_SHAPE.sub(r"_x005F_\1", text) if "_x" in text else text
+
+
+_SHAPE_START = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")
+
+
+def inline_text(text: str, p: bytes = b"") -> bytes:
+    """The inside of ``<is>`` for ``text``: one ``<t>``, or runs when the text needs care.
+
+    Readers decode ``_xHHHH_`` inside each ``<t>``; openpyxl mangles the standard
+    ``_x005F_`` escape, so text shaped like an escape is instead split into runs that never
+    hold a whole escape shape. Characters XML cannot hold are written as escapes. Every
+    reader joins the runs back into the original text.
+    """
+    # a character XML cannot hold is written as an escape that starts and ends with "_", so
+    # look for shapes as if it were "_": that finds shapes the escape would complete too
+    probe = _BAD_XML.sub("_", text) if _BAD_XML.search(text) else text
+    cuts = {m.start() + 3 for m in _SHAPE_START.finditer(probe)} if "_x" in probe else set()
+    if not cuts:
+        return b"<%st%s>%s</%st>" % (p, _space(text), xml_escape(text).encode("utf-8"), p)
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(text)), len(text)]
+    runs = []
+    for a, b in zip(bounds, bounds[1:]):
+        piece = text[a:b]
+        runs.append(b"<%sr><%st%s>%s</%st></%sr>" % (p, p, _space(piece), xml_escape(piece).encode("utf-8"), p, p))
+    return b"".join(runs)
+
+
+def _space(text: str) -> bytes:
+    return b' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() or "\n" in text else b""
 
 
 _UNESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -294,9 +411,9 @@ def cell_value(c: ET.Element, shared: list[str] | None) -> Any:
         if name == "v":
             v = child.text or ""
         elif name == "is":
-            text_parts.extend(x.text or "" for x in child.iter() if local(x.tag) == "t")
+            text_parts.extend(ooxml_unescape(x.text or "") for x in child.iter() if local(x.tag) == "t")
     if t == "inlineStr":
-        return ooxml_unescape("".join(text_parts))
+        return "".join(text_parts)
     if v is None:
         return None
     if t == "s":
@@ -321,8 +438,8 @@ def read_shared_strings(xml: bytes, upto: int | None = None) -> list[str]:
     out: list[str] = []
     for _, el in ET.iterparse(io.BytesIO(xml)):
         if local(el.tag) == "si":
-            out.append(ooxml_unescape("".join(t.text or "" for t in el.iter() if local(t.tag) == "t"
-                                              and not _in_phonetic(el, t))))
+            out.append("".join(ooxml_unescape(t.text or "") for t in el.iter() if local(t.tag) == "t"
+                               and not _in_phonetic(el, t)))
             el.clear()
             if upto is not None and len(out) > upto:
                 break
