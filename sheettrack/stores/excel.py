@@ -27,6 +27,7 @@ from ..schema import Column, Schema
 from .base import Store, Table
 from .ooxml import (
     NS_REL,
+    PARALLEL_MIN_BYTES,
     Package,
     Raw,
     Segments,
@@ -40,6 +41,7 @@ from .ooxml import (
     parse_xml,
     range_ref,
     read_shared_strings,
+    split_chunks,
     split_ref,
 )
 
@@ -825,7 +827,9 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
         body_chunks = _splice(xml, body_pieces, sheet.body, sheet.close)
         af = _autofilter(xml[sheet.close:], p, sheet.last_row, last_row, width)
         tail_chunks = _splice(xml[sheet.close:], [af] if af else [])
-    return SheetEdit(Segments([head_chunks, body_chunks, tail_chunks]), last_row, width, first_new)
+    parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
+    body_parts = split_chunks(body_chunks, parts)
+    return SheetEdit(Segments([head_chunks, *body_parts, tail_chunks]), last_row, width, first_new)
 
 
 def _grow_tables(wb: Workbook, part: str, edits: Edits, old_last: int, new_last: int, width: int,

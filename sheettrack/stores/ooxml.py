@@ -9,6 +9,7 @@ kept byte for byte, and nothing is parsed that does not have to be.
 from __future__ import annotations
 
 import html
+import os
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -235,6 +236,48 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     return crc1 ^ crc2
 
 
+PARALLEL_MIN_BYTES = 4 << 20
+
+
+def _deflate(chunks: Any, level: int, final: bool) -> tuple[list[bytes], int, int]:
+    """Deflate one segment on its own: its compressed pieces, plain length and CRC-32."""
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    out: list[bytes] = []
+    crc = usize = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        crc = zlib.crc32(chunk, crc)
+        usize += len(chunk)
+        piece = comp.compress(chunk)
+        if piece:
+            out.append(piece)
+    out.append(comp.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH))
+    return out, usize, crc
+
+
+def split_chunks(chunks: list[Any], parts: int) -> list[list[Any]]:
+    """Cut a list of byte chunks into ``parts`` lists of about equal total size."""
+    total = sum(len(c) for c in chunks)
+    if parts <= 1 or total == 0:
+        return [chunks]
+    size = -(-total // parts)
+    out: list[list[Any]] = [[]]
+    room = size
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while len(view) > room:
+            if room:
+                out[-1].append(view[:room])
+            view = view[room:]
+            out.append([])
+            room = size
+        if len(view):
+            out[-1].append(view)
+            room -= len(view)
+    return [part for part in out if part]
+
+
 def _central_fields(data: bytes, p: int) -> tuple:
     flags, method = struct.unpack("<HH", data[p + 8:p + 12])
     crc, csize, usize = struct.unpack("<III", data[p + 16:p + 28])
@@ -261,30 +304,31 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     elif isinstance(data, (bytes, bytearray, memoryview)):
         segments = [[data]]
     else:
-        segments = [data]
+        segments = [list(data)]
+    if isinstance(segments[-1], Raw):
+        raise ValueError("the last segment of a member must be compressed here, to finish the stream")
+    last = len(segments) - 1
+    jobs = [(seg, level, n == last) for n, seg in enumerate(segments) if not isinstance(seg, Raw)]
+    plain = sum(len(c) for seg, _, _ in jobs for c in seg)
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers > 1 and plain >= PARALLEL_MIN_BYTES:
+        # zlib releases the GIL while it deflates: independent segments compress side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            done = iter(list(pool.map(lambda job: _deflate(*job), jobs)))
+    else:
+        done = (_deflate(*job) for job in jobs)
     stats: list[SegmentStat] = []
-    for n, seg in enumerate(segments):
+    for seg in segments:
         if isinstance(seg, Raw):
             fh.write(seg.data)
             stats.append(SegmentStat(len(seg.data), seg.ulen, seg.crc))
             continue
-        comp = zlib.compressobj(level, zlib.DEFLATED, -15)
-        crc = usize = csize = 0
-        for chunk in seg:
-            if not chunk:
-                continue
-            crc = zlib.crc32(chunk, crc)
-            usize += len(chunk)
-            out = comp.compress(chunk)
-            if out:
-                fh.write(out)
-                csize += len(out)
-        out = comp.flush(zlib.Z_FINISH if n == len(segments) - 1 else zlib.Z_FULL_FLUSH)
-        fh.write(out)
-        csize += len(out)
-        stats.append(SegmentStat(csize, usize, crc))
-    if isinstance(segments[-1], Raw):
-        raise ValueError("the last segment of a member must be compressed here, to finish the stream")
+        out, usize, crc = next(done)
+        for piece in out:
+            fh.write(piece)
+        stats.append(SegmentStat(sum(len(x) for x in out), usize, crc))
     crc, usize, csize = 0, 0, 0
     for st in stats:
         crc = crc32_combine(crc, st.crc, st.ulen)
