@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_EXACT_INT = 2**53
-FLOAT_TEXT = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
-              "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf}
 
 
 @dataclass(frozen=True)
@@ -174,45 +172,11 @@ def from_cell(ctype: str, value: Any) -> Any:
         if isinstance(value, (_dt.datetime, _dt.date)):
             return value.isoformat()
         return str(value)
-    if ctype == "float":
-        if isinstance(value, bool):
-            raise CellError(f"{value!r} is a boolean, not a number")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            text = value.strip()
-            special = FLOAT_TEXT.get(text.lower())
-            if special is not None:
-                return special
-            try:
-                return float(text)
-            except ValueError:
-                raise CellError(f"{value!r} is not a number") from None
-        raise CellError(f"{value!r} is not a number")
-    if ctype == "int":
-        if isinstance(value, bool):
-            raise CellError(f"{value!r} is a boolean, not an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float):
-            if value.is_integer():
-                return int(value)
-            raise CellError(f"{value!r} is not an integer")
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                return int(text)
-            except ValueError:
-                raise CellError(f"{value!r} is not an integer") from None
-        raise CellError(f"{value!r} is not an integer")
-    if ctype == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in BOOL_TEXT:
-            return BOOL_TEXT[value.strip().lower()]
-        raise CellError(f"{value!r} is not a boolean")
+    if ctype in ("float", "int", "bool"):
+        try:
+            return _READERS[ctype](value)
+        except ValueError as exc:
+            raise CellError(str(exc)) from None
     if ctype == "datetime":
         if isinstance(value, _dt.datetime):
             return value.replace(tzinfo=_dt.timezone.utc) if value.tzinfo is None else to_utc(value)
@@ -252,6 +216,60 @@ def from_cell(ctype: str, value: Any) -> Any:
     raise CellError(f"unknown column type {ctype!r}")
 
 
+def to_int(value: Any) -> int:
+    """``value`` as an int (integral floats and numeric text too); ValueError names it."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{show_value(value)} is not an integer")
+
+
+def to_float(value: Any) -> float:
+    """``value`` as a float (ints, Decimal, numeric text, "NaN", "inf"); ValueError names it."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number")
+    if isinstance(value, (int, float, decimal.Decimal)):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"{show_value(value)} is too large for a float") from None
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{show_value(value)} is not a number")
+
+
+def to_bool(value: Any) -> bool:
+    """``value`` as a bool (0/1 and true/false/yes/no text too); ValueError names it."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in BOOL_TEXT:
+        return BOOL_TEXT[value.strip().lower()]
+    raise ValueError(f"{show_value(value)} is not a boolean (true/false)")
+
+
+
+def show_value(value: Any) -> str:
+    """Short repr of a value for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_READERS = {"int": to_int, "float": to_float, "bool": to_bool}
 BOOL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 

@@ -48,8 +48,11 @@ class Run:
         if notes:
             self.note(notes)
 
-    def _check(self, group: str, values: dict[str, Any]) -> None:
-        self.schema.check_values(group, values, text_limit=self._session.store.text_limit)
+    def _add(self, group: str, into: dict[str, Any], values: dict[str, Any]) -> None:
+        """Flatten, check against the template now (fail fast), then keep."""
+        flat = flatten(values)
+        self.schema.check_values(group, flat, text_limit=self._session.store.text_limit)
+        into.update(flat)
 
     # -- logging -------------------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -58,9 +61,7 @@ class Run:
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Record hyperparameters; nested dicts flatten to ``outer.inner``."""
-        flat = flatten(params)
-        self._check("params", flat)
-        self.params.update(flat)
+        self._add("params", self.params, params)
 
     def log_metric(self, key: str, value: Any) -> None:
         """Record a metric; logging the same name again keeps the latest value."""
@@ -68,9 +69,7 @@ class Run:
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
         """Record metrics; nested dicts flatten to dotted names."""
-        flat = flatten(metrics)
-        self._check("metrics", flat)
-        self.metrics.update(flat)
+        self._add("metrics", self.metrics, metrics)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach a tag (a label such as ``team`` or ``dataset``)."""
@@ -78,9 +77,7 @@ class Run:
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Attach several tags."""
-        flat = flatten(tags)
-        self._check("tags", flat)
-        self.tags.update(flat)
+        self._add("tags", self.tags, tags)
 
     def log_data(self, data: Any, name: str | None = None) -> None:
         """Fingerprint a file, folder, DataFrame or array the run used (content hash, size, rows)."""

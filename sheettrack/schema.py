@@ -16,7 +16,17 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cells import BOOL_TEXT, col_letter, json_text, normalize, parse_datetime, to_utc
+from .cells import (
+    col_letter,
+    json_text,
+    normalize,
+    parse_datetime,
+    show_value,
+    to_bool,
+    to_float,
+    to_int,
+    to_utc,
+)
 from .errors import SchemaMismatchError, TemplateError, ValidationError
 
 TYPES = ("string", "int", "float", "bool", "datetime", "date", "json")
@@ -163,9 +173,7 @@ def truncate_text(text: str, limit: int) -> str:
     return "".join(out)
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_show = show_value
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -192,49 +200,6 @@ def _to_string(value: Any) -> str:
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     raise ValueError(f"{_show(value)} is a {type(value).__name__}, not text")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean, not an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{_show(value)} is not an integer")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean, not a number")
-    if isinstance(value, (int, float, decimal.Decimal)):
-        try:
-            return float(value)
-        except OverflowError:
-            raise ValueError(f"{_show(value)} is too large for a float") from None
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{_show(value)} is not a number")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in BOOL_TEXT:
-        return BOOL_TEXT[value.strip().lower()]
-    raise ValueError(f"{_show(value)} is not a boolean (true/false)")
 
 
 def _to_datetime(value: Any) -> _dt.datetime:
@@ -283,7 +248,7 @@ def _to_json(value: Any) -> str:
     return json_text(plain(value))
 
 
-_COERCERS = {"string": _to_string, "int": _to_int, "float": _to_float, "bool": _to_bool,
+_COERCERS = {"string": _to_string, "int": to_int, "float": to_float, "bool": to_bool,
              "datetime": _to_datetime, "date": _to_date, "json": _to_json}
 
 
