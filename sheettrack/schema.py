@@ -82,6 +82,9 @@ def check_column_name(name: Any, where: str = "column") -> str:
                             f"{MAX_COLUMN_NAME} characters")
     if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in name):
         raise TemplateError(f"{where}: column name {name!r} contains a control character")
+    if re.search(r"_x[0-9A-Fa-f]{4}_", name):
+        raise TemplateError(f"{where}: column name {name!r} contains text shaped like a spreadsheet "
+                            "escape (_xHHHH_), which Excel would decode in a header; rename it")
     return name
 
 

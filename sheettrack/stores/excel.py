@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import html
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cells import Cell, col_letter, number_text, to_cell
-from ..errors import CorruptWorkbookError, StoreError, WorkbookLockedError
+from ..errors import CorruptWorkbookError, StoreError, ValidationError, WorkbookLockedError
 from ..schema import Column, Schema
 from .base import Store, Table
 from .ooxml import (
@@ -642,7 +643,7 @@ class SheetXml:
         end = self.close
         pos = end
         cut = end
-        for _ in range(100_000):
+        while True:
             start = xml.rfind(b"<" + p + b"row", self.body, pos)
             while start >= 0 and xml[start + len(p) + 4:start + len(p) + 5] not in (b" ", b">", b"/", b"\t", b"\n", b"\r"):
                 start = xml.rfind(b"<" + p + b"row", self.body, start)
@@ -727,9 +728,11 @@ def _splice(xml: bytes | memoryview, pieces: list[tuple[int, int, bytes]], lo: i
     return chunks
 
 
-def _rows_xml(rows: list[dict[str, Cell | None]], position: dict[str, int], after: int,
-              style_of: dict[str, int | None], p: bytes, label: str) -> bytes:
-    """``<row>`` elements for ``rows``, numbered from ``after + 1``, cells placed by name."""
+def _rows_xml(rows: list[dict[str, Cell | None]], header: list[str], columns: dict[str, Column],
+              styles: Styles, after: int, p: bytes, label: str) -> bytes:
+    """``<row>`` elements for ``rows``, numbered from ``after + 1``, cells placed by header name."""
+    position = {name: i for i, name in enumerate(header) if name}
+    style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
     out = []
     r = after
     for row in rows:
@@ -742,19 +745,45 @@ def _rows_xml(rows: list[dict[str, Cell | None]], position: dict[str, int], afte
             if idx is None:
                 raise CorruptWorkbookError(f"{label}: column {name!r} is not in the header")
             cells.append((idx, _cell_xml(f"{col_letter(idx)}{r}", cell, style_of.get(name), p)))
-        cells.sort()
+        cells.sort(key=lambda c: c[0])
         out.append(b'<%srow r="%d">%s</%srow>' % (p, r, b"".join(c for _, c in cells), p))
     return b"".join(out)
 
 
 @dataclass
 class SheetEdit:
-    """A worksheet part rewritten as three segments: head, rows, tail."""
+    """A worksheet part rewritten as segments: head, rows (one or more), tail."""
 
     segments: Segments
     last_row: int
-    width: int
-    first_new: int
+    header: list[str]
+    filter_tag: bytes | None  # a grown sheet-level autofilter, to mirror in the defined name
+
+
+def _header_row(frag: bytes, p: bytes, first_new: int, new_names: list[str], style: str | None,
+                width: int) -> bytes:
+    """The header row with ``new_names`` placed from column ``first_new`` on, in column order;
+    empty formatted cells already standing there give way."""
+    tag_end = frag.find(b">") + 1
+    start_tag = frag[:tag_end]
+    if start_tag.endswith(b"/>"):
+        start_tag, inner = start_tag[:-2] + b">", b""
+    else:
+        inner = frag[tag_end:frag.rfind(b"</" + p + b"row>")]
+    start_tag = re.sub(rb'spans="(\d+):\d+"', lambda m: b'spans="%s:%d"' % (m.group(1), width), start_tag, count=1)
+    taken = set(range(first_new, first_new + len(new_names)))
+    cells: list[tuple[int, bytes]] = []
+    next_col = 0
+    for m in re.finditer(rb"<" + re.escape(p) + rb"c\b[^>]*?(?:/>|>.*?</" + re.escape(p) + rb"c>)", inner, re.S):
+        ref = attrs(m.group().split(b">", 1)[0]).get("r")
+        col = split_ref(ref)[0] if ref else next_col
+        next_col = col + 1
+        if col not in taken:
+            cells.append((col, m.group()))
+    cells += [(first_new + i, _header_cell_xml(f"{col_letter(first_new + i)}1", name, style, p))
+              for i, name in enumerate(new_names)]
+    cells.sort(key=lambda c: c[0])
+    return start_tag + b"".join(c for _, c in cells) + b"</" + p + b"row>"
 
 
 def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Cell | None]],
@@ -762,18 +791,15 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
     """Append ``rows`` (column name -> cell) to worksheet ``part``, adding ``new_names`` to
     its header first; rows are placed by header name, never by position.
 
-    The result is three independently compressed segments (everything before the rows, the
-    rows, everything after), so the next append can copy the rows' compressed bytes.
+    The result is independently compressed segments (everything before the rows, the rows,
+    everything after), so the next append can copy the rows' compressed bytes.
     """
     xml = sheet.xml
     p = sheet.p
     header = sheet.header_list()
     first_new = len(header)
-    header_cells = b"".join(_header_cell_xml(f"{col_letter(first_new + i)}1", name, sheet.header_style, p)
-                            for i, name in enumerate(new_names))
     header = header + list(new_names)
     width = len(header)
-    position = {name: i for i, name in enumerate(header) if name}
     last_row = max(sheet.last_row, 1) + len(rows)
 
     head_pieces: list = []
@@ -798,45 +824,36 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
     rows_prefix = b""
     if new_names:
         if sheet.header_span is None:
-            rows_prefix = b'<%srow r="1">%s</%srow>' % (p, header_cells, p)
+            rows_prefix = _header_row(b'<%srow r="1"/>' % p, p, first_new, new_names, None, width)
         else:
             start, end = sheet.header_span
-            frag = xml[start:end]
-            if frag.endswith(b"/>"):
-                new_frag = frag[:-2] + b">" + header_cells + b"</" + p + b"row>"
-            else:
-                close = frag.rfind(b"</" + p + b"row>")
-                new_frag = frag[:close] + header_cells + frag[close:]
-            new_frag = re.sub(rb'spans="(\d+):\d+"', lambda m: b'spans="%s:%d"' % (m.group(1), width),
-                              new_frag, count=1)
-            body_pieces.append((start, end, new_frag))
+            body_pieces.append((start, end, _header_row(xml[start:end], p, first_new, new_names,
+                                                        sheet.header_style, width)))
 
-    style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
-    block = rows_prefix + _rows_xml(rows, position, max(sheet.last_row, 1), style_of, p,
+    block = rows_prefix + _rows_xml(rows, header, columns, styles, max(sheet.last_row, 1), p,
                                     f"{wb.pkg.label}: {part}")
     if sheet.self_closing:
-        sd_end = xml.find(b">", sheet.sd_start) + 1
+        tail_at = xml.find(b">", sheet.sd_start) + 1
         head_chunks = _splice(xml, head_pieces, 0, sheet.sd_start) + [b"<" + p + b"sheetData>"]
         body_chunks: list[bytes | memoryview] = [block]
-        af = _autofilter(xml[sd_end:], p, sheet.last_row, last_row, width)
-        tail_chunks = [b"</" + p + b"sheetData>"] + _splice(
-            xml[sd_end:], [af] if af else [])
+        tail_open = [b"</" + p + b"sheetData>"]
     else:
+        tail_at = sheet.close
         head_chunks = _splice(xml, head_pieces, 0, sheet.body)
         body_pieces.append((sheet.cut, sheet.close, block))  # empty rows after the data go
         body_chunks = _splice(xml, body_pieces, sheet.body, sheet.close)
-        af = _autofilter(xml[sheet.close:], p, sheet.last_row, last_row, width)
-        tail_chunks = _splice(xml[sheet.close:], [af] if af else [])
+        tail_open = []
+    af = _autofilter(xml[tail_at:], p, sheet.last_row, last_row, width)
+    tail_chunks = tail_open + _splice(xml[tail_at:], [af] if af else [])
     parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
-    body_parts = split_chunks(body_chunks, parts)
-    return SheetEdit(Segments([head_chunks, *body_parts, tail_chunks]), last_row, width, first_new)
+    return SheetEdit(Segments([head_chunks, *split_chunks(body_chunks, parts), tail_chunks]),
+                     last_row, header, af[2] if af else None)
 
 
-def _grow_tables(wb: Workbook, part: str, edits: Edits, old_last: int, new_last: int, width: int,
-                 first_new: int, new_names: list[str]) -> None:
+def _grow_tables(wb: Workbook, part: str, edits: Edits, new_last: int, header: list[str]) -> None:
     for tpart in wb.tables_of(part):
         txml = wb.pkg.read(tpart)
-        new_t = _grow_table(txml, old_last, new_last, width, first_new, new_names)
+        new_t = _grow_table(txml, new_last, header)
         if new_t != txml:
             edits.replace[tpart] = new_t
 
@@ -858,39 +875,94 @@ def _grow_ref_tag(tag: bytes, old_last: int, new_last: int, width: int) -> bytes
     return re.sub(rb'ref="[^"]*"', b'ref="' + new_ref + b'"', tag, count=1)
 
 
-def _grow_table(txml: bytes, old_last: int, new_last: int, width: int, first_new: int,
-                new_names: list[str]) -> bytes:
-    m = re.search(rb"<((?:\w+:)?)table\b[^>]*>", txml)
+def table_info(txml: bytes) -> dict[str, Any] | None:
+    """The ref of a table anchored at A1 and whether it has a Total Row (None otherwise)."""
+    m = re.search(rb"<(?:\w+:)?table\b[^>]*>", txml)
     if m is None:
-        return txml
-    p = m.group(1)
+        return None
     a = attrs(m.group())
-    ref = a.get("ref", "")
     try:
-        c1, r1 = split_ref(ref.split(":")[0])
-        c2, _ = split_ref(ref.split(":")[-1])
+        c1, r1 = split_ref(a.get("ref", "").split(":")[0])
+        c2, r2 = split_ref(a.get("ref", "").split(":")[-1])
     except ValueError:
+        return None
+    if (c1, r1) != (0, 1):
+        return None
+    return {"last_col": c2, "last_row": r2, "totals": int(a.get("totalsRowCount", "0") or 0)}
+
+
+def _grow_table(txml: bytes, new_last: int, header: list[str]) -> bytes:
+    """Grow a table anchored at A1 to the new last row and across every named header column."""
+    info = table_info(txml)
+    if info is None:
         return txml
-    if r1 != 1 or c1 != 0:
-        return txml
-    grow_cols = bool(new_names) and c2 == first_new - 1
-    new_c2 = width - 1 if grow_cols else c2
-    new_ref = range_ref(c1, r1, new_c2, max(new_last, 2)).encode()
+    m = re.search(rb"<((?:\w+:)?)table\b[^>]*>", txml)
+    p = m.group(1)
+    names = [n.lower() for n in re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bname="([^"]*)"', txml)]
+    names = [html.unescape(n.decode("utf-8")) for n in names]
+    add: list[str] = []
+    for name in header[info["last_col"] + 1:]:  # columns right of the table join it, while named
+        if not name or name.lower() in names:
+            break
+        names.append(name.lower())
+        add.append(name)
+    new_ref = range_ref(0, 1, info["last_col"] + len(add), max(info["last_row"], new_last, 2)).encode()
     out = txml[:m.start()] + re.sub(rb'\bref="[^"]*"', b'ref="' + new_ref + b'"', m.group(), count=1) + txml[m.end():]
     out = re.sub(rb"(<" + re.escape(p) + rb'autoFilter\b[^>]*?\bref=")[^"]*(")',
                  lambda mm: mm.group(1) + new_ref + mm.group(2), out, count=1)
-    if grow_cols:
+    if add:
         tc = re.search(rb"<" + re.escape(p) + rb"tableColumns\b[^>]*>", out)
         close = out.find(b"</" + p + b"tableColumns>")
         if tc is not None and close > 0:
             ids = [int(x) for x in re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bid="(\d+)"', out)]
             next_id = max(ids or [0]) + 1
             cols = b"".join(b'<%stableColumn id="%d" name="%s"/>' % (p, next_id + i, _attr(escape_shapes(n)))
-                            for i, n in enumerate(new_names))
-            count = len(ids) + len(new_names)
-            start_tag = re.sub(rb'count="\d+"', b'count="%d"' % count, tc.group())
+                            for i, n in enumerate(add))
+            start_tag = re.sub(rb'count="\d+"', b'count="%d"' % (len(ids) + len(add)), tc.group())
             out = out[:tc.start()] + start_tag + out[tc.end():close] + cols + out[close:]
     return out
+
+
+def _check_tables(wb: Workbook, part: str, sheet_name: str, last_row: int) -> None:
+    """Refuse to append where rows would land under a Total Row or content below the table."""
+    for tpart in wb.tables_of(part):
+        info = table_info(wb.pkg.read(tpart))
+        if info is None:
+            continue
+        if info["totals"]:
+            raise StoreError(f"{wb.pkg.label}: the table on sheet {sheet_name} has a Total Row; "
+                             "turn it off (Table Design > Total Row) so runs can be appended below the data")
+        if last_row > max(info["last_row"], 2):
+            raise StoreError(f"{wb.pkg.label}: sheet {sheet_name} holds content in row {last_row}, below "
+                             f"the table (which ends at row {info['last_row']}); move it to another "
+                             "sheet so runs can be appended under the table")
+
+
+def _absolute(ref: str) -> str:
+    """``A1`` -> ``$A$1``."""
+    col, row = split_ref(ref)
+    return f"${col_letter(col)}${row}"
+
+
+def _grow_filter_name(wb: Workbook, sheet_name: str, tag: bytes, edits: Edits) -> None:
+    """Keep the ``_xlnm._FilterDatabase`` name (which LibreOffice follows) in step with a
+    grown sheet-level autofilter."""
+    ref = attrs(tag).get("ref", "")
+    if ":" not in ref:
+        return
+    try:
+        index = list(wb.sheets).index(sheet_name)
+    except ValueError:
+        return
+    xml = edits.replace.get(wb.workbook_part) or wb.pkg.read(wb.workbook_part)
+    pat = re.compile(rb'(<(?:\w+:)?definedName\b(?=[^>]*name="_xlnm._FilterDatabase")(?=[^>]*localSheetId="%d")[^>]*>)'
+                     rb'([^<]*)(</(?:\w+:)?definedName>)' % index)
+    a, b = ref.split(":")
+    quoted = "'" + sheet_name.replace("'", "''") + "'"
+    text = quoted + "!" + _absolute(a) + ":" + _absolute(b)
+    new = pat.sub(lambda m: m.group(1) + html.escape(text, quote=False).encode("utf-8") + m.group(3), xml, count=1)
+    if new != xml:
+        edits.replace[wb.workbook_part] = new
 
 
 INDEX_MAGIC = "sheettrack-index-1"
@@ -969,94 +1041,96 @@ def _inflate(d: Any, raw: memoryview, label: str, stat: SegmentStat | None, unti
     return bytes(buf)
 
 
-def _columns_and_cells(schema: Schema, rows: list[dict[str, Any]], new_columns: list[Column],
-                       header: list[str]) -> tuple[list[Column], dict[str, Column], list[dict[str, Cell | None]]]:
-    present = set(header)
-    add_cols = [c for c in schema.columns + list(new_columns) if c.name not in present]
-    add_cols = list({c.name: c for c in add_cols}.values())
-    columns = {c.name: c for c in schema.columns + list(new_columns)}
-    cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
-    return add_cols, columns, cells
+def _recheck(rows: list[dict[str, Any]], new_columns: list[Column], stored: Schema | None,
+             ) -> list[Column]:
+    """Columns another writer added meanwhile win over this run's guesses: their values are
+    checked against the stored definition. Returns the columns to use."""
+    out = []
+    for col in new_columns:
+        now = stored.column(col.name) if stored is not None else None
+        if now is None or now == col:
+            out.append(col)
+            continue
+        for i, row in enumerate(rows):
+            if row.get(col.name) is not None:
+                try:
+                    row[col.name] = now.coerce(row[col.name])
+                except ValueError as exc:
+                    raise ValidationError(f"column {col.name}: {exc} ({now.type})",
+                                          i if len(rows) > 1 else None) from None
+        out.append(now)
+    return out
 
 
-def _plan_fast(wb: Workbook, schema: Schema, rows: list[dict[str, Any]], new_columns: list[Column],
-               index: SheetIndex) -> Edits | None:
-    """Append by copying the existing rows' compressed bytes; None when this cannot apply
-    (new columns to add), leaving the general path to do it."""
-    part = index.part
-    label = f"{wb.pkg.label}: {part}"
-    raw = wb.pkg.raw_member(part)
-    h, b, t = index.head, index.body, index.tail
-    head = _inflate_segment(raw[:h.clen], label, h)
-    tail = _inflate_segment(raw[h.clen + b.clen:], label, t)
-    first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=b"row>")
-    end = first.find(b"row>")
-    first = first[:end + 4] if end >= 0 else b""
-    sheet = SheetXml(head + first + tail, label, wb.shared)
+def _document(wb: Workbook, cols: list[Column], edits: Edits) -> None:
+    """Add a Schema sheet row for each column not documented there yet."""
+    if not cols or SCHEMA_SHEET not in wb.sheets:
+        return
+    part = wb.sheet_part(SCHEMA_SHEET)
+    sheet = SheetXml(wb.pkg.read(part), f"{wb.pkg.label}: {part}", wb.shared)
     header = sheet.header_list()
-    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
-    add_cols, columns, cells = _columns_and_cells(schema, rows, new_columns, header)
-    if add_cols:
-        return None
-    edits = Edits()
-    styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
-    p = sheet.p
-    width = len(header)
-    last_row = index.last_row + len(rows)
-    position = {name: i for i, name in enumerate(header) if name}
-    style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
-    block = _rows_xml(cells, position, index.last_row, style_of, p, label)
-    dim = _dimension(head, p, width, last_row)
-    af = _autofilter(tail, p, index.last_row, last_row, width)
-    edits.replace[part] = Segments([
-        _splice(head, [dim] if dim else []),
-        Raw(raw[h.clen:h.clen + b.clen], b.ulen, b.crc),
-        [block],
-        _splice(tail, [af] if af else []),
-    ])
-    edits.index = (part, last_row)
-    _grow_tables(wb, part, edits, index.last_row, last_row, width, width, [])
-    if styles.changed:
-        edits.replace[wb.styles_part] = styles.xml
-    return edits
+    if "column" not in header:
+        return
+    documented = {str(cells.get(header.index("column"))) for _, cells in wb.read_small_sheet(SCHEMA_SHEET)[1:]}
+    text = Column("text")
+    rows = [{k: (to_cell("float", v) if k in ("min", "max") else
+                 to_cell("bool", v) if k == "required" else to_cell("string", v))
+             for k, v in schema_sheet_row(col).items() if k in header}  # a person may drop a column
+            for col in cols if col.name not in documented]
+    if rows:
+        edits.replace[part] = edit_sheet(wb, part, sheet, rows, dict.fromkeys(header, text), [],
+                                         Styles(None)).segments
 
 
 def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
                 new_columns: list[Column]) -> Edits:
-    """Work out every part an append changes; nothing is written here."""
+    """Work out every part an append changes; nothing is written here.
+
+    When the segment index in the zip comment still describes the worksheet, the existing
+    rows' compressed bytes are copied as they are (the fast path); otherwise the whole sheet
+    is read and rewritten (the general path), laying it out for the fast path next time.
+    """
     part = wb.sheet_part(schema.sheet)
-    index = SheetIndex.parse(wb.pkg.comment)
-    if index is not None and index.part == part and index.matches(wb.pkg):
-        edits = _plan_fast(wb, schema, rows, new_columns, index)
-        if edits is not None:
-            return edits
-    edits = Edits()
-    sheet = SheetXml(wb.pkg.read(part), f"{wb.pkg.label}: {part}", wb.shared)
-    header = sheet.header_list()
-    schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
-    add_cols, columns, cells = _columns_and_cells(schema, rows, new_columns, header)
+    label = f"{wb.pkg.label}: {part}"
+    new_columns = _recheck(rows, list(new_columns), read_schema(wb) if new_columns else None)
+    columns = {c.name: c for c in schema.columns + new_columns}
+    cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
     styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
-    new_names = [c.name for c in add_cols]
-    result = edit_sheet(wb, part, sheet, cells, columns, new_names, styles)
-    edits.replace[part] = result.segments
+    edits = Edits()
+    index = SheetIndex.parse(wb.pkg.comment)
+    if index is not None and index.part == part and not new_columns and index.matches(wb.pkg):
+        raw = wb.pkg.raw_member(part)
+        h, b, t = index.head, index.body, index.tail
+        head = _inflate_segment(raw[:h.clen], label, h)
+        tail = _inflate_segment(raw[h.clen + b.clen:], label, t)
+        first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=b"row>")
+        end = first.find(b"row>")
+        sheet = SheetXml(head + (first[:end + 4] if end >= 0 else b"") + tail, label, wb.shared)
+        header = sheet.header_list()
+        schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+        last_row = index.last_row + len(rows)
+        dim = _dimension(head, sheet.p, len(header), last_row)
+        af = _autofilter(tail, sheet.p, index.last_row, last_row, len(header))
+        edits.replace[part] = Segments([
+            _splice(head, [dim] if dim else []),
+            Raw(raw[h.clen:h.clen + b.clen], b.ulen, b.crc),
+            [_rows_xml(cells, header, columns, styles, index.last_row, sheet.p, label)],
+            _splice(tail, [af] if af else []),
+        ])
+        result = SheetEdit(edits.replace[part], last_row, header, af[2] if af else None)
+    else:
+        sheet = SheetXml(wb.pkg.read(part), label, wb.shared)
+        schema.check_header(sheet.header_list(), where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+        _check_tables(wb, part, schema.sheet, sheet.last_row)
+        present = set(sheet.header_list())
+        add_names = list(dict.fromkeys(c.name for c in schema.columns + new_columns if c.name not in present))
+        result = edit_sheet(wb, part, sheet, cells, columns, add_names, styles)
+        edits.replace[part] = result.segments
+        _document(wb, new_columns, edits)
     edits.index = (part, result.last_row)
-    _grow_tables(wb, part, edits, sheet.last_row, result.last_row, result.width, result.first_new, new_names)
-    if add_cols and SCHEMA_SHEET in wb.sheets:
-        doc_part = wb.sheet_part(SCHEMA_SHEET)
-        documented = {str(v) for _, cells_ in wb.read_small_sheet(SCHEMA_SHEET)[1:] for k, v in cells_.items() if k == 0}
-        doc_rows = []
-        text = Column("x")
-        for col in add_cols:
-            if col.name in documented:
-                continue
-            doc_rows.append({k: (to_cell("float", v) if k in ("min", "max") else
-                                 to_cell("bool", v) if k == "required" else to_cell("string", v))
-                             for k, v in schema_sheet_row(col).items()})
-        if doc_rows:
-            doc_sheet = SheetXml(wb.pkg.read(doc_part), doc_part, wb.shared)
-            doc = edit_sheet(wb, doc_part, doc_sheet, doc_rows, dict.fromkeys(SCHEMA_HEADER, text), [],
-                             Styles(None))
-            edits.replace[doc_part] = doc.segments
+    _grow_tables(wb, part, edits, result.last_row, result.header)
+    if result.filter_tag is not None:
+        _grow_filter_name(wb, schema.sheet, result.filter_tag, edits)
     if styles.changed:
         edits.replace[wb.styles_part] = styles.xml
     return edits
