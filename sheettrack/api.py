@@ -118,10 +118,14 @@ def init(target: str | os.PathLike | None = None, template: TemplateArg = None) 
 
 def schema_of(target: str | os.PathLike | None = None) -> Schema:
     """The schema stored with a target (the default template when it stores none)."""
+    return _existing(target)[1]
+
+
+def _existing(target: str | os.PathLike | None) -> tuple[Store, Schema]:
     store = open_store(target)
     if not store.exists():
         raise StoreError(f"{store.target}: no such workbook", store.target)
-    return store.read_schema() or load_template("default")
+    return store, store.read_schema() or load_template("default")
 
 
 @dataclass
@@ -136,12 +140,8 @@ class Problem:
 
 
 def _read(target: str | os.PathLike | None) -> tuple[Store, Schema, Any]:
-    store = open_store(target)
-    if not store.exists():
-        raise StoreError(f"{store.target}: no such workbook", store.target)
-    schema = store.read_schema() or load_template("default")
-    table = store.read(schema.sheet)
-    return store, schema, table
+    store, schema = _existing(target)
+    return store, schema, store.read(schema.sheet)
 
 
 def validate(target: str | os.PathLike | None = None) -> list[Problem]:

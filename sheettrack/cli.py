@@ -17,13 +17,14 @@ from .errors import SheettrackError
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value as int, float, bool, null or JSON where it looks like one."""
+    """A command-line value as int, float, bool or JSON where it looks like one, else text.
+
+    Quoting keeps text as text: ``-p 'version="1.10"'`` stays the string ``1.10``.
+    """
     stripped = text.strip()
     lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    if lowered in ("null", "none"):
-        return None
     try:
         return int(stripped)
     except ValueError:
@@ -79,21 +80,17 @@ def _clean(value: Any) -> Any:
 
 
 class Main(click.Group):
-    """Turns sheettrack's errors into one line and an exit code."""
+    """Turns user errors into one line and an exit code: 1, or 2 for bad usage."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SheettrackError as exc:
+        except (SheettrackError, FileNotFoundError, TypeError, ValueError, click.UsageError) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
-        except (FileNotFoundError, TypeError, ValueError) as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            message = exc.format_message() if isinstance(exc, click.UsageError) else str(exc)
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(2 if isinstance(exc, click.UsageError) else 1)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,7 +168,8 @@ def validate(target: str | None, as_json: bool) -> None:
 @main.command("ls")
 @target_arg
 @click.option("--sort", "sort", default=None, help="Column to sort by; prefix with - for descending.")
-@click.option("--top", type=int, default=None, help="Show only the first N runs (after sorting).")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Show only the first N runs (after sorting).")
 @click.option("--where", default=None, help="Filter, e.g. \"accuracy > 0.9 and model == 'mlp'\".")
 @click.option("--columns", "-c", default=None, help="Comma-separated columns to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
@@ -200,8 +198,6 @@ def ls(target: str | None, sort: str | None, top: int | None, where: str | None,
         df = df[wanted]
     elif not as_json:
         default = [c for c in df.columns if c in ("run_id", "started_at", "status")]
-        from .schema import Schema  # noqa: F401
-
         schema = api.schema_of(target)
         default += [c.name for c in schema.columns if c.group in ("params", "metrics") and c.name in df.columns
                     and df[c.name].notna().any()]
@@ -246,8 +242,8 @@ def _fmt(v: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 def show(args: tuple[str, ...], as_json: bool) -> None:
     """Show every field of one run (a unique prefix of the run id is enough)."""
-    if len(args) > 2:
-        raise click.UsageError("expected [TARGET] RUN_ID")
+    if len(args) > 2 or (len(args) == 1 and args[0].lower().endswith(".xlsx")):
+        raise click.UsageError("expected [TARGET] RUN_ID (TARGET may come from SHEETTRACK_TARGET)")
     target, run_id = (None, args[0]) if len(args) == 1 else args
     row = api.show(target, run_id)
     if as_json:

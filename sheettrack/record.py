@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -42,8 +41,3 @@ def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any
         else:
             out[name] = value
     return out
-
-
-def script_cwd() -> str:
-    """The folder provenance looks for git in: the current working directory."""
-    return os.getcwd()

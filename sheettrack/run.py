@@ -36,6 +36,9 @@ class Run:
         self.metrics: dict[str, Any] = {}
         self.tags: dict[str, Any] = {}
         self.notes: list[str] = []
+        if hypothesis is not None:
+            self.schema.check_values("notes", {"hypothesis": hypothesis},
+                                     text_limit=self._session.store.text_limit)
         self.hypothesis = hypothesis
         self.data: list[Any] = []
         self.status: str | None = None
@@ -91,8 +94,11 @@ class Run:
             raise ValidationError(f"column data: {exc}") from None
 
     def note(self, text: str) -> None:
-        """Add a note; several notes are kept as separate lines."""
-        self.notes.append(str(text))
+        """Add a note; several notes are kept as separate lines (checked now, like params)."""
+        notes = self.notes + [str(text)]
+        self.schema.check_values("notes", {"notes": "\n".join(notes)},
+                                 text_limit=self._session.store.text_limit)
+        self.notes = notes
 
     # -- the row -------------------------------------------------------------------------------
     def fields(self) -> dict[str, dict[str, Any]]:

@@ -135,12 +135,12 @@ class Column:
         if value is None:
             return None
         out = _COERCERS[self.type](value)
-        if self.type == "float" and math.isnan(out):
-            return out  # NaN passes range checks: a diverged loss is still a result
         if self.choices is not None:
             allowed = [_COERCERS[self.type](normalize(c)) for c in self.choices]
             if out not in allowed:
                 raise ValueError(f"{_show(value)} is not one of {list(self.choices)}")
+        if self.type == "float" and math.isnan(out):
+            return out  # NaN passes range checks: a diverged loss is still a result
         if self.min is not None and out < self.min:
             raise ValueError(f"{_show(value)} is below the minimum {self.min}")
         if self.max is not None and out > self.max:
@@ -206,6 +206,13 @@ def _to_string(value: Any) -> str:
 
 
 def _to_datetime(value: Any) -> _dt.datetime:
+    try:
+        return _datetime_utc(value)
+    except OverflowError:
+        raise ValueError(f"{_show(value)} is outside the range of dates a sheet can hold") from None
+
+
+def _datetime_utc(value: Any) -> _dt.datetime:
     if isinstance(value, _dt.datetime):
         return to_utc(value)
     if isinstance(value, _dt.date):
@@ -323,6 +330,7 @@ class Schema:
 
     def __post_init__(self) -> None:
         self._by_name = {c.name: c for c in self.columns}
+        self._by_lower = {c.name.lower(): c.name for c in self.columns}
 
     # -- access ------------------------------------------------------------------------------
     def column(self, name: str) -> Column | None:
@@ -365,6 +373,9 @@ class Schema:
         if not isinstance(name, str) or not name.strip():
             raise TemplateError(f"{source}: key 'name' must be non-empty text, got {name!r}")
         sheet = check_sheet_name(data.get("sheet", base.sheet if base else "Runs"), f"{source}: key 'sheet'")
+        if sheet.lower() == "schema":
+            raise TemplateError(f"{source}: key 'sheet': the name {sheet!r} is taken by the sheet that "
+                                "documents the columns; choose another")
         unknown_keys = data.get("unknown_keys", base.unknown_keys if base else "add")
         if unknown_keys not in ("add", "error", "ignore"):
             raise TemplateError(f"{source}: key 'unknown_keys' must be add, error or ignore, "
@@ -392,10 +403,10 @@ class Schema:
             own.append(_column_from_dict(raw, f"{source}: columns[{i}]"))
         seen: dict[str, int] = {}
         for i, col in enumerate(own):
-            if col.name in seen:
+            if col.name.lower() in seen:
                 raise TemplateError(f"{source}: columns[{i}]: column {col.name!r} is defined twice "
-                                    f"(also columns[{seen[col.name]}])")
-            seen[col.name] = i
+                                    f"(also columns[{seen[col.name.lower()]}]; Excel ignores case)")
+            seen[col.name.lower()] = i
         for col in own:  # a child's column replaces the base's column of the same name
             columns = [col if c.name == col.name else c for c in columns]
             if col.name not in {c.name for c in columns}:
@@ -438,8 +449,9 @@ class Schema:
             summaries = [_summary_from_dict(s, f"{source}: summaries[{i}]", names, unknown_keys)
                          for i, s in enumerate(raw_summaries)]
             titles = [s.name for s in summaries]
+            lowered = [t.lower() for t in titles]
             for t in titles:
-                if titles.count(t) > 1 or t == sheet or t == "Schema":
+                if lowered.count(t.lower()) > 1 or t.lower() in (sheet.lower(), "schema"):
                     raise TemplateError(f"{source}: key 'summaries': sheet name {t!r} is used twice")
         description = data.get("description", base.description if base else "")
         return cls(name=name, columns=columns, description=description or "", sheet=sheet,
@@ -487,6 +499,12 @@ class Schema:
                     except TemplateError as exc:
                         problems.append(str(exc))
                         continue
+                    twin = self._by_lower.get(name.lower()) or next(
+                        (n for n in new if n.lower() == name.lower()), None)
+                    if twin is not None:
+                        problems.append(f"column {name}: differs from column {twin!r} only in case; "
+                                        "Excel treats them as one column, so use one spelling")
+                        continue
                     col = Column(name=name, type=infer_type(value, group), group=group)
                     new[name] = col
                 try:
@@ -512,8 +530,8 @@ class Schema:
             warnings.simplefilter("ignore", SheettrackWarning)
             self.build_row({group: values}, text_limit=text_limit, complete=False)
 
-    def check_header(self, header: list[str], *, where: str = "") -> list[str]:
-        """Compare a sheet's header with this schema; return the missing schema columns.
+    def check_header(self, header: list[str], *, where: str = "") -> None:
+        """Compare a sheet's header with this schema.
 
         Raises SchemaMismatchError for duplicated header names and for schema columns that
         are missing (with a hint when one looks renamed).
@@ -543,7 +561,6 @@ class Schema:
             raise SchemaMismatchError(
                 f"{where}header does not match template {self.name!r}: " + "; ".join(parts)
                 + ". Restore the header names, or log with a template that matches the sheet.")
-        return []
 
 
 def _letter(index: int) -> str:

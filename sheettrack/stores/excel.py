@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ..cells import Cell, col_letter, number_text, to_cell
-from ..errors import CorruptWorkbookError, StoreError, ValidationError, WorkbookLockedError
+from ..errors import (
+    CorruptWorkbookError,
+    StoreError,
+    TemplateError,
+    ValidationError,
+    WorkbookLockedError,
+)
 from ..schema import Column, Schema
 from .base import Store, Table
 from .ooxml import (
@@ -34,6 +40,7 @@ from .ooxml import (
     Segments,
     SegmentStat,
     attrs,
+    cell_value,
     crc32_combine,
     escape_shapes,
     inline_text,
@@ -191,7 +198,7 @@ class ExcelStore(Store):
             self._check_owner()
             wb = Workbook(self._package())
             edits = plan_append(wb, schema, rows, new_columns)
-            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, edits.add, COMPRESS_LEVEL,
+            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, COMPRESS_LEVEL,
                                                        comment=index_comment(edits)))
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
@@ -346,11 +353,15 @@ def read_schema(wb: Workbook) -> Schema | None:
             head = {v: k for k, v in rows[0][1].items() if isinstance(v, str)}
             if "column" in head and "type" in head:
                 columns = []
-                for _, cells in rows[1:]:
+                for rownum, cells in rows[1:]:
                     rec = {key: cells.get(idx) for key, idx in head.items() if key in SCHEMA_HEADER}
                     if rec.get("column") in (None, ""):
                         continue
-                    columns.append(_column_from_row(rec))
+                    try:
+                        columns.append(_column_from_row(rec))
+                    except ValueError as exc:
+                        raise TemplateError(f"{wb.pkg.label}: sheet {SCHEMA_SHEET}, row {rownum} "
+                                            f"({rec['column']}): {exc}") from None
     if not meta and columns is None:
         return None
     data = {k: v for k, v in meta.items() if k != "columns"}
@@ -372,7 +383,10 @@ def _column_from_row(rec: dict[str, Any]) -> dict[str, Any]:
     for key in ("min", "max"):
         if rec.get(key) not in (None, ""):
             v = rec[key]
-            col[key] = float(v) if isinstance(v, str) else v
+            try:
+                col[key] = float(v) if isinstance(v, str) else v
+            except ValueError:
+                raise ValueError(f"key {key!r}: {v!r} is not a number") from None
     for key in ("choices", "default"):
         if rec.get(key) not in (None, ""):
             try:
@@ -427,8 +441,6 @@ def build_workbook(schema: Schema) -> bytes:
     from openpyxl.worksheet.table import TableStyleInfo
 
     if not schema.columns:
-        from ..errors import TemplateError
-
         raise TemplateError(f"template {schema.name!r} has no columns to lay out")
     wb = OpenpyxlWorkbook()
     ws = wb.active
@@ -486,11 +498,10 @@ def build_workbook(schema: Schema) -> bytes:
 # -- appending -----------------------------------------------------------------------------
 
 class Edits:
-    """Parts to replace and parts to add, for ``Package.write``."""
+    """Parts to replace, for ``Package.write``."""
 
     def __init__(self) -> None:
         self.replace: dict[str, Any] = {}
-        self.add: dict[str, bytes] = {}
         self.index: tuple[str, int] | None = None  # (worksheet part, last row) to record
 
 
@@ -630,8 +641,6 @@ class SheetXml:
             next_col = col + 1
             if c.get("t") == "s" and sst is None:
                 sst = shared()
-            from .ooxml import cell_value
-
             value = cell_value(c, sst)
             if value not in (None, ""):
                 self.header[col] = str(value)

@@ -21,12 +21,7 @@ from typing import Any
 from ..cells import col_index, col_letter
 from ..errors import CorruptWorkbookError
 
-NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-NS_CT = "http://schemas.openxmlformats.org/package/2006/content-types"
-REL_SST = NS_REL + "/sharedStrings"
-CT_SST = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 
 _EOCD = b"PK\x05\x06"
 _CDH = b"PK\x01\x02"
@@ -122,37 +117,20 @@ class Package:
             raise self._bad(f"part {name} fails its checksum")
         return out
 
-    def read_prefix(self, name: str, until: bytes, chunk: int = 65_536) -> bytes:
-        """Decompress part ``name`` only until ``until`` appears (cheap access to a sheet's head)."""
-        e = self.by_name.get(name)
-        if e is None:
-            raise self._bad(f"part {name} is missing")
-        raw = self._raw(e)
-        if e.method == 0:
-            return bytes(raw)
-        d = zlib.decompressobj(-15)
-        out = bytearray()
-        for i in range(0, len(raw), chunk):
-            out += d.decompress(raw[i:i + chunk])
-            if out.find(until) >= 0:
-                break
-        return bytes(out)
-
     def raw_member(self, name: str) -> memoryview:
         """The compressed bytes of part ``name``, as stored."""
         return self._raw(self.by_name[name])
 
-    def write(self, fh: Any, replace: dict[str, Any], add: dict[str, bytes] | None = None,
-              level: int = 6, comment: Callable[[dict[str, list[SegmentStat]]], bytes] | None = None,
+    def write(self, fh: Any, replace: dict[str, Any], level: int = 6,
+              comment: Callable[[dict[str, list[SegmentStat]]], bytes] | None = None,
               ) -> dict[str, list[SegmentStat]]:
-        """Write the package to the binary file ``fh`` with parts replaced or added.
+        """Write the package to the binary file ``fh`` with some parts replaced.
 
         Untouched parts are copied as their exact compressed bytes. A replacement is bytes,
         an iterable of byte chunks (compressed as it is produced), or ``Segments``: pieces
         compressed independently (or copied already compressed), so that a later append can
         reuse them. ``comment`` builds the zip comment from each member's segment figures.
         """
-        add = dict(add or {})
         stats: dict[str, list[SegmentStat]] = {}
         central: list[bytes] = []
         pos = 0
@@ -164,9 +142,6 @@ class Package:
                 fh.write(raw)
                 rec = e.central[:42] + struct.pack("<I", pos) + e.central[46:]
                 pos += len(raw)
-            central.append(rec)
-        for name, data in add.items():
-            rec, pos, stats[name] = _write_member(fh, pos, name, data, level, None)
             central.append(rec)
         cd_start = pos
         for rec in central:
@@ -366,13 +341,6 @@ def xml_escape(text: str) -> str:
     if _BAD_XML.search(text):
         text = _BAD_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
     return text
-
-
-def ooxml_text(text: str) -> str:
-    """Escape text for a cell: literal ``_xHHHH_`` shapes get ``_x005F_`` first (ECMA-376)."""
-    if "_x" in text:
-        text = _ESCAPE_SHAPE.sub(r"_x005F_\1", text)
-    return xml_escape(text)
 
 
 def escape_shapes(text: str) -> str:
