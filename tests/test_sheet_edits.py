@@ -137,12 +137,12 @@ def test_new_column_beside_a_header_formatted_wider_than_the_data(tmp_book: Path
                                                                   libreoffice: Any) -> None:
     sheettrack.log(tmp_book, params={"model": "a"}, metrics={"accuracy": 0.5})
     width = len(read_calamine(tmp_book)[0])
+    assert width < 39
     wb = openpyxl.load_workbook(tmp_book)
     ws = wb["Runs"]
     for col in range(1, 40):  # A1:AM1 gets a fill, wider than the header's columns
         ws.cell(1, col).fill = PatternFill("solid", fgColor="FFFF00")
     wb.save(tmp_book)
-    assert width < 39
 
     sheettrack.log(tmp_book, params={"model": "b", "newparam": 7}, metrics={"accuracy": 0.6})
 
