@@ -363,12 +363,7 @@ class Schema:
     def from_dict(cls, data: Any, source: str = "<template>", base: Schema | None = None,
                   keep_order: bool = False) -> Schema:
         """Build a schema from a template dict; raise TemplateError naming source and key."""
-        if not isinstance(data, dict):
-            raise TemplateError(f"{source}: a template must be a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(TEMPLATE_KEYS))
-        if unknown:
-            raise TemplateError(f"{source}: unknown key {unknown[0]!r}; a template may have "
-                                f"{', '.join(TEMPLATE_KEYS)}")
+        _check_keys(data, TEMPLATE_KEYS, source, "a template")
         name = data.get("name", base.name if base else None)
         if not isinstance(name, str) or not name.strip():
             raise TemplateError(f"{source}: key 'name' must be non-empty text, got {name!r}")
@@ -567,15 +562,19 @@ def _letter(index: int) -> str:
     return col_letter(index)
 
 
+def _check_keys(raw: Any, allowed: tuple[str, ...], where: str, what: str) -> None:
+    """``raw`` must be a mapping whose keys are all in ``allowed``; else name the odd one."""
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{where}: {what} must be a mapping, got {raw!r:.60}")
+    unknown = sorted(set(raw) - set(allowed), key=str)
+    if unknown:
+        raise TemplateError(f"{where}: unknown key {unknown[0]!r}; {what} may have {', '.join(allowed)}")
+
+
 def _column_from_dict(raw: Any, where: str) -> Column:
     if isinstance(raw, str):
         raw = {"name": raw}
-    if not isinstance(raw, dict):
-        raise TemplateError(f"{where}: a column must be a mapping with at least 'name', got {raw!r}")
-    unknown = sorted(set(raw) - set(COLUMN_KEYS))
-    if unknown:
-        raise TemplateError(f"{where}: unknown key {unknown[0]!r}; a column may have "
-                            f"{', '.join(COLUMN_KEYS)}")
+    _check_keys(raw, COLUMN_KEYS, where, "a column")
     if "name" not in raw:
         raise TemplateError(f"{where}: key 'name' is missing")
     name = check_column_name(raw["name"], f"{where}: key 'name'")
@@ -632,12 +631,7 @@ def _column_from_dict(raw: Any, where: str) -> Column:
 
 
 def _summary_from_dict(raw: Any, where: str, names: set[str], unknown_keys: str) -> Summary:
-    if not isinstance(raw, dict):
-        raise TemplateError(f"{where}: a summary must be a mapping")
-    unknown = sorted(set(raw) - set(SUMMARY_KEYS))
-    if unknown:
-        raise TemplateError(f"{where}: unknown key {unknown[0]!r}; a summary may have "
-                            f"{', '.join(SUMMARY_KEYS)}")
+    _check_keys(raw, SUMMARY_KEYS, where, "a summary")
     for key in ("name", "index", "values"):
         if key not in raw:
             raise TemplateError(f"{where}: key {key!r} is missing")
