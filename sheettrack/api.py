@@ -23,6 +23,7 @@ class _Session:
         self.target = self.store.target
         self.extra: list[Column] = []
         stored = self.store.read_schema() if self.store.exists() else None
+        self.stored = stored
         if stored is None:
             self.schema = load_template(template)
         else:
@@ -69,7 +70,8 @@ class _Session:
             if stored is not None and stored.name != self.schema.name:
                 raise SchemaMismatchError(f"{self.target} was just created by another process with "
                                           f"template {stored.name!r}")
-        self.store.append(rows, self.schema, [c for c in new if self.schema.column(c.name) is None])
+        known = self.stored or Schema(name=self.schema.name, columns=[])
+        self.store.append(rows, self.schema, [c for c in new if known.column(c.name) is None])
 
 
 def _session(target: str | os.PathLike | None, template: TemplateArg) -> _Session:

@@ -451,3 +451,123 @@ def test_fast_path_writes_what_the_general_path_writes(tmp_path: Path, libreoffi
     for name in compared:
         assert _column(lo_a, name) == _column(lo_b, name), name
     assert sheettrack.validate(fast) == []
+
+
+# --------------------------------------------------------------------------- second round
+
+def _tables(path: Path) -> dict[str, str]:
+    """Every table's displayName -> ref, read from the package."""
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/tables/"):
+                xml = z.read(name)
+                out[re.search(rb'displayName="([^"]*)"', xml).group(1).decode()] = \
+                    re.search(rb'\bref="([^"]*)"', xml).group(1).decode()
+    return out
+
+
+def _columns_of(ref: str) -> set[int]:
+    a, b = ref.split(":")
+    first = column_index_from_string(re.match(r"[A-Z]+", a).group())
+    last = column_index_from_string(re.match(r"[A-Z]+", b).group())
+    return set(range(first, last + 1))
+
+
+def test_runs_table_never_grows_over_a_persons_table(tmp_book: Path) -> None:
+    from openpyxl.worksheet.table import Table
+
+    for i in range(3):
+        sheettrack.log(tmp_book, params={"model": f"m{i}"})
+    wb = openpyxl.load_workbook(tmp_book)
+    ws = wb["Runs"]
+    c = ws.max_column + 1  # right next to the runs
+    ws.cell(1, c, "key")
+    ws.cell(1, c + 1, "label")
+    for r in range(2, 5):
+        ws.cell(r, c, f"k{r}")
+        ws.cell(r, c + 1, f"l{r}")
+    ws.add_table(Table(displayName="Lookup", ref=f"{get_column_letter(c)}1:{get_column_letter(c + 1)}4"))
+    wb.save(tmp_book)
+    sheettrack.log(tmp_book, params={"model": "m3"})
+    tables = _tables(tmp_book)
+    assert set(tables) == {"RunsTable", "Lookup"}
+    assert not _columns_of(tables["RunsTable"]) & _columns_of(tables["Lookup"])
+    assert _ref_last(tables["RunsTable"])[1] == 5
+    rows = read_calamine(tmp_book, "Runs")
+    assert _column(rows, "model")[:4] == ["m0", "m1", "m2", "m3"]
+
+
+def test_a_header_cell_that_is_not_text_stays_out_of_the_table(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"model": "m0"})
+    wb = openpyxl.load_workbook(tmp_book)
+    ws = wb["Runs"]
+    ws.cell(1, ws.max_column + 1, True)
+    wb.save(tmp_book)
+    sheettrack.log(tmp_book, params={"model": "m1"})
+    names = re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bname="([^"]*)"', zip_part(tmp_book, TABLE_PART))
+    assert b"True" not in names and b"TRUE" not in names
+    assert len(names) == _ref_last(table_ref(tmp_book))[0]
+
+
+def test_data_without_a_header_is_never_taken_by_a_new_column(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"model": "m0"})
+    wb = openpyxl.load_workbook(tmp_book)
+    ws = wb["Runs"]
+    free = ws.max_column + 1
+    ws.cell(2, free, "ask Jane about this run")
+    wb.save(tmp_book)
+    before = sha256(tmp_book)
+    with pytest.raises(StoreError, match=rf"Runs!{get_column_letter(free)}2 holds data"):
+        sheettrack.log(tmp_book, params={"seed": 3})
+    assert sha256(tmp_book) == before
+    sheettrack.log(tmp_book, params={"model": "m1"})  # no new column: it still logs
+    assert _column(read_calamine(tmp_book, "Runs"), "model")[:2] == ["m0", "m1"]
+
+
+def test_a_template_that_gains_a_column_adds_it(tmp_path: Path) -> None:
+    template = tmp_path / "mine.yaml"
+    book = tmp_path / "runs.xlsx"
+    template.write_text("name: mine\nextends: default\ncolumns:\n  - {name: lr, type: float, group: params}\n")
+    sheettrack.log(book, params={"lr": 0.1}, template=str(template))
+    template.write_text("name: mine\nextends: default\ncolumns:\n  - {name: lr, type: float, group: params}\n"
+                        "  - {name: seed, type: int, group: params}\n")
+    sheettrack.log(book, params={"lr": 0.2, "seed": 3}, template=str(template))
+    rows = read_calamine(book, "Runs")
+    assert _column(rows, "seed")[:2] == ["", 3]
+    schema_rows = read_calamine(book, "Schema")
+    assert [r[1] for r in schema_rows if r[0] == "seed"] == ["int"]
+    assert sheettrack.validate(book) == []
+
+
+def test_schema_sheet_gone_falls_back_to_the_template_and_keeps_provenance(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"model": "m0"}, template="classification")
+    wb = openpyxl.load_workbook(tmp_book)
+    wb["Schema"].title = "Columns"
+    wb.save(tmp_book)
+    with pytest.warns(sheettrack.SheettrackWarning, match="Schema sheet"):
+        run_id = sheettrack.log(tmp_book, params={"model": "m1"}, metrics={"accuracy": 0.9})
+    rows = read_calamine(tmp_book, "Runs")
+    assert _column(rows, "run_id")[1] == run_id
+    assert _column(rows, "status")[1] == "finished"
+    assert _column(rows, "user")[1] not in ("", None)
+
+
+def test_schema_sheet_gone_from_a_custom_template_is_refused(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"a": 1}, template={"name": "own", "extends": "default"})
+    wb = openpyxl.load_workbook(tmp_book)
+    del wb["Schema"]
+    wb.save(tmp_book)
+    before = sha256(tmp_book)
+    with pytest.raises(sheettrack.SchemaMismatchError, match="Schema sheet"):
+        sheettrack.log(tmp_book, params={"a": 2})
+    assert sha256(tmp_book) == before
+
+
+def test_fast_path_reads_a_header_row_without_attributes(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"model": "m0"})
+    _rewrite_zip(tmp_book, RUNS_PART, lambda d: re.sub(rb'<row r="1"[^>]*>', b"<row>", d))
+    for i in range(1, 4):  # the first append lays out the index, the rest take the fast path
+        sheettrack.log(tmp_book, params={"model": f"m{i}"})
+    assert zipfile.ZipFile(tmp_book).comment.startswith(b"sheettrack-index")
+    assert _column(read_calamine(tmp_book, "Runs"), "model")[:4] == ["m0", "m1", "m2", "m3"]

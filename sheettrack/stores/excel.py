@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
@@ -25,12 +26,13 @@ from typing import Any
 from ..cells import Cell, col_letter, number_text, to_cell
 from ..errors import (
     CorruptWorkbookError,
+    SchemaMismatchError,
     StoreError,
     TemplateError,
     ValidationError,
     WorkbookLockedError,
 )
-from ..schema import Column, Schema
+from ..schema import Column, Schema, SheettrackWarning
 from .base import Store, Table
 from .ooxml import (
     NS_REL,
@@ -366,7 +368,21 @@ def read_schema(wb: Workbook) -> Schema | None:
         return None
     data = {k: v for k, v in meta.items() if k != "columns"}
     data.setdefault("name", "workbook")
-    data["columns"] = columns if columns is not None else meta.get("columns", [])
+    if columns is None:
+        # the Schema sheet was deleted or its header changed: the template it came from is
+        # the best account of the columns; without one, refuse rather than drop fields
+        from ..templates import load_template
+
+        try:
+            columns = [c.to_dict() for c in load_template(data["name"]).columns]
+        except TemplateError:
+            raise SchemaMismatchError(
+                f"{wb.pkg.label}: the {SCHEMA_SHEET} sheet that keeps the column definitions is "
+                f"missing or its header was changed; restore it (template {data['name']!r} is not "
+                "a built-in one to rebuild it from)") from None
+        warnings.warn(f"{wb.pkg.label}: the {SCHEMA_SHEET} sheet is missing or changed; using the "
+                      f"columns of template {data['name']!r}", SheettrackWarning, stacklevel=2)
+    data["columns"] = columns
     label = f"{wb.pkg.label} (Schema sheet)"
     return Schema.from_dict(data, source=label, keep_order=True)
 
@@ -600,6 +616,7 @@ class SheetXml:
             raise CorruptWorkbookError(f"{label}: worksheet is damaged (sheetData never ends)")
         self._row_re = re.compile(rb"<" + re.escape(self.p) + rb"row[\s>/]")
         self.header: dict[int, str] = {}
+        self.not_text: set[int] = set()  # header cells holding numbers or booleans
         self.header_style: str | None = None
         self.header_span: tuple[int, int] | None = None
         self.cut = self.close
@@ -645,6 +662,8 @@ class SheetXml:
             if value not in (None, ""):
                 self.header[col] = str(value)
                 self.header_style = c.get("s")
+                if not isinstance(value, str) or c.get("t") not in ("s", "inlineStr", "str"):
+                    self.not_text.add(col)
 
     def _find_last_row(self) -> None:
         xml, p = self.xml, self.p
@@ -668,6 +687,10 @@ class SheetXml:
             cut = start  # an empty (formatting-only) row after the data: dropped on append
             pos = start
         self.cut = cut
+
+    def table_names(self) -> list[str]:
+        """The header as a table may take it: cells that are not text count as unnamed."""
+        return ["" if i in self.not_text else n for i, n in enumerate(self.header_list())]
 
     def header_list(self) -> list[str]:
         """The header as a list (gaps as empty strings)."""
@@ -767,6 +790,7 @@ class SheetEdit:
     last_row: int
     header: list[str]
     filter_tag: bytes | None  # a grown sheet-level autofilter, to mirror in the defined name
+    table_names: list[str] | None = None  # the header as the table may take it
 
 
 def _header_row(frag: bytes, p: bytes, first_new: int, new_names: list[str], style: str | None,
@@ -856,15 +880,29 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
     tail_chunks = tail_open + _splice(xml[tail_at:], [af] if af else [])
     parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
     return SheetEdit(Segments([head_chunks, *split_chunks(body_chunks, parts), tail_chunks]),
-                     last_row, header, af[2] if af else None)
+                     last_row, header, af[2] if af else None, sheet.table_names() + list(new_names))
 
 
 def _grow_tables(wb: Workbook, part: str, edits: Edits, new_last: int, header: list[str]) -> None:
-    for tpart in wb.tables_of(part):
-        txml = wb.pkg.read(tpart)
-        new_t = _grow_table(txml, new_last, header)
+    tables = {tpart: wb.pkg.read(tpart) for tpart in wb.tables_of(part)}
+    for tpart, txml in tables.items():
+        others = [x for name, x in tables.items() if name != tpart]
+        new_t = _grow_table(txml, new_last, header, _table_columns(others))
         if new_t != txml:
             edits.replace[tpart] = new_t
+
+
+def _table_columns(tables: list[bytes]) -> set[int]:
+    """Columns that other tables on the sheet occupy: a table may not grow into them."""
+    taken: set[int] = set()
+    for txml in tables:
+        m = re.search(rb"<(?:\w+:)?table\b[^>]*>", txml)
+        ref = attrs(m.group()).get("ref", "") if m else ""
+        with contextlib.suppress(ValueError):
+            c1, _ = split_ref(ref.split(":")[0])
+            c2, _ = split_ref(ref.split(":")[-1])
+            taken.update(range(c1, c2 + 1))
+    return taken
 
 
 def _grow_ref_tag(tag: bytes, old_last: int, new_last: int, width: int) -> bytes:
@@ -900,8 +938,9 @@ def table_info(txml: bytes) -> dict[str, Any] | None:
     return {"last_col": c2, "last_row": r2, "totals": int(a.get("totalsRowCount", "0") or 0)}
 
 
-def _grow_table(txml: bytes, new_last: int, header: list[str]) -> bytes:
-    """Grow a table anchored at A1 to the new last row and across every named header column."""
+def _grow_table(txml: bytes, new_last: int, header: list[str], taken: set[int] | None = None) -> bytes:
+    """Grow a table anchored at A1 to the new last row and across the named header columns
+    right of it, stopping at an unnamed column or one another table occupies."""
     info = table_info(txml)
     if info is None:
         return txml
@@ -910,8 +949,8 @@ def _grow_table(txml: bytes, new_last: int, header: list[str]) -> bytes:
     names = [n.lower() for n in re.findall(rb'<(?:\w+:)?tableColumn\b[^>]*?\bname="([^"]*)"', txml)]
     names = [html.unescape(n.decode("utf-8")) for n in names]
     add: list[str] = []
-    for name in header[info["last_col"] + 1:]:  # columns right of the table join it, while named
-        if not name or name.lower() in names:
+    for i, name in enumerate(header[info["last_col"] + 1:], start=info["last_col"] + 1):
+        if not name or name.lower() in names or i in (taken or ()):
             break
         names.append(name.lower())
         add.append(name)
@@ -1050,6 +1089,18 @@ def _inflate(d: Any, raw: memoryview, label: str, stat: SegmentStat | None, unti
     return bytes(buf)
 
 
+def _check_free(sheet: SheetXml, first: int, count: int, sheet_name: str, label: str) -> None:
+    """New columns go right of the header: refuse when data without a header stands there."""
+    for col in range(first, first + count):
+        letter = col_letter(col).encode()
+        m = re.compile(rb"<" + re.escape(sheet.p) + rb'c r="' + letter + rb'(\d+)"[^>]*[^/]>').search(
+            sheet.xml, sheet.body, sheet.close)
+        if m is not None and int(m.group(1)) > 1:
+            raise StoreError(f"{label}: {sheet_name}!{letter.decode()}{int(m.group(1))} holds data in a "
+                             "column without a header; give that column a header (or move the data) "
+                             "so new columns can be added after it")
+
+
 def _recheck(rows: list[dict[str, Any]], new_columns: list[Column], stored: Schema | None,
              ) -> list[Column]:
     """Columns another writer added meanwhile win over this run's guesses: their values are
@@ -1102,6 +1153,8 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     part = wb.sheet_part(schema.sheet)
     label = f"{wb.pkg.label}: {part}"
     new_columns = _recheck(rows, list(new_columns), read_schema(wb) if new_columns else None)
+    adding = {c.name for c in new_columns}
+    expected = Schema(name=schema.name, columns=[c for c in schema.columns if c.name not in adding])
     columns = {c.name: c for c in schema.columns + new_columns}
     cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
     styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)
@@ -1112,11 +1165,13 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
         h, b, t = index.head, index.body, index.tail
         head = _inflate_segment(raw[:h.clen], label, h)
         tail = _inflate_segment(raw[h.clen + b.clen:], label, t)
-        first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=b"row>")
-        end = first.find(b"row>")
-        sheet = SheetXml(head + (first[:end + 4] if end >= 0 else b"") + tail, label, wb.shared)
+        p = re.search(rb"<((?:\w+:)?)sheetData\b", head)
+        row_end = b"</" + (p.group(1) if p else b"") + b"row>"
+        first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=row_end)
+        end = first.find(row_end)
+        sheet = SheetXml(head + (first[:end + len(row_end)] if end >= 0 else b"") + tail, label, wb.shared)
         header = sheet.header_list()
-        schema.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+        expected.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
         last_row = index.last_row + len(rows)
         dim = _dimension(head, sheet.p, len(header), last_row)
         af = _autofilter(tail, sheet.p, index.last_row, last_row, len(header))
@@ -1126,18 +1181,19 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
             [_rows_xml(cells, header, columns, styles, index.last_row, sheet.p, label)],
             _splice(tail, [af] if af else []),
         ])
-        result = SheetEdit(edits.replace[part], last_row, header, af[2] if af else None)
+        result = SheetEdit(edits.replace[part], last_row, header, af[2] if af else None, sheet.table_names())
     else:
         sheet = SheetXml(wb.pkg.read(part), label, wb.shared)
-        schema.check_header(sheet.header_list(), where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
+        expected.check_header(sheet.header_list(), where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
         _check_tables(wb, part, schema.sheet, sheet.last_row)
         present = set(sheet.header_list())
         add_names = list(dict.fromkeys(c.name for c in schema.columns + new_columns if c.name not in present))
+        _check_free(sheet, len(sheet.header_list()), len(add_names), schema.sheet, wb.pkg.label)
         result = edit_sheet(wb, part, sheet, cells, columns, add_names, styles)
         edits.replace[part] = result.segments
         _document(wb, new_columns, edits)
     edits.index = (part, result.last_row)
-    _grow_tables(wb, part, edits, result.last_row, result.header)
+    _grow_tables(wb, part, edits, result.last_row, result.table_names or result.header)
     if result.filter_tag is not None:
         _grow_filter_name(wb, schema.sheet, result.filter_tag, edits)
     if styles.changed:
