@@ -13,7 +13,7 @@ from .schema import Schema
 def builtin_dir() -> Path:
     """The folder holding the built-in templates (inside the installed package)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    for candidate in (here / "builtin_templates", here.parent / "templates"):
         if (candidate / "default.yaml").is_file():
             return candidate
     raise TemplateError("the built-in templates are missing from the installation; reinstall sheettrack")
