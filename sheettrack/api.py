@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cells import CellError, col_letter, from_cell
-from .errors import SchemaMismatchError, StoreError, ValidationError
+from .errors import SchemaMismatchError, StoreError, TemplateError, ValidationError
 from .schema import Column, Schema
 from .stores import Store, open_store
 from .templates import load_template
@@ -61,21 +61,15 @@ class _Session:
         if not self.store.exists():
             first = self.schema.with_columns(new)  # the first row's new columns are laid out too
             if not first.columns:
-                from .errors import TemplateError
-
                 raise TemplateError(f"template {self.schema.name!r} has no columns and the run "
                                     "logged no values to make any from")
             self.store.create(first)
-            stored = self.store.read_schema()
-            if stored is not None and stored.name != self.schema.name:
+            self.stored = self.store.read_schema()
+            if self.stored is not None and self.stored.name != self.schema.name:
                 raise SchemaMismatchError(f"{self.target} was just created by another process with "
-                                          f"template {stored.name!r}")
-        known = self.stored or Schema(name=self.schema.name, columns=[])
-        self.store.append(rows, self.schema, [c for c in new if known.column(c.name) is None])
-
-
-def _session(target: str | os.PathLike | None, template: TemplateArg) -> _Session:
-    return _Session(target, template)
+                                          f"template {self.stored.name!r}")
+        self.store.append(rows, self.schema.with_columns(new),
+                          [c for c in new if self.stored is None or self.stored.column(c.name) is None])
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
@@ -193,6 +187,11 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None) -
     A cell that does not read as its column's type is loaded as missing, with a warning
     naming its address (``sheettrack validate`` lists them all).
     """
+    return _load(target, sheet)[1]
+
+
+def _load(target: str | os.PathLike | None, sheet: str | None = None) -> tuple[Schema, Any]:
+    """The stored schema and the DataFrame ``load`` returns, from one read."""
     import warnings
 
     import pandas as pd
@@ -218,7 +217,7 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None) -
                               f"({col.rule()}); loaded as missing", stacklevel=2)
                 values.append(None)
         data[name] = _series(col.type, values)
-    return pd.DataFrame(data)
+    return schema, pd.DataFrame(data)
 
 
 def _series(ctype: str, values: list[Any]) -> Any:

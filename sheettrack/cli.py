@@ -176,7 +176,7 @@ def validate(target: str | None, as_json: bool) -> None:
 def ls(target: str | None, sort: str | None, top: int | None, where: str | None, columns: str | None,
        as_json: bool) -> None:
     """List runs, newest last."""
-    df = api.load(target)
+    schema, df = api._load(target)
     if where:
         try:
             df = df.query(where, engine="python")
@@ -198,7 +198,6 @@ def ls(target: str | None, sort: str | None, top: int | None, where: str | None,
         df = df[wanted]
     elif not as_json:
         default = [c for c in df.columns if c in ("run_id", "started_at", "status")]
-        schema = api.schema_of(target)
         default += [c.name for c in schema.columns if c.group in ("params", "metrics") and c.name in df.columns
                     and df[c.name].notna().any()]
         df = df[default] if default else df

@@ -24,9 +24,9 @@ class Run:
     def __init__(self, target: str | os.PathLike | None = None, *, template: Any = None,
                  hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
                  notes: str | None = None, run_id: str | None = None) -> None:
-        from .api import _session
+        from .api import _Session
 
-        self._session = _session(target, template)
+        self._session = _Session(target, template)
         self.target = self._session.target
         self.schema: Schema = self._session.schema
         self.run_id = run_id or new_run_id()
@@ -37,8 +37,7 @@ class Run:
         self.tags: dict[str, Any] = {}
         self.notes: list[str] = []
         if hypothesis is not None:
-            self.schema.check_values("notes", {"hypothesis": hypothesis},
-                                     text_limit=self._session.store.text_limit)
+            self._check("notes", {"hypothesis": hypothesis})
         self.hypothesis = hypothesis
         self.data: list[Any] = []
         self.status: str | None = None
@@ -51,10 +50,13 @@ class Run:
         if notes:
             self.note(notes)
 
+    def _check(self, group: str, values: dict[str, Any]) -> None:
+        """Check values against the template now, so a bad one fails before training ends."""
+        self.schema.check_values(group, values, text_limit=self._session.store.text_limit)
+
     def _add(self, group: str, into: dict[str, Any], values: dict[str, Any]) -> None:
-        """Flatten, check against the template now (fail fast), then keep."""
         flat = flatten(values)
-        self.schema.check_values(group, flat, text_limit=self._session.store.text_limit)
+        self._check(group, flat)
         into.update(flat)
 
     # -- logging -------------------------------------------------------------------------------
@@ -96,8 +98,7 @@ class Run:
     def note(self, text: str) -> None:
         """Add a note; several notes are kept as separate lines (checked now, like params)."""
         notes = self.notes + [str(text)]
-        self.schema.check_values("notes", {"notes": "\n".join(notes)},
-                                 text_limit=self._session.store.text_limit)
+        self._check("notes", {"notes": "\n".join(notes)})
         self.notes = notes
 
     # -- the row -------------------------------------------------------------------------------

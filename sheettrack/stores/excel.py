@@ -118,6 +118,7 @@ class ExcelStore(Store):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path).expanduser().resolve()  # a link keeps pointing at the workbook
         self.target = str(path)
+        self._schema: tuple[tuple, Schema | None] | None = None  # (file version, stored schema)
 
     # -- locking -------------------------------------------------------------------------------
     def _lock(self) -> Any:
@@ -192,14 +193,20 @@ class ExcelStore(Store):
             raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
 
     def read_schema(self) -> Schema | None:
-        return read_schema(Workbook(self._package()))
+        return self._stored(Workbook(self._package()))
+
+    def _stored(self, wb: Workbook) -> Schema | None:
+        """The workbook's stored schema, parsed once per version of the file."""
+        if self._schema is None or self._schema[0] != wb.pkg.version or not wb.pkg.version:
+            self._schema = (wb.pkg.version, read_schema(wb))
+        return self._schema[1]
 
     def append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
         lock = self._lock()
         try:
             self._check_owner()
             wb = Workbook(self._package())
-            edits = plan_append(wb, schema, rows, new_columns)
+            edits = plan_append(wb, schema, rows, new_columns, self._stored(wb) if new_columns else None)
             self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, COMPRESS_LEVEL,
                                                        comment=index_comment(edits)))
         except OSError as exc:
@@ -267,6 +274,7 @@ class Workbook:
 
     def __init__(self, pkg: Package) -> None:
         self.pkg = pkg
+        self._parsed: dict[str, Any] = {}  # small parts, parsed once
         self.workbook_part = "xl/workbook.xml"
         if pkg.has("_rels/.rels"):
             for rel in self._rels("_rels/.rels"):
@@ -286,10 +294,10 @@ class Workbook:
         self._shared: list[str] | None = None
 
     def _rels(self, part: str) -> list[ET.Element]:
-        if not self.pkg.has(part):
-            return []
-        root = parse_xml(self.pkg.read(part), f"{self.pkg.label}: {part}")
-        return [el for el in root if local(el.tag) == "Relationship"]
+        if part not in self._parsed:
+            root = parse_xml(self.pkg.read(part), f"{self.pkg.label}: {part}") if self.pkg.has(part) else []
+            self._parsed[part] = [el for el in root if local(el.tag) == "Relationship"]
+        return self._parsed[part]
 
     def _wb_target(self, suffix: str) -> str | None:
         for rel in self.wb_rels.values():
@@ -318,8 +326,11 @@ class Workbook:
         return self._shared
 
     def read_small_sheet(self, name: str) -> list[tuple[int, dict[int, Any]]]:
-        """All rows of a small sheet (the Schema sheet), parsed in full."""
-        return list(iter_rows(self.pkg.read(self.sheet_part(name)), self.shared()))
+        """All rows of a small sheet (the Schema sheet), parsed in full (once)."""
+        key = ("rows", name)
+        if key not in self._parsed:
+            self._parsed[key] = list(iter_rows(self.pkg.read(self.sheet_part(name)), self.shared()))
+        return self._parsed[key]
 
     def custom_props(self) -> dict[str, str]:
         """Custom document properties (name -> text)."""
@@ -1143,7 +1154,7 @@ def _document(wb: Workbook, cols: list[Column], edits: Edits) -> None:
 
 
 def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
-                new_columns: list[Column]) -> Edits:
+                new_columns: list[Column], stored: Schema | None = None) -> Edits:
     """Work out every part an append changes; nothing is written here.
 
     When the segment index in the zip comment still describes the worksheet, the existing
@@ -1152,7 +1163,7 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     """
     part = wb.sheet_part(schema.sheet)
     label = f"{wb.pkg.label}: {part}"
-    new_columns = _recheck(rows, list(new_columns), read_schema(wb) if new_columns else None)
+    new_columns = _recheck(rows, list(new_columns), stored)
     adding = {c.name for c in new_columns}
     expected = Schema(name=schema.name, columns=[c for c in schema.columns if c.name not in adding])
     columns = {c.name: c for c in schema.columns + new_columns}

@@ -46,9 +46,10 @@ class Entry:
 class Package:
     """A read-only view of an .xlsx zip that can write a copy with some parts replaced."""
 
-    def __init__(self, data: bytes, label: str = "workbook") -> None:
+    def __init__(self, data: bytes, label: str = "workbook", version: tuple = ()) -> None:
         self.data = data
         self.label = label
+        self.version = version  # identifies the file these bytes came from (inode, mtime, size)
         self.entries: list[Entry] = []
         self._parse()
         self.by_name = {e.name: e for e in self.entries}
@@ -57,7 +58,8 @@ class Package:
     def open(cls, path: str) -> Package:
         """Read the workbook file at ``path``."""
         with open(path, "rb") as fh:
-            return cls(fh.read(), path)
+            st = os.fstat(fh.fileno())
+            return cls(fh.read(), path, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
 
     def _bad(self, why: str) -> CorruptWorkbookError:
         return CorruptWorkbookError(f"{self.label}: not a readable .xlsx workbook ({why})", self.label)
