@@ -12,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import html
-import json
 import os
 import re
 import tempfile
-import warnings
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
@@ -26,13 +24,12 @@ from typing import Any
 from ..cells import Cell, col_letter, number_text, to_cell
 from ..errors import (
     CorruptWorkbookError,
-    SchemaMismatchError,
     StoreError,
     TemplateError,
     ValidationError,
     WorkbookLockedError,
 )
-from ..schema import Column, Schema, SheettrackWarning
+from ..schema import Column, Schema
 from .base import Store, Table
 from .ooxml import (
     NS_REL,
@@ -54,10 +51,16 @@ from .ooxml import (
     split_chunks,
     split_ref,
 )
+from .schema_sheet import (
+    SCHEMA_HEADER,
+    SCHEMA_SHEET,
+    schema_from_sheet,
+    schema_meta_json,
+    schema_sheet_row,
+)
 
-SCHEMA_SHEET = "Schema"
-SCHEMA_HEADER = ["column", "type", "group", "required", "unit", "format", "description",
-                 "choices", "min", "max", "pattern", "default"]
+__all__ = ["SCHEMA_HEADER", "SCHEMA_SHEET", "ExcelStore", "Workbook", "build_workbook", "read_schema"]
+
 PROP_PREFIX = "sheettrack.template."
 PROP_CHUNK = 250
 EXCEL_TEXT_LIMIT = 32_767
@@ -353,89 +356,8 @@ def read_schema(wb: Workbook) -> Schema | None:
     props = wb.custom_props()
     chunks = sorted((int(k[len(PROP_PREFIX):]), v) for k, v in props.items()
                     if k.startswith(PROP_PREFIX) and k[len(PROP_PREFIX):].isdigit())
-    meta: dict[str, Any] = {}
-    if chunks:
-        try:
-            meta = json.loads("".join(v for _, v in chunks))
-        except ValueError:
-            meta = {}
-    columns = None
-    if SCHEMA_SHEET in wb.sheets:
-        rows = wb.read_small_sheet(SCHEMA_SHEET)
-        if rows:
-            head = {v: k for k, v in rows[0][1].items() if isinstance(v, str)}
-            if "column" in head and "type" in head:
-                columns = []
-                for rownum, cells in rows[1:]:
-                    rec = {key: cells.get(idx) for key, idx in head.items() if key in SCHEMA_HEADER}
-                    if rec.get("column") in (None, ""):
-                        continue
-                    try:
-                        columns.append(_column_from_row(rec))
-                    except ValueError as exc:
-                        raise TemplateError(f"{wb.pkg.label}: sheet {SCHEMA_SHEET}, row {rownum} "
-                                            f"({rec['column']}): {exc}") from None
-    if not meta and columns is None:
-        return None
-    data = {k: v for k, v in meta.items() if k != "columns"}
-    data.setdefault("name", "workbook")
-    if columns is None:
-        # the Schema sheet was deleted or its header changed: the template it came from is
-        # the best account of the columns; without one, refuse rather than drop fields
-        from ..templates import load_template
-
-        try:
-            columns = [c.to_dict() for c in load_template(data["name"]).columns]
-        except TemplateError:
-            raise SchemaMismatchError(
-                f"{wb.pkg.label}: the {SCHEMA_SHEET} sheet that keeps the column definitions is "
-                f"missing or its header was changed; restore it (template {data['name']!r} is not "
-                "a built-in one to rebuild it from)") from None
-        warnings.warn(f"{wb.pkg.label}: the {SCHEMA_SHEET} sheet is missing or changed; using the "
-                      f"columns of template {data['name']!r}", SheettrackWarning, stacklevel=2)
-    data["columns"] = columns
-    label = f"{wb.pkg.label} (Schema sheet)"
-    return Schema.from_dict(data, source=label, keep_order=True)
-
-
-def _column_from_row(rec: dict[str, Any]) -> dict[str, Any]:
-    col: dict[str, Any] = {"name": str(rec["column"]), "type": rec.get("type") or "string"}
-    if rec.get("group"):
-        col["group"] = rec["group"]
-    if rec.get("required") not in (None, ""):
-        col["required"] = rec["required"] in (True, 1, "TRUE", "true", "yes")
-    for key in ("unit", "format", "description", "pattern"):
-        if rec.get(key) not in (None, ""):
-            col[key] = str(rec[key])
-    for key in ("min", "max"):
-        if rec.get(key) not in (None, ""):
-            v = rec[key]
-            try:
-                col[key] = float(v) if isinstance(v, str) else v
-            except ValueError:
-                raise ValueError(f"key {key!r}: {v!r} is not a number") from None
-    for key in ("choices", "default"):
-        if rec.get(key) not in (None, ""):
-            try:
-                col[key] = json.loads(rec[key]) if isinstance(rec[key], str) else rec[key]
-            except ValueError:
-                col[key] = rec[key]
-    return col
-
-
-def schema_sheet_row(col: Column) -> dict[str, Any]:
-    """The Schema sheet's row documenting ``col``."""
-    return {"column": col.name, "type": col.type, "group": col.group or "",
-            "required": col.required, "unit": col.unit or "", "format": col.format or "",
-            "description": col.description or "",
-            "choices": json.dumps(list(col.choices), ensure_ascii=False) if col.choices else "",
-            "min": col.min, "max": col.max, "pattern": col.pattern or "",
-            "default": json.dumps(col.default, ensure_ascii=False, default=str) if col.default is not None else ""}
-
-
-def schema_meta_json(schema: Schema) -> str:
-    """Template settings (everything but the columns) as JSON for the custom properties."""
-    return json.dumps(schema.to_dict(columns=False), ensure_ascii=False, separators=(",", ":"))
+    rows = wb.read_small_sheet(SCHEMA_SHEET) if SCHEMA_SHEET in wb.sheets else None
+    return schema_from_sheet("".join(v for _, v in chunks) or None, rows, wb.pkg.label)
 
 
 # -- creating a workbook -------------------------------------------------------------------
