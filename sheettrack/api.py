@@ -13,13 +13,15 @@ from .stores import Store, open_store
 from .templates import load_template
 
 TemplateArg = Any  # a built-in name, a YAML path, a dict or a Schema
+Credentials = str | os.PathLike | None  # a Google key file; see sheettrack.stores.gsheets
 
 
 class _Session:
     """A target opened for writing: its store, the schema rows are checked against."""
 
-    def __init__(self, target: str | os.PathLike | None, template: TemplateArg = None) -> None:
-        self.store: Store = open_store(target)
+    def __init__(self, target: str | os.PathLike | None, template: TemplateArg = None,
+                 credentials: Credentials = None) -> None:
+        self.store: Store = open_store(target, credentials)
         self.target = self.store.target
         self.extra: list[Column] = []
         stored = self.store.read_schema() if self.store.exists() else None
@@ -75,17 +77,19 @@ class _Session:
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
         metrics: dict | None = None, tags: dict | None = None, data: Any = None,
         notes: str | None = None, hypothesis: str | None = None, template: TemplateArg = None,
-        status: str = "finished", run_id: str | None = None) -> str:
+        status: str = "finished", run_id: str | None = None, credentials: Credentials = None) -> str:
     """Append one run as one row and return its run id.
 
     ``params``, ``metrics`` and ``tags`` are dicts (nested dicts become dotted names);
     ``data`` is a file, folder, DataFrame or array (or a dict or list of them) to
     fingerprint. Every value is checked against the template before anything is written.
+    ``credentials`` is a Google key file, for Google Sheets targets.
     """
     from .record import flatten
     from .run import Run
 
-    run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id)
+    run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id,
+              credentials=credentials)
     # checked together when the row is built, so one error lists every problem of the row
     run.params.update(flatten(params))
     run.metrics.update(flatten(metrics))
@@ -97,28 +101,31 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
 
 def start_run(target: str | os.PathLike | None = None, *, template: TemplateArg = None,
               hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
-              notes: str | None = None) -> Any:
+              notes: str | None = None, credentials: Credentials = None) -> Any:
     """Start a run; use it as a context manager that appends the row when the block ends."""
     from .run import Run
 
-    return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes)
+    return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes,
+               credentials=credentials)
 
 
-def init(target: str | os.PathLike | None = None, template: TemplateArg = None) -> bool:
-    """Create the workbook for ``template``; False when it exists already (it is left as is)."""
-    store = open_store(target)
+def init(target: str | os.PathLike | None = None, template: TemplateArg = None, *,
+         credentials: Credentials = None) -> bool:
+    """Lay out the workbook or Google Sheet for ``template``; False when it exists already (it
+    is left as is)."""
+    store = open_store(target, credentials)
     if store.exists():
         return False
     return store.create(load_template(template))
 
 
-def schema_of(target: str | os.PathLike | None = None) -> Schema:
+def schema_of(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> Schema:
     """The schema stored with a target (the default template when it stores none)."""
-    return _existing(target)[1]
+    return _existing(target, credentials)[1]
 
 
-def _existing(target: str | os.PathLike | None) -> tuple[Store, Schema]:
-    store = open_store(target)
+def _existing(target: str | os.PathLike | None, credentials: Credentials = None) -> tuple[Store, Schema]:
+    store = open_store(target, credentials)
     if not store.exists():
         raise StoreError(f"{store.target}: no such workbook", store.target)
     return store, store.read_schema() or load_template("default")
@@ -135,14 +142,14 @@ class Problem:
         return f"{self.address}: {self.message}"
 
 
-def _read(target: str | os.PathLike | None) -> tuple[Store, Schema, Any]:
-    store, schema = _existing(target)
+def _read(target: str | os.PathLike | None, credentials: Credentials = None) -> tuple[Store, Schema, Any]:
+    store, schema = _existing(target, credentials)
     return store, schema, store.read(schema.sheet)
 
 
-def validate(target: str | os.PathLike | None = None) -> list[Problem]:
+def validate(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> list[Problem]:
     """Check every cell of the runs sheet against the stored schema; return the problems."""
-    store, schema, table = _read(target)
+    store, schema, table = _read(target, credentials)
     sheet = table.sheet
     problems: list[Problem] = []
     try:
@@ -181,22 +188,24 @@ def validate(target: str | os.PathLike | None = None) -> list[Problem]:
     return problems
 
 
-def load(target: str | os.PathLike | None = None, *, sheet: str | None = None) -> Any:
+def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
+         credentials: Credentials = None) -> Any:
     """The runs as a pandas DataFrame, one column per sheet column, dtypes from the schema.
 
     A cell that does not read as its column's type is loaded as missing, with a warning
     naming its address (``sheettrack validate`` lists them all).
     """
-    return _load(target, sheet)[1]
+    return _load(target, sheet, credentials)[1]
 
 
-def _load(target: str | os.PathLike | None, sheet: str | None = None) -> tuple[Schema, Any]:
+def _load(target: str | os.PathLike | None, sheet: str | None = None,
+          credentials: Credentials = None) -> tuple[Schema, Any]:
     """The stored schema and the DataFrame ``load`` returns, from one read."""
     import warnings
 
     import pandas as pd
 
-    store, schema, table = _read(target)
+    store, schema, table = _read(target, credentials)
     if sheet is not None and sheet != schema.sheet:
         table = store.read(sheet)
     data: dict[str, Any] = {}
@@ -239,9 +248,9 @@ def _series(ctype: str, values: list[Any]) -> Any:
     return pd.Series(values, dtype=object)
 
 
-def show(target: str | os.PathLike | None, run_id: str) -> dict[str, Any]:
+def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credentials = None) -> dict[str, Any]:
     """One run as a dict (column -> value); a unique prefix of the run id is enough."""
-    df = load(target)
+    df = load(target, credentials=credentials)
     if "run_id" not in df.columns:
         raise StoreError(f"{target}: the sheet has no run_id column")
     ids = df["run_id"].astype("string")

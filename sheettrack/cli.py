@@ -95,15 +95,23 @@ class Main(click.Group):
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--credentials", type=click.Path(dir_okay=False), default=None,
+              help="Google key file (service account or authorized user) for Google Sheets targets.")
 @click.version_option(package_name="sheettrack")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
-    """Track ML experiments in an Excel workbook: one row per run.
+def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
+    """Track ML experiments in an Excel workbook or a Google Sheet: one row per run.
 
-    TARGET is a workbook path such as runs.xlsx; it may be left out when SHEETTRACK_TARGET
-    is set.
+    TARGET is a workbook path such as runs.xlsx, or a Google Sheet as gsheet://ID[/TAB] or its
+    browser address; it may be left out when SHEETTRACK_TARGET is set.
     """
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "credentials": credentials}
+
+
+def creds() -> str | None:
+    """The --credentials given to the command group (None: found as the README says)."""
+    obj = click.get_current_context().find_root().obj or {}
+    return obj.get("credentials")
 
 
 target_arg = click.argument("target", required=False, envvar="SHEETTRACK_TARGET")
@@ -114,7 +122,7 @@ target_arg = click.argument("target", required=False, envvar="SHEETTRACK_TARGET"
 @click.option("--template", "-T", default=None, help="Built-in template name or YAML path [default].")
 def init(target: str | None, template: str | None) -> None:
     """Create the workbook: a Runs sheet laid out from the template, and a Schema sheet."""
-    created = api.init(target, template)
+    created = api.init(target, template, credentials=creds())
     store_target = target or "(SHEETTRACK_TARGET)"
     click.echo(f"created {store_target}" if created else f"{store_target} exists already; left as it is")
 
@@ -141,7 +149,7 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
     run_id = api.log(target, params=parse_pairs(params, "--param"),
                      metrics=parse_pairs(metrics, "--metric"), tags=parse_pairs(tags, "--tag"),
                      data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
-                     template=template, status=status)
+                     template=template, status=status, credentials=creds())
     if as_json:
         emit_json({"run_id": run_id})
     else:
@@ -153,7 +161,7 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 def validate(target: str | None, as_json: bool) -> None:
     """Check every cell against the schema; exit 1 when any problem is found."""
-    problems = api.validate(target)
+    problems = api.validate(target, credentials=creds())
     if as_json:
         emit_json([{"address": p.address, "message": p.message} for p in problems])
     else:
@@ -176,7 +184,7 @@ def validate(target: str | None, as_json: bool) -> None:
 def ls(target: str | None, sort: str | None, top: int | None, where: str | None, columns: str | None,
        as_json: bool) -> None:
     """List runs, newest last."""
-    schema, df = api._load(target)
+    schema, df = api._load(target, credentials=creds())
     if where:
         try:
             df = df.query(where, engine="python")
@@ -244,7 +252,7 @@ def show(args: tuple[str, ...], as_json: bool) -> None:
     if len(args) > 2 or (len(args) == 1 and args[0].lower().endswith(".xlsx")):
         raise click.UsageError("expected [TARGET] RUN_ID (TARGET may come from SHEETTRACK_TARGET)")
     target, run_id = (None, args[0]) if len(args) == 1 else args
-    row = api.show(target, run_id)
+    row = api.show(target, run_id, credentials=creds())
     if as_json:
         emit_json(row)
         return

@@ -11,6 +11,7 @@ wrong, where, and how to fix it; the CLI prints that one line and exits non-zero
     ├── TargetError            a target string or path cannot be used
     └── StoreError             the store cannot be read or written
         ├── WorkbookLockedError    the workbook is open in Excel or LibreOffice
+        ├── StoreUnavailableError  the store cannot take the row now (network, quota, permission)
         └── CorruptWorkbookError   the file is not a workbook sheettrack can read
 """
 
@@ -68,6 +69,11 @@ class WorkbookLockedError(StoreError):
         super().__init__(message, target)
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot take rows right now: no network, quota or server errors after the
+    bounded retries, permission denied, credentials refused. Trying again later may work."""
+
+
 class CorruptWorkbookError(StoreError):
     """The file is not a readable .xlsx workbook (not a zip, or a part is missing)."""
 
@@ -80,5 +86,6 @@ __all__ = [
     "TargetError",
     "StoreError",
     "WorkbookLockedError",
+    "StoreUnavailableError",
     "CorruptWorkbookError",
 ]

@@ -1,4 +1,5 @@
-"""Storage backends, chosen from the target: a ``.xlsx`` path is a workbook on disk."""
+"""Storage backends, chosen from the target: a ``.xlsx`` path is a workbook on disk,
+``gsheet://ID`` or a Sheets address a Google Sheet."""
 
 from __future__ import annotations
 
@@ -16,18 +17,21 @@ def resolve_target(target: str | os.PathLike | None) -> str:
     if target is None or (isinstance(target, str) and not target.strip()):
         target = os.environ.get("SHEETTRACK_TARGET", "").strip() or None
     if target is None:
-        raise TargetError("no target given: pass a workbook path such as runs.xlsx, "
-                          "or set SHEETTRACK_TARGET")
+        raise TargetError("no target given: pass a workbook path such as runs.xlsx or a "
+                          "Google Sheet (gsheet://ID or its browser address), or set SHEETTRACK_TARGET")
     return os.fspath(target)
 
 
-def open_store(target: str | os.PathLike | None) -> Store:
-    """The store a target names."""
+def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike | None = None) -> Store:
+    """The store a target names: a Google Sheet for ``gsheet://ID`` or a Sheets URL (with
+    ``credentials``, a key file, or found as ``find_credentials`` says), else a workbook."""
     text = resolve_target(target)
-    lowered = text.lower()
-    if lowered.startswith(("gsheet://", "https://docs.google.com/", "http://docs.google.com/")):
-        raise TargetError(f"{text}: Google Sheets targets are not available in this version; "
-                          "log to a .xlsx workbook")
+    from .gsheets import is_google_target
+
+    if is_google_target(text):
+        from .gsheets import GoogleSheetStore
+
+        return GoogleSheetStore(text.strip(), credentials)
     path = Path(text).expanduser()
     if path.suffix.lower() != ".xlsx":
         raise TargetError(f"{text}: a workbook target must end in .xlsx")
