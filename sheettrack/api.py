@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cells import CellError, col_letter, from_cell
-from .errors import SchemaMismatchError, StoreError, TemplateError, ValidationError
+from .errors import SchemaMismatchError, StoreError, TargetError, TemplateError, ValidationError
 from .schema import Column, Schema
 from .stores import Store, open_store
 from .templates import load_template
@@ -60,6 +60,10 @@ class _Session:
 
     def write(self, fields_list: list[dict[str, dict[str, Any]]]) -> None:
         rows, new = self.build(fields_list)
+        self.store_rows(rows, new)
+
+    def store_rows(self, rows: list[dict[str, Any]], new: list[Column]) -> None:
+        """Write checked rows in one store operation, laying the store out first if needed."""
         if not self.store.exists():
             first = self.schema.with_columns(new)  # the first row's new columns are laid out too
             if not first.columns:
@@ -275,3 +279,96 @@ def _plain(v: Any) -> Any:
     if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
         return v.item()
     return v
+
+
+@dataclass
+class CopyResult:
+    """What ``copy`` did: rows copied, and rows skipped because DEST had their run id."""
+
+    copied: int
+    skipped: int
+
+
+def copy(source: str | os.PathLike, dest: str | os.PathLike, *, credentials: Credentials = None,
+         dest_credentials: Credentials = None, batch: int = 500, progress: bool | None = None) -> CopyResult:
+    """Copy runs from one store to another (a workbook to a Google Sheet, or back).
+
+    Rows whose run id DEST already has are skipped, so a copy can be repeated; every value is
+    checked against DEST's schema before anything is written, and columns DEST lacks are added.
+    """
+    import sys
+
+    src_store, src_schema, table = _read(source, credentials)
+    session = _Session(dest, None, dest_credentials or credentials)
+    if session.stored is None:
+        session = _Session(dest, src_schema, dest_credentials or credentials)
+    have: set[str] = set()
+    if session.store.exists():
+        got = session.store.read(session.schema.sheet)
+        if "run_id" in got.header:
+            i = got.header.index("run_id")
+            have = {str(r[i]) for r in got.rows if i < len(r) and r[i] not in ("", None)}
+    schema = session.schema
+    new: list[Column] = []
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    skipped = 0
+    for r, raw in enumerate(table.rows):
+        rownum = table.first_row + r
+        row: dict[str, Any] = {}
+        for i, name in enumerate(table.header):
+            col = src_schema.column(name)
+            if not name or col is None or i >= len(raw):
+                continue
+            try:
+                value = from_cell(col.type, raw[i])
+            except CellError as exc:
+                problems.append(f"{table.sheet}!{col_letter(i)}{rownum}: {exc} ({col.rule()})")
+                continue
+            if value is None:
+                continue
+            target_col = schema.column(name)
+            if target_col is None:
+                target_col = col
+                schema = schema.with_columns([col])
+                new.append(col)
+            try:
+                row[name] = target_col.coerce(value, text_limit=session.store.text_limit)
+            except ValueError as exc:
+                problems.append(f"{table.sheet}!{col_letter(i)}{rownum}: {exc} ({target_col.rule()} in "
+                                f"{session.target})")
+        if str(row.get("run_id")) in have:
+            skipped += 1
+            continue
+        missing = [c.name for c in schema.columns if c.required and row.get(c.name) is None]
+        if missing:
+            problems.append(f"{table.sheet}!{rownum}: {', '.join(missing)}: a value is required in "
+                            f"{session.target}")
+        rows.append(row)
+    if problems:
+        raise ValidationError(problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else []))
+    session.schema = schema
+    show = sys.stderr.isatty() if progress is None else progress
+    done = 0
+    if rows:
+        from rich.progress import Progress
+
+        with Progress(disable=not show, transient=True) as bar:
+            task = bar.add_task(f"copying to {session.target}", total=len(rows))
+            for start in range(0, len(rows), batch):
+                chunk = rows[start:start + batch]
+                session.store_rows(chunk, new if start == 0 else [])
+                session.stored = session.store.read_schema()
+                done += len(chunk)
+                bar.update(task, advance=len(chunk))
+    return CopyResult(done, skipped)
+
+
+def share(target: str | os.PathLike, email: str, role: str = "reader", *, notify: bool = True,
+          credentials: Credentials = None) -> None:
+    """Share a Google Sheet target with ``email`` as reader (default), commenter or writer."""
+    store = open_store(target, credentials)
+    if not hasattr(store, "share"):
+        raise TargetError(f"{store.target}: only Google Sheets are shared this way; a workbook is "
+                          "shared as a file (a team drive, a network folder)")
+    store.share(email, role, notify=notify)

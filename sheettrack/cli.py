@@ -263,6 +263,33 @@ def show(args: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"{key:<{width}}  {text}")
 
 
+@main.command()
+@click.argument("source")
+@click.argument("dest")
+@click.option("--dest-credentials", type=click.Path(dir_okay=False), default=None,
+              help="Key file for DEST when it needs other Google credentials than SOURCE.")
+@click.option("--batch", default=500, show_default=True, help="Rows per write.")
+def copy(source: str, dest: str, dest_credentials: str | None, batch: int) -> None:
+    """Copy runs from SOURCE to DEST (workbook or Google Sheet, either way round).
+
+    Runs whose run id DEST has already are skipped, so the copy can be repeated.
+    """
+    result = api.copy(source, dest, credentials=creds(), dest_credentials=dest_credentials, batch=batch)
+    click.echo(f"copied {result.copied} run(s) to {dest}; skipped {result.skipped} already there")
+
+
+@main.command()
+@click.argument("target")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["reader", "commenter", "writer"]), default="reader",
+              show_default=True)
+@click.option("--no-notify", is_flag=True, help="Do not e-mail the person.")
+def share(target: str, email: str, role: str, no_notify: bool) -> None:
+    """Share a Google Sheet with EMAIL (reader by default)."""
+    api.share(target, email, role, notify=not no_notify, credentials=creds())
+    click.echo(f"shared {target} with {email} as {role}")
+
+
 @main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.pass_context
