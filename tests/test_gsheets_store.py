@@ -1,0 +1,413 @@
+"""The Google Sheets store, through the real gspread and google-auth over HTTP, against the
+local emulator of the Sheets API (tests/sheets_emulator) that these tests start themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import sheettrack
+from sheettrack import api
+from sheettrack.cli import main
+from sheettrack.errors import StoreError, StoreUnavailableError, TargetError, ValidationError
+from sheettrack.stores import gsheets, open_store
+from sheettrack.stores.gsheets import GoogleSheetStore, find_credentials, parse_target
+
+
+@pytest.fixture
+def gs(sheets_emulator, gs_credentials, monkeypatch):
+    """An empty spreadsheet in the emulator, and the environment pointing sheettrack at it."""
+    emu = sheets_emulator
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_API_BASE", emu.base_url)
+    monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(gs_credentials))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_BACKOFF", "0.01")
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_MAX_SLEEP", "0.05")
+    gsheets.forget()
+    sid = emu.create_spreadsheet("Experiments")
+    yield SimpleNamespace(emu=emu, sid=sid, target=f"gsheet://{sid}", creds=gs_credentials)
+    gsheets.forget()
+
+
+def api_requests(emu) -> list[dict]:
+    """Sheets API requests the emulator saw (the token exchange is not one)."""
+    return [r for r in emu.requests if r["path"].startswith("/v4/")]
+
+
+def header(emu, sid, tab="Runs") -> list:
+    values = emu.values(sid, tab)
+    return values[0] if values else []
+
+
+def column(emu, sid, name, tab="Runs") -> list:
+    values = emu.values(sid, tab)
+    i = values[0].index(name)
+    return [row[i] if i < len(row) else "" for row in values[1:]]
+
+
+# -- targets and credentials ---------------------------------------------------------------
+
+def test_targets_from_the_browser_address_and_the_short_form():
+    sid = "1AbC-d_EfGhIjKlMnOpQrStUvWxYz0123456789"
+    assert parse_target(f"https://docs.google.com/spreadsheets/d/{sid}/edit#gid=12345") == (sid, None)
+    assert parse_target(f"https://docs.google.com/spreadsheets/d/{sid}/edit?usp=sharing") == (sid, None)
+    assert parse_target(f"gsheet://{sid}") == (sid, None)
+    assert parse_target(f"gsheet://{sid}/My%20Runs") == (sid, "My Runs")
+    assert parse_target(f"gsheet://{sid}/Experiments") == (sid, "Experiments")
+    with pytest.raises(TargetError, match="not a Google Sheets address"):
+        parse_target("https://docs.google.com/document/x")
+    with pytest.raises(TargetError, match="is not a spreadsheet id"):
+        parse_target("gsheet://bad id!")
+
+
+def test_a_google_target_opens_the_google_store_and_a_path_the_workbook(tmp_path):
+    assert isinstance(open_store("gsheet://abc123"), GoogleSheetStore)
+    assert type(open_store(tmp_path / "runs.xlsx")).__name__ == "ExcelStore"
+
+
+def _service_account(path: Path, email: str) -> Path:
+    path.write_text(json.dumps({"type": "service_account", "client_email": email,
+                                "private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n",
+                                "private_key_id": "x", "token_uri": "http://127.0.0.1:9/token",
+                                "project_id": "p", "client_id": "1"}))
+    return path
+
+
+def test_credentials_are_looked_up_in_the_documented_order(tmp_path, monkeypatch, gs_credentials):
+    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "gs" / "service_account.json",
+                                                            tmp_path / "gs" / "authorized_user.json"])
+    monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    real = json.loads(Path(gs_credentials).read_text())
+    files = {}
+    for name in ("explicit", "sheettrack", "google", "default"):
+        info = dict(real, client_email=f"{name}@example.iam.gserviceaccount.com")
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(info))
+    (tmp_path / "gs").mkdir()
+    files["default"].rename(tmp_path / "gs" / "service_account.json")
+    assert find_credentials().account.startswith("default@")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(files["google"]))
+    assert find_credentials().account.startswith("google@")
+    monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(files["sheettrack"]))
+    assert find_credentials().account.startswith("sheettrack@")
+    assert find_credentials(files["explicit"]).account.startswith("explicit@")
+
+
+def test_authorized_user_files_are_accepted(tmp_path, monkeypatch):
+    file = tmp_path / "user.json"
+    file.write_text(json.dumps({"type": "authorized_user", "client_id": "id.apps.googleusercontent.com",
+                                "client_secret": "s3cr3t-value", "refresh_token": "r3fr3sh-value"}))
+    creds = find_credentials(file)
+    assert type(creds.google).__name__ == "Credentials"
+    assert creds.google.refresh_token == "r3fr3sh-value"
+
+
+def test_no_credentials_lists_what_was_tried_and_how_to_make_some(tmp_path, monkeypatch):
+    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "service_account.json",
+                                                            tmp_path / "authorized_user.json"])
+    monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    with pytest.raises(TargetError) as err:
+        find_credentials()
+    text = str(err.value)
+    for part in ("SHEETTRACK_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS", "service_account.json",
+                 "service account", "share the spreadsheet"):
+        assert part in text
+
+
+def test_bad_credentials_files_say_why_without_showing_secrets(tmp_path):
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"type": "external_account", "secret": "hunter2-secret"}))
+    with pytest.raises(TargetError, match="external_account") as err:
+        find_credentials(odd)
+    assert "hunter2" not in str(err.value)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"type": "service_account", "private_key": "hunter2-secret"')
+    with pytest.raises(TargetError, match="not readable JSON") as err:
+        find_credentials(broken)
+    assert "hunter2" not in str(err.value)
+    with pytest.raises(TargetError, match="does not exist"):
+        find_credentials(tmp_path / "missing.json")
+    incomplete = _service_account(tmp_path / "sa.json", "x@example.com")
+    data = json.loads(incomplete.read_text())
+    del data["client_email"]
+    incomplete.write_text(json.dumps(data))
+    with pytest.raises(TargetError) as err:
+        find_credentials(incomplete)
+    assert "not-a-key" not in str(err.value)
+
+
+# -- laying out and logging -------------------------------------------------------------------
+
+def test_init_lays_out_the_runs_tab_and_the_schema_tab(gs):
+    assert sheettrack.init(gs.target, "classification") is True
+    schema = api.schema_of(gs.target)
+    assert header(gs.emu, gs.sid) == schema.names
+    runs = gs.emu.sheet(gs.sid, "Runs")
+    assert runs["properties"]["gridProperties"].get("frozenRowCount") == 1
+    assert runs.get("basicFilter")
+    assert runs["properties"]["sheetId"] == 0  # the new spreadsheet's empty first tab was reused
+    doc = gs.emu.values(gs.sid, "Schema")
+    assert doc[0][:3] == ["column", "type", "group"]
+    assert [r[0] for r in doc[1:] if r and r[0]] == schema.names
+    # a second init leaves it as it is
+    gsheets.forget()
+    assert sheettrack.init(gs.target, "classification") is False
+
+
+def test_choices_get_a_drop_down_and_numbers_a_format(gs):
+    template = {"name": "t", "columns": [
+        {"name": "run_id", "type": "string", "group": "run"},
+        {"name": "model", "type": "string", "group": "params", "choices": ["mlp", "cnn"]},
+        {"name": "accuracy", "type": "float", "group": "metrics", "format": "0.00%"},
+        {"name": "started_at", "type": "datetime", "group": "run"}]}
+    sheettrack.init(gs.target, template)
+    runs = gs.emu.sheet(gs.sid, "Runs")
+    rules = json.dumps(runs.get("dataValidations", runs))
+    assert "ONE_OF_LIST" in rules and "cnn" in rules
+    formats = json.dumps(runs.get("formats", runs))
+    assert "0.00%" in formats and "PERCENT" in formats and "DATE_TIME" in formats
+
+
+def test_a_one_off_log_costs_two_requests_and_further_logs_one(gs):
+    sheettrack.init(gs.target)
+    gsheets.forget()  # a fresh process
+    gs.emu.reset_requests()
+    sheettrack.log(gs.target, params={"lr": 0.1}, metrics={"accuracy": 0.9})
+    first = api_requests(gs.emu)
+    assert len(first) == 2, [(r["method"], r["path"]) for r in first]
+    assert first[-1]["path"].endswith(":append")
+    assert first[-1]["query"]["valueInputOption"] in ("RAW", ["RAW"])
+    assert first[-1]["query"]["insertDataOption"] in ("INSERT_ROWS", ["INSERT_ROWS"])
+    gs.emu.reset_requests()
+    for i in range(3):
+        sheettrack.log(gs.target, params={"lr": i}, metrics={"accuracy": 0.5})
+    assert len(api_requests(gs.emu)) == 3
+    assert len(gs.emu.values(gs.sid, "Runs")) == 1 + 4
+
+
+def test_a_batch_is_one_request(gs):
+    sheettrack.init(gs.target)
+    session = api._Session(gs.target)
+    gs.emu.reset_requests()
+    session.write([{"run": {"run_id": f"r{i}"}, "params": {"lr": i}} for i in range(100)])
+    assert len(api_requests(gs.emu)) == 1
+    assert column(gs.emu, gs.sid, "run_id") == [f"r{i}" for i in range(100)]
+
+
+def test_the_first_log_lays_out_a_new_spreadsheet(gs):
+    run_id = sheettrack.log(gs.target, params={"lr": 0.01}, metrics={"accuracy": 0.75})
+    assert column(gs.emu, gs.sid, "run_id") == [run_id]
+    assert "Schema" in [s["properties"]["title"] for s in gs.emu.sheets(gs.sid)] if hasattr(gs.emu, "sheets") \
+        else gs.emu.values(gs.sid, "Schema")
+
+
+def test_logged_text_is_never_a_formula_or_a_number(gs):
+    tricky = ["=1+1", "+1", "-", "007", "'quoted", "1e5", "TRUE", "2024-01-02", "=HYPERLINK(\"x\")"]
+    ids = [sheettrack.log(gs.target, params={"note_text": t}) for t in tricky]
+    stored = column(gs.emu, gs.sid, "note_text")
+    assert stored == tricky
+    df = sheettrack.load(gs.target)
+    assert df.set_index("run_id").loc[ids, "note_text"].tolist() == tricky
+
+
+def test_values_round_trip_through_the_sheet(gs):
+    when = dt.datetime(2026, 5, 17, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+    values = {"f": 0.1 + 0.2, "tiny": 5e-324, "neg0": -1.5e300, "big": 2**60, "i": -7, "flag": True,
+              "nan": float("nan"), "inf": float("-inf"), "uni": "naïve ☃ 𝔘 \u200b", "ctl": "a\tb\nc",
+              "layers": [64, 32], "when": when}
+    rid = sheettrack.log(gs.target, params=values)
+    row = api.show(gs.target, rid)
+    got = {k: row.get(k) for k in values}
+    assert got["f"] == 0.1 + 0.2 and got["tiny"] == 5e-324 and got["neg0"] == -1.5e300
+    assert got["big"] == 2**60 and got["i"] == -7 and got["flag"] is True
+    assert math.isnan(got["nan"]) and got["inf"] == float("-inf")
+    assert got["uni"] == values["uni"] and got["ctl"] == values["ctl"]
+    assert got["layers"] == [64, 32]
+    assert got["when"] == when
+    # and in the sheet itself: numbers as numbers, the big int as exact text
+    assert gs.emu.values(gs.sid, "Runs")[0].index("big") >= 0
+    assert column(gs.emu, gs.sid, "big") == [str(2**60)]
+    assert column(gs.emu, gs.sid, "f") == [0.1 + 0.2]
+
+
+def test_google_allows_fifty_thousand_characters_and_refuses_more(gs):
+    rid = sheettrack.log(gs.target, params={"long": "x" * 50_000})
+    assert len(api.show(gs.target, rid)["long"]) == 50_000
+    before = gs.emu.values(gs.sid, "Runs")
+    with pytest.raises(ValidationError, match="long") as err:
+        sheettrack.log(gs.target, params={"long": "x" * 50_001})
+    assert "50000" in str(err.value).replace(",", "").replace("_", "")
+    assert gs.emu.values(gs.sid, "Runs") == before
+
+
+def test_a_bad_row_in_a_batch_writes_nothing(gs):
+    sheettrack.init(gs.target, "classification")
+    before = gs.emu.values(gs.sid, "Runs")
+    session = api._Session(gs.target)
+    with pytest.raises(ValidationError, match="row 1"):
+        session.write([{"run": {"run_id": "ok"}, "metrics": {"accuracy": 0.5}},
+                       {"run": {"run_id": "bad"}, "metrics": {"accuracy": "high"}}])
+    assert gs.emu.values(gs.sid, "Runs") == before
+
+
+def test_new_columns_extend_the_header_and_the_schema_tab(gs):
+    sheettrack.log(gs.target, params={"lr": 0.1})
+    gsheets.forget()
+    sheettrack.log(gs.target, params={"lr": 0.2, "dropout": 0.5}, tags={"team": "vision"})
+    head = header(gs.emu, gs.sid)
+    assert head[-2:] == ["dropout", "team"] or set(head[-2:]) == {"dropout", "team"}
+    documented = [r[0] for r in gs.emu.values(gs.sid, "Schema")[1:] if r and r[0]]
+    assert "dropout" in documented and "team" in documented
+    df = sheettrack.load(gs.target)
+    assert df["dropout"].tolist()[1] == 0.5 and math.isnan(df["dropout"].tolist()[0])
+    # another process sees the new columns
+    gsheets.forget()
+    assert api.schema_of(gs.target).column("dropout").type == "float"
+
+
+def test_a_worksheet_named_in_the_target_holds_the_runs(gs):
+    target = f"gsheet://{gs.sid}/Experiments"
+    rid = sheettrack.log(target, params={"lr": 0.1})
+    assert column(gs.emu, gs.sid, "run_id", tab="Experiments") == [rid]
+    assert sheettrack.load(target)["run_id"].tolist() == [rid]
+
+
+def test_a_header_renamed_by_a_person_is_refused_naming_it(gs):
+    sheettrack.init(gs.target, "classification")
+    gsheets.forget()
+    head = header(gs.emu, gs.sid)
+    i = head.index("accuracy")
+    gs.emu.set_value(gs.sid, "Runs", 0, i, "acc") if hasattr(gs.emu, "set_value") else pytest.skip(
+        "emulator cannot edit cells out of band")
+    with pytest.raises(Exception, match="accuracy"):
+        sheettrack.log(gs.target, metrics={"accuracy": 0.5})
+
+
+# -- reading: load, ls, show, validate, copy ---------------------------------------------------
+
+def test_cli_commands_work_on_a_google_sheet(gs, tmp_path):
+    runner = CliRunner()
+    creds = ["--credentials", str(gs.creds)]
+    out = runner.invoke(main, creds + ["init", gs.target, "-T", "classification"])
+    assert out.exit_code == 0, out.output
+    ids = []
+    for lr, acc in ((0.1, 0.8), (0.01, 0.9)):
+        out = runner.invoke(main, creds + ["log", gs.target, "-p", f"lr={lr}", "-p", "model=mlp",
+                                           "-m", f"accuracy={acc}", "-t", "split=val"])
+        assert out.exit_code == 0, out.output
+        ids.append(out.output.strip())
+    out = runner.invoke(main, creds + ["ls", gs.target, "--sort", "-accuracy", "--json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)
+    assert [r["run_id"] for r in listed] == ids[::-1]
+    out = runner.invoke(main, creds + ["show", gs.target, ids[0][:12], "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["accuracy"] == 0.8
+    out = runner.invoke(main, creds + ["validate", gs.target])
+    assert out.exit_code == 0 and "no problems" in out.output
+    out = runner.invoke(main, creds + ["log", gs.target, "-m", "accuracy=1.5"])
+    assert out.exit_code == 1 and "accuracy" in out.output and "1.5" in out.output
+
+
+def test_validate_finds_bad_cells_typed_in_the_browser(gs):
+    sheettrack.init(gs.target, "classification")
+    sheettrack.log(gs.target, metrics={"accuracy": 0.5})
+    if not hasattr(gs.emu, "set_value"):
+        pytest.skip("emulator cannot edit cells out of band")
+    i = header(gs.emu, gs.sid).index("accuracy")
+    gs.emu.set_value(gs.sid, "Runs", 1, i, "high")
+    problems = sheettrack.validate(gs.target)
+    assert any("accuracy" in p.message or "high" in p.message for p in problems)
+
+
+def test_copy_moves_runs_between_a_workbook_and_a_google_sheet(gs, tmp_path):
+    book = tmp_path / "runs.xlsx"
+    ids = [sheettrack.log(book, params={"lr": i / 10}, metrics={"accuracy": i / 10}, template="classification")
+           for i in range(5)]
+    result = api.copy(book, gs.target)
+    assert (result.copied, result.skipped) == (5, 0)
+    assert column(gs.emu, gs.sid, "run_id") == ids
+    again = api.copy(book, gs.target)
+    assert (again.copied, again.skipped) == (0, 5)
+    assert len(column(gs.emu, gs.sid, "run_id")) == 5
+    sheettrack.log(gs.target, params={"lr": 0.9}, metrics={"accuracy": 0.99})
+    back = tmp_path / "offline.xlsx"
+    out = CliRunner().invoke(main, ["--credentials", str(gs.creds), "copy", gs.target, str(back)])
+    assert out.exit_code == 0, out.output
+    assert "copied 6" in out.output
+    local = sheettrack.load(back)
+    remote = sheettrack.load(gs.target)
+    assert local["run_id"].tolist() == remote["run_id"].tolist()
+    assert local["accuracy"].tolist() == remote["accuracy"].tolist()
+    assert api.schema_of(back).name == "classification"
+
+
+def test_share_gives_the_person_the_role(gs):
+    sheettrack.init(gs.target)
+    out = CliRunner().invoke(main, ["--credentials", str(gs.creds), "share", gs.target,
+                                    "ana@example.com", "--role", "commenter"])
+    assert out.exit_code == 0, out.output
+    perms = [r for r in gs.emu.requests if r["path"].endswith("/permissions")]
+    assert perms and perms[-1]["body"]["role"] == "commenter"
+    assert perms[-1]["body"]["emailAddress"] == "ana@example.com"
+    with pytest.raises(TargetError, match="role"):
+        api.share(gs.target, "ana@example.com", "owner")
+
+
+def test_share_refuses_a_workbook(tmp_path):
+    with pytest.raises(TargetError, match="only Google Sheets"):
+        api.share(tmp_path / "runs.xlsx", "ana@example.com")
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+def test_quota_answers_are_retried_and_the_row_lands_once(gs):
+    sheettrack.init(gs.target)
+    gs.emu.fault("429", times=3, match=":append", retry_after=0)
+    rid = sheettrack.log(gs.target, params={"lr": 0.1})
+    assert column(gs.emu, gs.sid, "run_id") == [rid]
+
+
+def test_a_quota_storm_ends_in_a_clear_error_and_nothing_written(gs, monkeypatch):
+    sheettrack.init(gs.target)
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_RETRIES", "2")
+    gsheets.forget()
+    gs.emu.fault("429", times=50, match=":append", retry_after=0)
+    with pytest.raises(StoreUnavailableError, match="429"):
+        sheettrack.log(gs.target, params={"lr": 0.1})
+    assert gs.emu.values(gs.sid, "Runs")[1:] == []
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "drop"])
+def test_an_append_whose_answer_is_lost_is_not_written_twice(gs, kind):
+    sheettrack.init(gs.target)
+    gs.emu.fault(kind, times=1, match=":append")
+    rid = sheettrack.log(gs.target, params={"lr": 0.1})
+    assert column(gs.emu, gs.sid, "run_id") == [rid]
+
+
+def test_slow_replies_past_the_timeout_are_retried_for_reads(gs, monkeypatch):
+    sheettrack.init(gs.target)
+    sheettrack.log(gs.target, params={"lr": 0.1})
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_TIMEOUT", "0.3")
+    gsheets.forget()
+    gs.emu.fault("slow", times=1, match="values", delay=1.0)
+    assert len(sheettrack.load(gs.target)) == 1
+
+
+def test_a_missing_or_unshared_spreadsheet_says_how_to_fix_it(gs):
+    with pytest.raises(StoreError, match="share it with"):
+        sheettrack.log("gsheet://doesNotExist123", params={"lr": 0.1})
+    sheettrack.init(gs.target)
+    gsheets.forget()
+    account = json.loads(Path(gs.creds).read_text())["client_email"]
+    gs.emu.revoke(gs.sid, account)
+    with pytest.raises(StoreUnavailableError, match="permission denied"):
+        sheettrack.log(gs.target, params={"lr": 0.1})
