@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cells import CellError, col_letter, from_cell
-from .errors import SchemaMismatchError, StoreError, TargetError, TemplateError, ValidationError
+from .errors import (
+    SchemaMismatchError,
+    SheettrackError,
+    StoreError,
+    TargetError,
+    TemplateError,
+    ValidationError,
+)
 from .schema import Column, Schema
 from .stores import Store, open_store
 from .templates import load_template
@@ -16,15 +24,37 @@ TemplateArg = Any  # a built-in name, a YAML path, a dict or a Schema
 Credentials = str | os.PathLike | None  # a Google key file; see sheettrack.stores.gsheets
 
 
+MODES = ("online", "offline", "disabled")
+
+
+def mode() -> str:
+    """``SHEETTRACK_MODE``: online (default), offline (rows only queue) or disabled (no writes)."""
+    value = os.environ.get("SHEETTRACK_MODE", "").strip().lower() or "online"
+    if value not in MODES:
+        raise TargetError(f"SHEETTRACK_MODE={value!r}: must be one of {', '.join(MODES)}")
+    return value
+
+
 class _Session:
     """A target opened for writing: its store, the schema rows are checked against."""
 
     def __init__(self, target: str | os.PathLike | None, template: TemplateArg = None,
-                 credentials: Credentials = None) -> None:
+                 credentials: Credentials = None, on_error: str = "warn") -> None:
+        if on_error not in ("warn", "raise"):
+            raise ValueError(f"on_error={on_error!r}: must be 'warn' or 'raise'")
+        self.on_error = on_error
+        self.mode = mode()
         self.store: Store = open_store(target, credentials)
         self.target = self.store.target
         self.extra: list[Column] = []
-        stored = self.store.read_schema() if self.store.exists() else None
+        self.unreachable: str | None = None
+        stored = None
+        if self.mode == "online":
+            try:
+                stored = self.store.read_schema() if self.store.exists() else None
+            except (StoreError, TargetError) as exc:
+                # the store cannot be read now: check rows against the template, queue them
+                self.unreachable = str(exc)
         self.stored = stored
         if stored is None:
             self.schema = load_template(template)
@@ -59,8 +89,36 @@ class _Session:
         return rows, new
 
     def write(self, fields_list: list[dict[str, dict[str, Any]]]) -> None:
+        """Check the rows, queue them durably in the outbox, then deliver them to the store.
+
+        A row the store cannot take now stays queued: one line on stderr says why and where
+        (``on_error="raise"`` raises instead, the row still queued). Bad values raise at once.
+        """
         rows, new = self.build(fields_list)
-        self.store_rows(rows, new)
+        if self.mode == "disabled":
+            return
+        from .outbox import Outbox
+
+        box = Outbox.for_store(self.store)
+        with box.locked():
+            ids = box.put(rows, self.schema, new)
+            if self.mode == "offline":
+                print(f"sheettrack: SHEETTRACK_MODE=offline: {len(ids)} row(s) for {self.target} queued in "
+                      f"{box.path}; 'sheettrack sync' delivers them", file=sys.stderr)
+                return
+            result = _deliver(self.store, box, fresh=ids)
+        for lost in result.lost:
+            print(f"sheettrack: outbox: {lost}", file=sys.stderr)
+        if result.reason is not None and any(i in result.waiting_ids for i in ids):
+            message = (f"{self.target}: {result.reason}; the row waits in the outbox {box.path} "
+                       f"('sheettrack sync' delivers it)")
+            if self.on_error == "raise" or isinstance(result.error, ValidationError):
+                # a value the store's rules refuse is the caller's to fix: raised, and kept
+                error = result.error or StoreError(message, self.target)
+                if hasattr(error, "add_note"):
+                    error.add_note(f"the row waits in the outbox {box.path} ('sheettrack sync' delivers it)")
+                raise error
+            print(f"sheettrack: {message}", file=sys.stderr)
 
     def store_rows(self, rows: list[dict[str, Any]], new: list[Column]) -> None:
         """Write checked rows in one store operation, laying the store out first if needed."""
@@ -81,19 +139,22 @@ class _Session:
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
         metrics: dict | None = None, tags: dict | None = None, data: Any = None,
         notes: str | None = None, hypothesis: str | None = None, template: TemplateArg = None,
-        status: str = "finished", run_id: str | None = None, credentials: Credentials = None) -> str:
+        status: str = "finished", run_id: str | None = None, credentials: Credentials = None,
+        on_error: str = "warn") -> str:
     """Append one run as one row and return its run id.
 
     ``params``, ``metrics`` and ``tags`` are dicts (nested dicts become dotted names);
     ``data`` is a file, folder, DataFrame or array (or a dict or list of them) to
     fingerprint. Every value is checked against the template before anything is written.
-    ``credentials`` is a Google key file, for Google Sheets targets.
+    ``credentials`` is a Google key file, for Google Sheets targets. When the store cannot
+    take the row now it waits in the outbox and one line on stderr says so; ``on_error="raise"``
+    raises ``StoreError`` instead (the row still waits).
     """
     from .record import flatten
     from .run import Run
 
     run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id,
-              credentials=credentials)
+              credentials=credentials, on_error=on_error)
     # checked together when the row is built, so one error lists every problem of the row
     run.params.update(flatten(params))
     run.metrics.update(flatten(metrics))
@@ -105,12 +166,12 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
 
 def start_run(target: str | os.PathLike | None = None, *, template: TemplateArg = None,
               hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
-              notes: str | None = None, credentials: Credentials = None) -> Any:
+              notes: str | None = None, credentials: Credentials = None, on_error: str = "warn") -> Any:
     """Start a run; use it as a context manager that appends the row when the block ends."""
     from .run import Run
 
     return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes,
-               credentials=credentials)
+               credentials=credentials, on_error=on_error)
 
 
 def init(target: str | os.PathLike | None = None, template: TemplateArg = None, *,
@@ -372,3 +433,152 @@ def share(target: str | os.PathLike, email: str, role: str = "reader", *, notify
         raise TargetError(f"{store.target}: only Google Sheets are shared this way; a workbook is "
                           "shared as a file (a team drive, a network folder)")
     store.share(email, role, notify=notify)
+
+
+# -- delivery: from the outbox to the store --------------------------------------------------
+
+@dataclass
+class Delivery:
+    """What one delivery attempt did for one target."""
+
+    target: str
+    delivered: int = 0
+    already: int = 0  # rows found in the store already (not written again)
+    waiting_ids: list[str] = field(default_factory=list)
+    reason: str | None = None
+    lost: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+def _stored_ids(store: Store, sheet: str) -> set[str]:
+    table = store.read(sheet)
+    if "run_id" not in table.header:
+        return set()
+    i = table.header.index("run_id")
+    return {str(r[i]) for r in table.rows if i < len(r) and r[i] not in ("", None)}
+
+
+def _write_entries(store: Store, entries: list[Any]) -> None:
+    """Append queued rows in one store operation, against what the store holds now."""
+    first = entries[0].schema
+    known: dict[str, Column] = {}
+    for e in entries:
+        for c in e.schema.columns + e.new:
+            known.setdefault(c.name, c)
+    exists = store.exists()
+    stored = store.read_schema() if exists else None
+    if not exists:
+        used = {k for e in entries for k in e.row}
+        layout = first.with_columns([known[k] for k in known if k in used and first.column(k) is None])
+        if not layout.columns:
+            raise TemplateError(f"template {first.name!r} has no columns and the run logged no values")
+        store.create(layout)
+        stored = store.read_schema()
+    base = stored or first
+    rows = []
+    for i, e in enumerate(entries):
+        own = {c.name: c for c in e.schema.columns + e.new}
+        row = dict(e.row)
+        for name, value in row.items():
+            now = base.column(name)
+            if now is None or value is None or now == own.get(name):
+                continue
+            try:  # the column was defined meanwhile (another writer): its definition wins
+                row[name] = now.coerce(value)
+            except ValueError as exc:
+                raise ValidationError(f"column {name}: {exc} ({now.type})",
+                                      i if len(entries) > 1 else None) from None
+        rows.append(row)
+    extra = [known[k] for k in dict.fromkeys(k for e in entries for k in e.row) if base.column(k) is None]
+    store.append(rows, base.with_columns(extra),
+                 [c for c in extra if stored is None or stored.column(c.name) is None])
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, SheettrackError) else f"{type(exc).__name__}: {exc}"
+
+
+def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int = 500,
+             progress: Any = None) -> Delivery:
+    """Deliver what waits in ``box`` (the caller holds its lock). Rows queued earlier are
+    looked up in the store first, so a row written before a crash is not written again."""
+    contents = box.read()
+    result = Delivery(store.target, lost=contents.lost)
+    fresh_set = set(fresh)
+    stale = [e for e in contents.entries if e.run_id not in fresh_set]
+    mine = [e for e in contents.entries if e.run_id in fresh_set]
+    if stale:
+        try:
+            if store.exists():
+                present = _stored_ids(store, (store.read_schema() or stale[0].schema).sheet)
+                have = [e.run_id for e in stale if e.run_id in present]
+                box.done(have)
+                result.already = len(have)
+                stale = [e for e in stale if e.run_id not in present]
+        except Exception as exc:  # noqa: BLE001 - cannot look: deliver nothing that could double
+            result.reason, result.error = _reason(exc), exc
+            ids = [e.run_id for e in stale]
+            box.fail(ids, result.reason)
+            result.waiting_ids += ids
+            stale = []
+    for group in (stale, mine):
+        for start in range(0, len(group), batch):
+            chunk = group[start:start + batch]
+            try:
+                _write_entries(store, chunk)
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the rows stay queued
+                result.reason, result.error = _reason(exc), exc
+                left = [e.run_id for e in group[start:]]
+                box.fail(left, result.reason)
+                result.waiting_ids += left
+                break
+            box.done([e.run_id for e in chunk])
+            result.delivered += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    box.compact()
+    return result
+
+
+def sync(target: str | os.PathLike | None = None, *, credentials: Credentials = None,
+         progress: bool | None = None) -> list[Delivery]:
+    """Deliver every row waiting in the outbox (of ``target``, or of every target)."""
+    from .outbox import Outbox, all_outboxes
+
+    if target is not None or os.environ.get("SHEETTRACK_TARGET", "").strip():
+        boxes = [Outbox.for_store(open_store(target, credentials))]
+        stores = [open_store(target, credentials)]
+    else:
+        boxes = all_outboxes()
+        stores = [open_store(b.label, credentials) for b in boxes]
+    show = sys.stderr.isatty() if progress is None else progress
+    results = []
+    from rich.progress import Progress
+
+    with Progress(disable=not show, transient=True) as bar:
+        for box, store in zip(boxes, stores):
+            with box.locked():
+                waiting = len(box.read().entries)
+                task = bar.add_task(f"delivering to {store.target}", total=waiting)
+                results.append(_deliver(store, box, progress=lambda n, t=task: bar.update(t, advance=n)))
+    return results
+
+
+def outbox(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> list[dict[str, Any]]:
+    """The rows waiting in the outbox: target, run id, when queued, attempts, last reason, file."""
+    from .outbox import Outbox, all_outboxes
+
+    if target is not None or os.environ.get("SHEETTRACK_TARGET", "").strip():
+        boxes = [Outbox.for_store(open_store(target, credentials))]
+    else:
+        boxes = all_outboxes()
+    out = []
+    for box in boxes:
+        contents = box.read()
+        for e in contents.entries:
+            out.append({"target": e.target, "run_id": e.run_id, "queued_at": e.queued_at,
+                        "attempts": e.attempts, "reason": e.reason, "file": str(box.path)})
+        for lost in contents.lost:
+            out.append({"target": box.label, "run_id": None, "queued_at": None, "attempts": None,
+                        "reason": lost, "file": str(box.path)})
+    return out

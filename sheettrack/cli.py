@@ -139,8 +139,10 @@ def init(target: str | None, template: str | None) -> None:
               show_default=True)
 @click.option("--template", "-T", default=None, help="Template for a new workbook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run id as JSON.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when the store cannot take the row now (it still waits in the outbox).")
 def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data: tuple, notes: tuple,
-            hypothesis: str | None, status: str, template: str | None, as_json: bool) -> None:
+            hypothesis: str | None, status: str, template: str | None, as_json: bool, strict: bool) -> None:
     """Log one run; prints its run id.
 
     Values are read as int, float, bool or JSON where they look like one:
@@ -149,7 +151,8 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
     run_id = api.log(target, params=parse_pairs(params, "--param"),
                      metrics=parse_pairs(metrics, "--metric"), tags=parse_pairs(tags, "--tag"),
                      data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
-                     template=template, status=status, credentials=creds())
+                     template=template, status=status, credentials=creds(),
+                     on_error="raise" if strict else "warn")
     if as_json:
         emit_json({"run_id": run_id})
     else:
@@ -288,6 +291,50 @@ def share(target: str, email: str, role: str, no_notify: bool) -> None:
     """Share a Google Sheet with EMAIL (reader by default)."""
     api.share(target, email, role, notify=not no_notify, credentials=creds())
     click.echo(f"shared {target} with {email} as {role}")
+
+
+@main.command()
+@click.argument("target", required=False)
+def sync(target: str | None) -> None:
+    """Deliver the rows waiting in the outbox (for TARGET, or for every target)."""
+    results = api.sync(target, credentials=creds())
+    if not results:
+        click.echo("nothing waits in the outbox")
+    failed = False
+    for r in results:
+        for lost in r.lost:
+            click.echo(f"warning: {lost}", err=True)
+        line = f"{r.target}: delivered {r.delivered}"
+        if r.already:
+            line += f", {r.already} already there (not written again)"
+        if r.waiting_ids:
+            failed = True
+            line += f"; {len(r.waiting_ids)} still waiting: {r.reason}"
+        click.echo(line)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("outbox")
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the waiting rows as JSON.")
+def outbox_cmd(target: str | None, as_json: bool) -> None:
+    """List the rows waiting in the outbox, and why; prints the outbox folder."""
+    from .outbox import outbox_dir
+
+    rows = api.outbox(target, credentials=creds())
+    if as_json:
+        emit_json({"folder": str(outbox_dir()), "waiting": rows})
+        return
+    click.echo(f"outbox folder: {outbox_dir()}")
+    if not rows:
+        click.echo("nothing waits")
+    for r in rows:
+        if r["run_id"] is None:
+            click.echo(f"  {r['target']}: {r['reason']}")
+            continue
+        why = f" ({r['attempts']} attempt(s); last: {r['reason']})" if r["reason"] else ""
+        click.echo(f"  {r['target']}  {r['run_id']}  queued {r['queued_at']}{why}")
 
 
 @main.group(invoke_without_command=True)

@@ -23,10 +23,11 @@ class Run:
 
     def __init__(self, target: str | os.PathLike | None = None, *, template: Any = None,
                  hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
-                 notes: str | None = None, run_id: str | None = None, credentials: Any = None) -> None:
+                 notes: str | None = None, run_id: str | None = None, credentials: Any = None,
+                 on_error: str = "warn") -> None:
         from .api import _Session
 
-        self._session = _Session(target, template, credentials)
+        self._session = _Session(target, template, credentials, on_error)
         self.target = self._session.target
         self.schema: Schema = self._session.schema
         self.run_id = run_id or new_run_id()

@@ -97,3 +97,12 @@ def tmp_book(tmp_path: Path) -> Path:
     folder = tmp_path / "book"
     folder.mkdir()
     return folder / "runs.xlsx"
+
+
+@pytest.fixture(autouse=True)
+def outbox_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Each test queues into an outbox folder of its own, never the user's."""
+    folder = tmp_path_factory.mktemp("outbox")
+    monkeypatch.setenv("SHEETTRACK_OUTBOX_DIR", str(folder))
+    monkeypatch.delenv("SHEETTRACK_MODE", raising=False)
+    return folder

@@ -273,7 +273,7 @@ def test_non_xlsx_target(tmp_path: Path, name: str) -> None:
 
 def test_missing_folder_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
-        sheettrack.log(tmp_path / "no" / "such" / "runs.xlsx", params={"a": 1})
+        sheettrack.log(tmp_path / "no" / "such" / "runs.xlsx", params={"a": 1}, on_error="raise")
 
 
 def test_load_of_a_missing_workbook(book: Path) -> None:
@@ -469,7 +469,7 @@ def test_renamed_header_is_reported(book: Path) -> None:
     rename_header(book, "lr", "learning_rate")
     before = book.read_bytes()
     with pytest.raises(SchemaMismatchError) as info:
-        sheettrack.log(book, params={"epochs": 2})
+        sheettrack.log(book, params={"epochs": 2}, on_error="raise")
     message = str(info.value)
     assert "'lr'" in message
     assert "seems renamed" in message
@@ -483,7 +483,7 @@ def test_duplicated_header_is_reported(book: Path) -> None:
     sheettrack.log(book, template="classification", params={"lr": 0.1})
     rename_header(book, "model", "lr")
     with pytest.raises(SchemaMismatchError) as info:
-        sheettrack.log(book, params={"epochs": 2})
+        sheettrack.log(book, params={"epochs": 2}, on_error="raise")
     message = str(info.value)
     assert "'lr'" in message
     assert "twice" in message

@@ -180,7 +180,7 @@ def test_table_with_a_total_row_is_refused_and_left_unchanged(tmp_book: Path) ->
     before = sha256(tmp_book)
 
     with pytest.raises(StoreError, match="Total Row"):
-        sheettrack.log(tmp_book, params={"model": "m2"}, metrics={"accuracy": 0.9})
+        sheettrack.log(tmp_book, params={"model": "m2"}, metrics={"accuracy": 0.9}, on_error="raise")
 
     assert sha256(tmp_book) == before
     rows = _data_rows(read_calamine(tmp_book))
@@ -197,7 +197,7 @@ def test_text_below_the_table_is_refused_naming_its_row(tmp_book: Path) -> None:
     before = sha256(tmp_book)
 
     with pytest.raises(StoreError, match=r"\brow 8\b"):
-        sheettrack.log(tmp_book, params={"model": "m2"}, metrics={"accuracy": 0.9})
+        sheettrack.log(tmp_book, params={"model": "m2"}, metrics={"accuracy": 0.9}, on_error="raise")
 
     assert sha256(tmp_book) == before
     rows = read_calamine(tmp_book)
@@ -519,7 +519,7 @@ def test_data_without_a_header_is_never_taken_by_a_new_column(tmp_book: Path) ->
     wb.save(tmp_book)
     before = sha256(tmp_book)
     with pytest.raises(StoreError, match=rf"Runs!{get_column_letter(free)}2 holds data"):
-        sheettrack.log(tmp_book, params={"seed": 3})
+        sheettrack.log(tmp_book, params={"seed": 3}, on_error="raise")
     assert sha256(tmp_book) == before
     sheettrack.log(tmp_book, params={"model": "m1"})  # no new column: it still logs
     assert _column(read_calamine(tmp_book, "Runs"), "model")[:2] == ["m0", "m1"]
