@@ -29,10 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"service-account file: {creds}")
     for title in args.spreadsheet:
         print(f"spreadsheet {title!r}: {emu.create_spreadsheet(title)}")
-    print("Point a client at it by replacing https://sheets.googleapis.com and "
-          f"https://www.googleapis.com with {emu.base_url}; for sheettrack:")
-    print(f"  export SHEETTRACK_GOOGLE_API_URL={emu.base_url}")
+    print("Point sheettrack's Google store (or any client) at it: send the requests meant for "
+          f"https://sheets.googleapis.com and https://www.googleapis.com to {emu.base_url}, "
+          "with these credentials:")
     print(f"  export GOOGLE_APPLICATION_CREDENTIALS={creds}")
+    print("  gspread: gspread.service_account(filename=..., http_client="
+          f"tests.sheets_emulator.client.rewriting_client({emu.base_url!r}))")
     print("Ctrl-C stops it.", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

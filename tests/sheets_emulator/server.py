@@ -105,7 +105,9 @@ class Emulator:
         self.strict = strict
         self.clock = clock
         self.keys = KeyPair()
-        self.schema_violations: list[str] = []
+        self.schema_violations: list[str] = []  # strict mode: replies that break the schemas
+        self.internal_errors: list[str] = []  # exceptions inside the emulator (always a bug)
+        self.connections_opened = 0
         self._host, self._port = host, port
         self._lock = threading.RLock()
         self._books: dict[str, S.Spreadsheet] = {}
@@ -165,6 +167,7 @@ class Emulator:
             self._faults.clear()
             self._quota.clear()
             self.schema_violations.clear()
+            self.internal_errors.clear()
             self.writes_per_minute, self.reads_per_minute = self._limits
 
     # ---- credentials --------------------------------------------------------------------
@@ -322,7 +325,6 @@ class Emulator:
             return self._token(raw_body, entry)
         name, m = _route(method, raw_path, path)
         api_name = "drive" if name.startswith(("files.", "permissions.")) else "sheets"
-        entry["api"] = api_name
         token = self.keys.user_of(headers.get("Authorization"))
         if token is None:
             missing = not headers.get("Authorization")
@@ -705,6 +707,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.conn_lock:
             self.server.connections.add(self.connection)
+            self.server.emulator.connections_opened += 1
 
     def finish(self) -> None:
         with self.server.conn_lock:
@@ -755,6 +758,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             status, body, headers = exc.code, error_body(exc, drive), exc.headers
         except Exception as exc:  # an emulator bug must still answer, and say what happened
+            with emu._lock:
+                emu.internal_errors.append(f"{self.command} {path}: {exc!r}")
             status, body = 500, error_body(ApiError(500, f"emulator error: {exc!r}"), drive)
         entry["status"] = status
         self._send(status, body, headers)
@@ -769,9 +774,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "429":
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(int(fault.retry_after))
-            raise ApiError(429, QUOTA_MESSAGE.format(kind="Write", project="1000000000000"),
-                           details=[quota_details("Write", emu.writes_per_minute or 60)],
-                           headers=headers)
+            kind = "Read" if self.command == "GET" else "Write"
+            limit = (emu.reads_per_minute if kind == "Read" else emu.writes_per_minute) or 60
+            raise ApiError(429, QUOTA_MESSAGE.format(kind=kind, project="1000000000000"),
+                           details=[quota_details(kind, limit)], headers=headers)
         raise ApiError(int(fault.kind), _FAULT_MESSAGES[fault.kind])
 
     def _send(self, status: int, body: Any, headers: dict) -> None:
