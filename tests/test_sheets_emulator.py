@@ -624,13 +624,7 @@ def test_standalone_server_prints_url_and_credentials(tmp_path):
         base_url = first.rsplit(" ", 1)[1].strip()
         assert second.strip() == f"service-account file: {creds.resolve()}"
         assert json.loads(creds.read_text())["token_uri"] == base_url + "/token"
-
-        class Stub:
-            pass
-
-        stub = Stub()
-        stub.base_url = base_url
-        sh = gspread_client(stub, creds).create("Standalone")
+        sh = gspread_client(base_url, creds).create("Standalone")
         assert sh.sheet1.append_rows([["ok"]])["updates"]["updatedCells"] == 1
     finally:
         proc.terminate()
@@ -762,3 +756,31 @@ def test_insert_and_delete_rows(sheets_emulator, ws):
     assert ws.get_all_values() == [["h"], ["b"], ["c"]]
     rows = sheets_emulator.sheet(ws.spreadsheet_id, "Sheet1")["properties"]["gridProperties"]
     assert rows["rowCount"] == 1000
+
+
+def test_columns_major_dimension_and_values_in_response(ws):
+    res = ws.append_rows([["a", "b"], ["c", "d"]], include_values_in_response=True)
+    assert res["updates"]["updatedData"] == {"range": "Sheet1!A1:B2", "majorDimension": "ROWS",
+                                             "values": [["a", "b"], ["c", "d"]]}
+    assert ws.get("A1:B2", major_dimension="COLUMNS") == [["a", "c"], ["b", "d"]]
+    ws.update([["x", "y"]], "C1", major_dimension="COLUMNS")
+    assert ws.get("C1:C2") == [["x"], ["y"]]
+
+
+def test_read_only_scopes_cannot_write(sheets_emulator, gs_credentials):
+    sid = sheets_emulator.create_spreadsheet("Runs")
+    reader = gspread_client(sheets_emulator, gs_credentials, scopes=gspread.auth.READONLY_SCOPES)
+    tab = reader.open_by_key(sid).sheet1
+    with pytest.raises(APIError) as err:
+        tab.append_rows([["x"]])
+    assert err.value.error["message"] == "Request had insufficient authentication scopes."
+    assert sheets_emulator.values(sid, "Sheet1") == []
+
+
+def test_stopped_emulator_refuses_connections(gs_credentials):
+    emu = Emulator().start()
+    ws = gspread_client(emu, emu.write_service_account(gs_credentials.parent / "own.json")) \
+        .create("Runs").sheet1
+    emu.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        ws.append_rows([["late"]])

@@ -25,7 +25,11 @@ def rewriting_client(base_url: str, backoff: bool = False) -> type[gspread.HTTPC
     return EmulatorHTTPClient
 
 
-def gspread_client(emu: Any, creds_path: str | Path, backoff: bool = False) -> gspread.Client:
-    """A real gspread client authorised with a service-account file, talking to ``emu``."""
+def gspread_client(emu: Any, creds_path: str | Path, backoff: bool = False,
+                   scopes: list[str] | None = None) -> gspread.Client:
+    """A real gspread client authorised with a service-account file, talking to ``emu``
+    (an ``Emulator`` or a base URL such as ``http://127.0.0.1:8765``)."""
+    base_url = emu if isinstance(emu, str) else emu.base_url
     return gspread.service_account(filename=str(creds_path),
-                                   http_client=rewriting_client(emu.base_url, backoff))
+                                   scopes=scopes or gspread.auth.DEFAULT_SCOPES,
+                                   http_client=rewriting_client(base_url, backoff))
