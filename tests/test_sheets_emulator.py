@@ -784,3 +784,15 @@ def test_stopped_emulator_refuses_connections(gs_credentials):
     emu.stop()
     with pytest.raises(requests.exceptions.ConnectionError):
         ws.append_rows([["late"]])
+
+
+def test_notes_and_grid_data(sheets_emulator, ws):
+    ws.update([["=1+1", "x"]], "A1", raw=False)
+    ws.update_note("B1", "why x")
+    ws.update_note("C3", "later")
+    assert ws.get_note("B1") == "why x"
+    assert ws.get_notes() == [["", "why x"], [], ["", "", "later"]]
+    sheet = ws.spreadsheet.fetch_sheet_metadata({"includeGridData": "true"})["sheets"][0]
+    first = sheet["data"][0]["rowData"][0]["values"][0]
+    assert first == {"userEnteredValue": {"formulaValue": "=1+1"},
+                     "effectiveValue": {"numberValue": 2}, "formattedValue": "2"}

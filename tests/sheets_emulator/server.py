@@ -396,8 +396,10 @@ class Emulator:
         if write and not token.can_write:
             raise ApiError(403, "Request had insufficient authentication scopes.")
         if name == "spreadsheets.get":
-            include = params.get("includeGridData", "false").lower() == "true"
-            return 200, book.to_json(include_grid=include)
+            # a field mask that asks for sheets.data brings grid data, as includeGridData does
+            fields = set(re.split(r"[./(),\s]+", params.get("fields") or ""))
+            include = params.get("includeGridData", "false").lower() == "true" or "data" in fields
+            return 200, book.to_json(include_grid=include, ranges=params["ranges"])
         render = params.get("valueRenderOption") or "FORMATTED_VALUE"
         dt_render = params.get("dateTimeRenderOption") or "SERIAL_NUMBER"
         major = params.get("majorDimension") or "ROWS"

@@ -219,17 +219,27 @@ class Spreadsheet:
             raise bad(f"Unable to parse range: {text}") from None
         return sheet, A1(sheet.title, r0, r1, c0, c1)
 
-    def to_json(self, include_grid: bool = False) -> dict:
+    def to_json(self, include_grid: bool = False, ranges: list[str] | None = None) -> dict:
+        """The Spreadsheet resource; ``ranges`` limits the sheets (and grid data) to those."""
+        sheets: list[tuple[Sheet, list]] = [(s, []) for s in self.sheets]
+        if ranges:
+            picked: dict[int, tuple[Sheet, list]] = {}
+            for text in ranges:
+                sheet, rng = self.resolve(text)
+                picked.setdefault(sheet.id, (sheet, []))[1].append(read_bounds(sheet, rng))
+            sheets = list(picked.values())
         out = {
             "spreadsheetId": self.id,
             "properties": {"title": self.title, "locale": self.locale, "autoRecalc": "ON_CHANGE",
                            "timeZone": self.time_zone},
-            "sheets": [s.to_json() for s in self.sheets],
+            "sheets": [],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.id}/edit",
         }
-        if include_grid:
-            for sheet, js in zip(self.sheets, out["sheets"]):
-                js["data"] = [grid_data(sheet)]
+        for sheet, blocks in sheets:
+            js = sheet.to_json()
+            if include_grid:
+                js["data"] = [grid_data(sheet, b) for b in blocks] or [grid_data(sheet)]
+            out["sheets"].append(js)
         return out
 
 
@@ -464,12 +474,15 @@ def extended_value(cell: C.Cell, entered: bool) -> dict:
     return {"stringValue": v}
 
 
-def grid_data(sheet: Sheet) -> dict:
-    rows_n, cols_n = sheet.used_extent()
+def grid_data(sheet: Sheet, bounds: tuple[int, int, int, int] | None = None) -> dict:
+    """GridData (rowData of CellData) for a block of the sheet, trailing empties trimmed."""
+    used_r, used_c = sheet.used_extent()
+    r0, r1, c0, c1 = bounds or (0, used_r, 0, used_c)
+    r1, c1 = min(r1, used_r), min(c1, used_c)
     row_data = []
-    for r in range(rows_n):
+    for r in range(r0, r1):
         values = []
-        for c in range(cols_n):
+        for c in range(c0, c1):
             cell = sheet.cells.get((r, c))
             if cell is None:
                 values.append({})
@@ -486,7 +499,12 @@ def grid_data(sheet: Sheet) -> dict:
         while values and values[-1] == {}:
             values.pop()
         row_data.append({"values": values} if values else {})
-    return {"startRow": 0, "startColumn": 0, "rowData": row_data}
+    while row_data and row_data[-1] == {}:
+        row_data.pop()
+    out: dict[str, Any] = {"startRow": r0, "startColumn": c0}
+    if row_data:
+        out["rowData"] = row_data
+    return out
 
 
 def cell_from_extended(ev: dict) -> C.Cell:
