@@ -261,8 +261,28 @@ def test_update_writes_from_anchor_and_respects_bounds(sheets_emulator, ws):
     assert err.value.error["message"] == (
         "Requested writing within range ['Sheet1'!A1:B1], but tried writing to column [C]")
     with pytest.raises(APIError) as err:
-        ws.update([[1]], "A1001")
-    assert "exceeds grid limits" in err.value.error["message"]
+        ws.update([[1, 2]], "Z1001")
+    assert err.value.error["message"] == (
+        "Range (Sheet1!Z1001:AA1001) exceeds grid limits. Max rows: 1000, max columns: 26")
+
+
+def test_update_from_an_anchor_may_not_spill_off_the_grid(sheets_emulator, gc):
+    small = gc.create("Runs").add_worksheet("Small", rows=2, cols=2)
+    with pytest.raises(APIError) as err:
+        small.update([[1, 2, 3]], "A1")
+    assert err.value.error["message"] == (
+        "Requested writing within range ['Small'!A1], but tried writing to column [C]")
+    with pytest.raises(APIError) as err:
+        small.update([[1], [2], [3]], "A1")
+    assert err.value.error["message"] == (
+        "Requested writing within range ['Small'!A1], but tried writing to row [3]")
+    assert sheets_emulator.values(small.spreadsheet_id, "Small") == []
+
+
+def test_empty_batch_update_is_refused(ws):
+    with pytest.raises(APIError) as err:
+        ws.spreadsheet.batch_update({"requests": []})
+    assert err.value.error["message"] == "Must specify at least one request."
 
 
 def test_clear_empties_the_sheet(sheets_emulator, ws):

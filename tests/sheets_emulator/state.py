@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,19 +336,19 @@ def values_update(book: Spreadsheet, text: str, body: dict, option: str) -> dict
     parsed = _parsed(rows, option)
     r0, c0 = rng.r0 or 0, rng.c0 or 0
     height, width = len(parsed), max((len(r) for r in parsed), default=0)
+    if r0 >= sheet.rows or c0 >= sheet.cols:
+        block = format_range(sheet.title, r0, r0 + max(height, 1), c0, c0 + max(width, 1))
+        raise _grid_exceeded(sheet, block.split("!", 1)[1])
     single = rng.r1 == (rng.r0 or 0) + 1 and rng.c1 == (rng.c0 or 0) + 1 and not rng.whole_sheet
-    if not single:
-        if rng.c1 is not None and c0 + width > rng.c1:
+    limits = [] if single else [(rng.c1, rng.r1)]
+    limits.append((sheet.cols, sheet.rows))  # an anchor may spill over, but not off the grid
+    for c_end, r_end in limits:
+        if c_end is not None and c0 + width > c_end:
             raise bad(f"Requested writing within range [{text}], but tried writing to column "
-                      f"[{col_letters(rng.c1)}]")
-        if rng.r1 is not None and r0 + height > rng.r1:
+                      f"[{col_letters(c_end)}]")
+        if r_end is not None and r0 + height > r_end:
             raise bad(f"Requested writing within range [{text}], but tried writing to row "
-                      f"[{rng.r1 + 1}]")
-    if height and width and (r0 + height > sheet.rows or c0 + width > sheet.cols):
-        out_of = format_range(sheet.title, r0, r0 + height, c0, c0 + width).split("!", 1)[1]
-        raise _grid_exceeded(sheet, out_of)
-    if not height and (r0 >= sheet.rows or c0 >= sheet.cols):
-        raise _grid_exceeded(sheet, _cell_text(rng))
+                      f"[{r_end + 1}]")
     _write(sheet, r0, c0, parsed)
     return _update_reply(book, sheet, r0, c0, rows)
 
@@ -562,8 +561,10 @@ class BatchUpdate:
         self.book = book
         self.rng = rng
 
-    def run(self, requests: Iterable[dict]) -> list[dict]:
+    def run(self, requests: list[dict]) -> list[dict]:
         replies = []
+        if not requests:
+            raise bad("Must specify at least one request.")
         for i, req in enumerate(requests):
             kinds = [k for k, v in req.items() if v is not None]
             if len(kinds) != 1:
