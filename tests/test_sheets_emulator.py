@@ -605,7 +605,7 @@ def test_keep_alive_reuses_connections(sheets_emulator, ws):
     assert sheets_emulator.connections_opened == before
 
 
-def test_concurrent_clients_lose_no_rows(sheets_emulator, gc, tmp_path):
+def test_concurrent_clients_lose_no_rows(sheets_emulator, gc, gs_credentials, tmp_path):
     sh = gc.create("Runs")
     sh.sheet1.append_rows([["who", "n"]])
     sh.share(OTHER, perm_type="user", role="writer", notify=False)
@@ -619,7 +619,9 @@ def test_concurrent_clients_lose_no_rows(sheets_emulator, gc, tmp_path):
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    clients = [gc, other_client(sheets_emulator, tmp_path)] * 3
+    # one client (one requests session) per thread, as separate processes would have
+    clients = [gspread_client(sheets_emulator, gs_credentials) if i % 2 else
+               other_client(sheets_emulator, tmp_path) for i in range(6)]
     threads = [threading.Thread(target=worker, args=(f"w{i}", c)) for i, c in enumerate(clients)]
     for t in threads:
         t.start()
@@ -816,3 +818,15 @@ def test_notes_and_grid_data(sheets_emulator, ws):
     first = sheet["data"][0]["rowData"][0]["values"][0]
     assert first == {"userEnteredValue": {"formulaValue": "=1+1"},
                      "effectiveValue": {"numberValue": 2}, "formattedValue": "2"}
+
+
+def test_read_quota_is_counted_apart_from_writes(sheets_emulator, ws):
+    sheets_emulator.reads_per_minute = 1
+    ws.append_rows([["a"]])
+    assert ws.get_all_values() == [["a"]]
+    with pytest.raises(APIError) as err:
+        ws.get_all_values()
+    assert err.value.code == 429
+    assert "'Read requests per minute per user'" in err.value.error["message"]
+    ws.append_rows([["b"]])  # writes still go through
+    assert sheets_emulator.values(ws.spreadsheet_id, "Sheet1") == [["a"], ["b"]]
