@@ -830,3 +830,10 @@ def test_read_quota_is_counted_apart_from_writes(sheets_emulator, ws):
     assert "'Read requests per minute per user'" in err.value.error["message"]
     ws.append_rows([["b"]])  # writes still go through
     assert sheets_emulator.values(ws.spreadsheet_id, "Sheet1") == [["a"], ["b"]]
+
+
+def test_a_client_that_forgets_the_emulator_cannot_reach_google(sheets_emulator, gs_credentials):
+    plain = gspread.service_account(filename=str(gs_credentials))  # hosts not rewritten
+    with pytest.raises(requests.exceptions.ConnectionError, match="only the local emulator"):
+        plain.open_by_key("1AnyId")
+    assert sheets_emulator.requests[-1]["path"] == "/token"  # the token came from the emulator

@@ -375,8 +375,7 @@ class Emulator:
         try:
             with self._lock:
                 reply = self.keys.exchange(form, self.token_uri)
-                entry["user"] = next(t.user for k, t in self.keys.tokens.items()
-                                     if k == reply["access_token"])
+                entry["user"] = self.keys.tokens[reply["access_token"]].user
         except TokenError as exc:
             raise _Reply(400, {"error": exc.error, "error_description": exc.description}) from None
         return 200, reply, {}
