@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import itertools
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,65 @@ def outbox_dir(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("SHEETTRACK_OUTBOX_DIR", str(folder))
     monkeypatch.delenv("SHEETTRACK_MODE", raising=False)
     return folder
+
+
+# ---- Google Sheets emulator ------------------------------------------------------------------
+
+from tests.sheets_emulator import Emulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sheets_emulator() -> Iterator[Emulator]:
+    """A local Sheets v4 / Drive v3 API in strict mode, started once per test run.
+
+    Its state (spreadsheets, requests seen, faults, quotas) is reset before each test that uses
+    it, and the test fails if a reply broke Google's discovery schemas or the emulator erred.
+    """
+    emu = Emulator(writes_per_minute=None, strict=True).start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sheets_emulator(request: pytest.FixtureRequest,
+                           monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Reset the emulator for every test that uses it; keep such tests off the real network."""
+    if "sheets_emulator" not in request.fixturenames:
+        yield
+        return
+    emu = request.getfixturevalue("sheets_emulator")
+    emu.reset()
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    _loopback_only(monkeypatch)
+    yield
+    problems = emu.schema_violations + emu.internal_errors
+    assert not problems, "the Sheets emulator misbehaved:\n" + "\n".join(problems)
+
+
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse connections and name look-ups for anything but 127.0.0.1 / localhost."""
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in _LOOPBACK:
+            raise OSError(f"test tried to reach {address!r}; only the local emulator is allowed")
+        return real_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in _LOOPBACK and host is not None:
+            raise OSError(f"test tried to resolve {host!r}; only the local emulator is allowed")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", b"127.0.0.1", b"localhost"}
+
+
+@pytest.fixture
+def gs_credentials(sheets_emulator: Emulator, tmp_path: Path) -> Path:
+    """A service-account JSON the emulator trusts (token_uri points at it)."""
+    return sheets_emulator.write_service_account(tmp_path / "service_account.json")

@@ -14,8 +14,15 @@ from click.testing import CliRunner
 
 import sheettrack
 from sheettrack import api
+from sheettrack.cells import col_letter
 from sheettrack.cli import main
-from sheettrack.errors import StoreError, StoreUnavailableError, TargetError, ValidationError
+from sheettrack.errors import (
+    SchemaMismatchError,
+    StoreError,
+    StoreUnavailableError,
+    TargetError,
+    ValidationError,
+)
 from sheettrack.stores import gsheets, open_store
 from sheettrack.stores.gsheets import GoogleSheetStore, find_credentials, parse_target
 
@@ -38,6 +45,27 @@ def gs(sheets_emulator, gs_credentials, monkeypatch):
 def api_requests(emu) -> list[dict]:
     """Sheets API requests the emulator saw (the token exchange is not one)."""
     return [r for r in emu.requests if r["path"].startswith("/v4/")]
+
+
+def batch_fields(target, rows: list[dict]) -> list[dict]:
+    """The fields of finished runs, as a batch write takes them."""
+    out = []
+    for kw in rows:
+        run = sheettrack.start_run(target)
+        run_id = kw.pop("run_id", None)
+        if run_id:
+            run.run_id = run_id
+        run.log_params(kw.get("params", {}))
+        run.log_metrics(kw.get("metrics", {}))
+        out.append(run.fields())
+    return out
+
+
+def type_in_browser(gs, a1: str, text: str) -> None:
+    """A person types ``text`` into cell ``a1`` of the Runs tab (parsed as the browser does)."""
+    from tests.sheets_emulator.client import gspread_client
+
+    gspread_client(gs.emu, gs.creds).open_by_key(gs.sid).worksheet("Runs").update_acell(a1, text)
 
 
 def header(emu, sid, tab="Runs") -> list:
@@ -177,7 +205,7 @@ def test_choices_get_a_drop_down_and_numbers_a_format(gs):
 
 
 def test_a_one_off_log_costs_two_requests_and_further_logs_one(gs):
-    sheettrack.init(gs.target)
+    sheettrack.log(gs.target, params={"lr": 0.2}, metrics={"accuracy": 0.8})  # makes the columns
     gsheets.forget()  # a fresh process
     gs.emu.reset_requests()
     sheettrack.log(gs.target, params={"lr": 0.1}, metrics={"accuracy": 0.9})
@@ -190,16 +218,17 @@ def test_a_one_off_log_costs_two_requests_and_further_logs_one(gs):
     for i in range(3):
         sheettrack.log(gs.target, params={"lr": i}, metrics={"accuracy": 0.5})
     assert len(api_requests(gs.emu)) == 3
-    assert len(gs.emu.values(gs.sid, "Runs")) == 1 + 4
+    assert len(gs.emu.values(gs.sid, "Runs")) == 1 + 5
 
 
 def test_a_batch_is_one_request(gs):
-    sheettrack.init(gs.target)
+    sheettrack.log(gs.target, params={"lr": -1})  # makes the column
     session = api._Session(gs.target)
+    fields = batch_fields(gs.target, [{"run_id": f"r{i}", "params": {"lr": i}} for i in range(100)])
     gs.emu.reset_requests()
-    session.write([{"run": {"run_id": f"r{i}"}, "params": {"lr": i}} for i in range(100)])
+    session.write(fields)
     assert len(api_requests(gs.emu)) == 1
-    assert column(gs.emu, gs.sid, "run_id") == [f"r{i}" for i in range(100)]
+    assert column(gs.emu, gs.sid, "run_id")[1:] == [f"r{i}" for i in range(100)]
 
 
 def test_the_first_log_lays_out_a_new_spreadsheet(gs):
@@ -253,8 +282,9 @@ def test_a_bad_row_in_a_batch_writes_nothing(gs):
     before = gs.emu.values(gs.sid, "Runs")
     session = api._Session(gs.target)
     with pytest.raises(ValidationError, match="row 1"):
-        session.write([{"run": {"run_id": "ok"}, "metrics": {"accuracy": 0.5}},
-                       {"run": {"run_id": "bad"}, "metrics": {"accuracy": "high"}}])
+        fields = batch_fields(gs.target, [{"metrics": {"accuracy": 0.5}}, {}])
+        fields[1]["metrics"]["accuracy"] = "high"
+        session.write(fields)
     assert gs.emu.values(gs.sid, "Runs") == before
 
 
@@ -285,10 +315,9 @@ def test_a_header_renamed_by_a_person_is_refused_naming_it(gs):
     gsheets.forget()
     head = header(gs.emu, gs.sid)
     i = head.index("accuracy")
-    gs.emu.set_value(gs.sid, "Runs", 0, i, "acc") if hasattr(gs.emu, "set_value") else pytest.skip(
-        "emulator cannot edit cells out of band")
-    with pytest.raises(Exception, match="accuracy"):
-        sheettrack.log(gs.target, metrics={"accuracy": 0.5})
+    type_in_browser(gs, f"{col_letter(i)}1", "acc")
+    with pytest.raises(SchemaMismatchError, match="accuracy"):
+        sheettrack.log(gs.target, metrics={"accuracy": 0.5}, on_error="raise")
 
 
 # -- reading: load, ls, show, validate, copy ---------------------------------------------------
@@ -319,12 +348,11 @@ def test_cli_commands_work_on_a_google_sheet(gs, tmp_path):
 def test_validate_finds_bad_cells_typed_in_the_browser(gs):
     sheettrack.init(gs.target, "classification")
     sheettrack.log(gs.target, metrics={"accuracy": 0.5})
-    if not hasattr(gs.emu, "set_value"):
-        pytest.skip("emulator cannot edit cells out of band")
     i = header(gs.emu, gs.sid).index("accuracy")
-    gs.emu.set_value(gs.sid, "Runs", 1, i, "high")
+    type_in_browser(gs, f"{col_letter(i)}2", "high")
     problems = sheettrack.validate(gs.target)
-    assert any("accuracy" in p.message or "high" in p.message for p in problems)
+    assert [p.address for p in problems] == [f"Runs!{col_letter(i)}2"]
+    assert "high" in problems[0].message and "accuracy" in problems[0].message
 
 
 def test_copy_moves_runs_between_a_workbook_and_a_google_sheet(gs, tmp_path):
@@ -381,7 +409,7 @@ def test_a_quota_storm_ends_in_a_clear_error_and_nothing_written(gs, monkeypatch
     gsheets.forget()
     gs.emu.fault("429", times=50, match=":append", retry_after=0)
     with pytest.raises(StoreUnavailableError, match="429"):
-        sheettrack.log(gs.target, params={"lr": 0.1})
+        sheettrack.log(gs.target, params={"lr": 0.1}, on_error="raise")
     assert gs.emu.values(gs.sid, "Runs")[1:] == []
 
 
@@ -404,10 +432,10 @@ def test_slow_replies_past_the_timeout_are_retried_for_reads(gs, monkeypatch):
 
 def test_a_missing_or_unshared_spreadsheet_says_how_to_fix_it(gs):
     with pytest.raises(StoreError, match="share it with"):
-        sheettrack.log("gsheet://doesNotExist123", params={"lr": 0.1})
+        sheettrack.log("gsheet://doesNotExist123", params={"lr": 0.1}, on_error="raise")
     sheettrack.init(gs.target)
     gsheets.forget()
     account = json.loads(Path(gs.creds).read_text())["client_email"]
     gs.emu.revoke(gs.sid, account)
     with pytest.raises(StoreUnavailableError, match="permission denied"):
-        sheettrack.log(gs.target, params={"lr": 0.1})
+        sheettrack.log(gs.target, params={"lr": 0.1}, on_error="raise")

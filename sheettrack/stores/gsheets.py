@@ -598,18 +598,33 @@ class GoogleSheetStore(Store):
         return {str(r[0]) for r in reply.get("values", []) if r}
 
     def _add_columns(self, state: _State, header: list[str], names: list[str], documented: list[Column]) -> None:
-        """New columns: their header cells and their Schema sheet rows, in one request."""
+        """New columns: the grid widened where needed, their header cells and their Schema tab
+        rows, in one atomic batchUpdate."""
+        titles = self._titles()
+        if state.tab not in titles:
+            raise StoreError(f"{self.target}: the tab {state.tab!r} is gone", self.target)
+        runs = titles[state.tab]
         first = len(header)
-        data = [{"range": f"{quote_sheet(state.tab)}!{col_letter(first)}1:{col_letter(first + len(names) - 1)}1",
-                 "majorDimension": "ROWS", "values": [names]}]
-        if documented and state.schema_rows:
+        requests: list[dict[str, Any]] = []
+        have = runs.get("gridProperties", {}).get("columnCount", 26)
+        if first + len(names) > have:
+            requests.append({"appendDimension": {"sheetId": runs["sheetId"], "dimension": "COLUMNS",
+                                                 "length": first + len(names) - have}})
+        requests.append({"updateCells": {"start": {"sheetId": runs["sheetId"], "rowIndex": 0, "columnIndex": first},
+                                         "rows": [_row_data(names)], "fields": "userEnteredValue"}})
+        requests.append(_bold_header(runs["sheetId"], first + len(names), first))
+        doc = titles.get(SCHEMA_SHEET)
+        if documented and doc is not None and state.schema_rows:
             rows = [[schema_sheet_row(c)[k] for k in SCHEMA_HEADER] for c in documented]
             rows = [["" if v is None else v for v in r] for r in rows]
-            start = state.schema_rows + 1
-            data.append({"range": f"{quote_sheet(SCHEMA_SHEET)}!A{start}:{col_letter(len(SCHEMA_HEADER) - 1)}"
-                                  f"{start + len(rows) - 1}", "majorDimension": "ROWS", "values": rows})
-        self._call("adding columns", self.http.values_batch_update, self.spreadsheet_id,
-                   {"valueInputOption": "RAW", "data": data})
+            need = state.schema_rows + len(rows) - doc.get("gridProperties", {}).get("rowCount", 1000)
+            if need > 0:
+                requests.append({"appendDimension": {"sheetId": doc["sheetId"], "dimension": "ROWS",
+                                                     "length": need}})
+            requests.append({"updateCells": {"start": {"sheetId": doc["sheetId"], "rowIndex": state.schema_rows,
+                                                       "columnIndex": 0},
+                                             "rows": [_row_data(r) for r in rows], "fields": "userEnteredValue"}})
+        self._call("adding columns", self.http.batch_update, self.spreadsheet_id, {"requests": requests})
         fresh = self._state(fresh=True)
         if fresh.header is None or fresh.header[first:first + len(names)] != names:
             raise StoreUnavailableError(f"{self.target}: another writer changed the header of tab "
@@ -675,9 +690,9 @@ def _new_sheet_id(titles: dict[str, dict], avoid: set[int] | None = None) -> int
             return candidate
 
 
-def _bold_header(sheet_id: int, width: int) -> dict[str, Any]:
+def _bold_header(sheet_id: int, width: int, start: int = 0) -> dict[str, Any]:
     return {"repeatCell": {
-        "range": {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": 1, "startColumnIndex": 0,
+        "range": {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": 1, "startColumnIndex": start,
                   "endColumnIndex": width},
         "cell": {"userEnteredFormat": {"textFormat": {"bold": True},
                                        "backgroundColor": {"red": 0.85, "green": 0.9, "blue": 0.97}}},

@@ -1,0 +1,10 @@
+"""A local emulator of the Google Sheets API v4 and Drive v3 for sheettrack's tests.
+
+``Emulator`` runs a real HTTP server on 127.0.0.1; clients reach it by replacing Google's hosts
+with ``emu.base_url`` (see ``client.gspread_client``). Run it standalone with
+``python -m tests.sheets_emulator --port 8765``.
+"""
+
+from .server import Emulator
+
+__all__ = ["Emulator"]

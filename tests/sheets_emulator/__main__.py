@@ -1,0 +1,50 @@
+"""Run the emulator standalone: ``python -m tests.sheets_emulator --port 8765``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from .server import DEFAULT_EMAIL, Emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.sheets_emulator",
+                                     description="Local Google Sheets v4 / Drive v3 API.")
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free)")
+    parser.add_argument("--credentials", type=Path, default=Path("emulator-service-account.json"),
+                        help="where to write the service-account JSON the emulator trusts")
+    parser.add_argument("--email", default=DEFAULT_EMAIL, help="service-account email")
+    parser.add_argument("--writes-per-minute", type=int, default=None,
+                        help="per-user write quota (Google's is 60); off by default")
+    parser.add_argument("--spreadsheet", metavar="TITLE", action="append", default=[],
+                        help="create a spreadsheet anyone may use, and print its id")
+    args = parser.parse_args(argv)
+
+    emu = Emulator(writes_per_minute=args.writes_per_minute, port=args.port).start()
+    creds = emu.write_service_account(args.credentials, email=args.email).resolve()
+    print(f"Sheets emulator listening on {emu.base_url}")
+    print(f"service-account file: {creds}")
+    for title in args.spreadsheet:
+        print(f"spreadsheet {title!r}: {emu.create_spreadsheet(title)}")
+    print("Point sheettrack's Google store (or any client) at it: send the requests meant for "
+          f"https://sheets.googleapis.com and https://www.googleapis.com to {emu.base_url}, "
+          "with these credentials:")
+    print(f"  export GOOGLE_APPLICATION_CREDENTIALS={creds}")
+    print("  gspread: gspread.service_account(filename=..., http_client="
+          f"tests.sheets_emulator.client.rewriting_client({emu.base_url!r}))")
+    print("Ctrl-C stops it.", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
