@@ -42,7 +42,7 @@ def main() -> int:
             import sheettrack
             from sheettrack import api
 
-            sheettrack.init(target)
+            sheettrack.log(target, params={"lr": 0.5}, metrics={"accuracy": 0.5})  # lays out the columns
             rows = []
 
             # one-off: a fresh process, as `sheettrack log` from a shell script
@@ -62,9 +62,14 @@ def main() -> int:
             rows.append((f"{n} logs in one process", n, sheets_requests(emu), token_requests(emu)))
 
             # a batch of 100
-            emu.reset_requests()
             session = api._Session(target)
-            session.write([{"params": {"lr": i}, "metrics": {"accuracy": 0.5}} for i in range(100)])
+            fields = []
+            for i in range(100):
+                run = sheettrack.start_run(target, params={"lr": i})
+                run.log_metric("accuracy", 0.5)
+                fields.append(run.fields())
+            emu.reset_requests()
+            session.write(fields)
             rows.append(("batch of 100 rows", 100, sheets_requests(emu), token_requests(emu)))
 
             # naive gspread: open by key, worksheet, append_row per row, fresh client each time
