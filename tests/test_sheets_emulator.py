@@ -227,8 +227,20 @@ def test_range_outside_grid_and_unparsable_range_are_400(ws):
     with pytest.raises(APIError) as err:
         ws.get("A1001")
     assert err.value.error["message"] == (
-        "Range ('Sheet1'!A1001) exceeds grid limits. Max rows: 1000, max columns: 26"
-        .replace("'Sheet1'", "Sheet1"))
+        "Range (Sheet1!A1001) exceeds grid limits. Max rows: 1000, max columns: 26")
+    with pytest.raises(APIError) as err:
+        ws.batch_clear(["A1:B2", "A1001:ZZ"])
+    assert err.value.error["message"] == (
+        "Invalid range[1]: Range (Sheet1!A1001:ZZ) exceeds grid limits. Max rows: 1000, "
+        "max columns: 26")
+    with pytest.raises(APIError) as err:
+        ws.spreadsheet.batch_update({"requests": [{"repeatCell": {
+            "range": {"sheetId": 0, "startRowIndex": 1000, "endColumnIndex": 2},
+            "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+            "fields": "userEnteredFormat"}}]})
+    assert err.value.error["message"] == (
+        "Invalid requests[0].repeatCell: Range (Sheet1!A1001:B) exceeds grid limits. "
+        "Max rows: 1000, max columns: 26")
     with pytest.raises(APIError) as err:
         ws.spreadsheet.values_get("'Nope'!A1")
     assert err.value.error["message"] == "Unable to parse range: 'Nope'!A1"

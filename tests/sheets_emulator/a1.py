@@ -50,6 +50,7 @@ class A1:
     r1: int | None = None
     c0: int | None = None
     c1: int | None = None
+    text: str = ""  # the cell part as the request spelled it (Google echoes it in errors)
 
     @property
     def whole_sheet(self) -> bool:
@@ -121,6 +122,14 @@ def parse_cells(text: str) -> tuple[int | None, int | None, int | None, int | No
     if row is None or col is None:
         raise RangeError(text)
     return row, row + 1, col, col + 1
+
+
+def format_open(title: str, r0: int | None, r1: int | None, c0: int | None,
+                c1: int | None) -> str:
+    """``Title!A1001:B`` for a range whose ends may be open (None), as Google's errors show."""
+    start = f"{col_letters(c0 or 0)}{(r0 or 0) + 1}"
+    end = (col_letters(c1 - 1) if c1 is not None else "") + (str(r1) if r1 is not None else "")
+    return f"{quote_title(title)}!{start}:{end}" if end else f"{quote_title(title)}!{start}"
 
 
 def format_range(title: str, r0: int, r1: int, c0: int, c1: int) -> str:

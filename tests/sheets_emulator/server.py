@@ -432,7 +432,13 @@ class Emulator:
         if name == "spreadsheets.values.clear":
             return S.values_clear(book, args[1])
         if name == "spreadsheets.values.batchClear":
-            cleared = [S.values_clear(book, r)["clearedRange"] for r in body.get("ranges") or []]
+            cleared = []
+            for i, text in enumerate(body.get("ranges") or []):
+                try:
+                    cleared.append(S.values_clear(book, text)["clearedRange"])
+                except ApiError as exc:
+                    exc.message = f"Invalid range[{i}]: {exc.message}"
+                    raise
             return {"spreadsheetId": book.id, "clearedRanges": cleared}
         if name == "spreadsheets.values.batchUpdate":
             option = _input_option(body.get("valueInputOption"))

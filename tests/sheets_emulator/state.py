@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cells as C
-from .a1 import A1, RangeError, col_letters, format_range, parse_cells, quote_title, split_title
+from .a1 import (
+    A1,
+    RangeError,
+    col_letters,
+    format_open,
+    format_range,
+    parse_cells,
+    quote_title,
+    split_title,
+)
 
 MAX_CELLS = 10_000_000
 DEFAULT_ROWS, DEFAULT_COLS = 1000, 26
@@ -216,7 +225,7 @@ class Spreadsheet:
             r0, r1, c0, c1 = parse_cells(cell_part)
         except RangeError:
             raise bad(f"Unable to parse range: {text}") from None
-        return sheet, A1(sheet.title, r0, r1, c0, c1)
+        return sheet, A1(sheet.title, r0, r1, c0, c1, cell_part)
 
     def to_json(self, include_grid: bool = False, ranges: list[str] | None = None) -> dict:
         """The Spreadsheet resource; ``ranges`` limits the sheets (and grid data) to those."""
@@ -259,7 +268,7 @@ def read_bounds(sheet: Sheet, rng: A1) -> tuple[int, int, int, int]:
     """The range clipped to the grid; 400 when it starts outside the grid."""
     r0, c0 = rng.r0 or 0, rng.c0 or 0
     if r0 >= sheet.rows or c0 >= sheet.cols:
-        raise _grid_exceeded(sheet, _cell_text(rng))
+        raise _grid_exceeded(sheet, rng.text or _cell_text(rng))
     r1 = sheet.rows if rng.r1 is None else min(rng.r1, sheet.rows)
     c1 = sheet.cols if rng.c1 is None else min(rng.c1, sheet.cols)
     return r0, r1, c0, c1
@@ -599,8 +608,9 @@ class BatchUpdate:
         c0 = gr.get("startColumnIndex") or 0
         r1 = gr.get("endRowIndex", sheet.rows)
         c1 = gr.get("endColumnIndex", sheet.cols)
-        if r0 < 0 or c0 < 0 or r1 > sheet.rows or c1 > sheet.cols or r0 > r1 or c0 > c1:
-            a1 = format_range(sheet.title, r0, max(r1, r0 + 1), c0, max(c1, c0 + 1))
+        if (r0 < 0 or c0 < 0 or r0 >= sheet.rows or c0 >= sheet.cols or r1 > sheet.rows
+                or c1 > sheet.cols or r0 > r1 or c0 > c1):
+            a1 = format_open(sheet.title, r0, gr.get("endRowIndex"), c0, gr.get("endColumnIndex"))
             raise self.fail(f"Range ({a1}) exceeds grid limits. Max rows: {sheet.rows}, "
                             f"max columns: {sheet.cols}")
         return sheet, {"r0": r0, "r1": r1, "c0": c0, "c1": c1}
