@@ -27,12 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     creds = emu.write_service_account(args.credentials, email=args.email).resolve()
     print(f"Sheets emulator listening on {emu.base_url}")
     print(f"service-account file: {creds}")
-    for title in args.spreadsheet:
-        print(f"spreadsheet {title!r}: {emu.create_spreadsheet(title)}")
-    print("Point sheettrack's Google store (or any client) at it: send the requests meant for "
-          f"https://sheets.googleapis.com and https://www.googleapis.com to {emu.base_url}, "
-          "with these credentials:")
-    print(f"  export GOOGLE_APPLICATION_CREDENTIALS={creds}")
+    ids = [emu.create_spreadsheet(title) for title in args.spreadsheet]
+    for title, sid in zip(args.spreadsheet, ids):
+        print(f"spreadsheet {title!r}: {sid}")
+    print("Point sheettrack at it:")
+    print(f"  export SHEETTRACK_GOOGLE_API_BASE={emu.base_url}")
+    print(f"  export SHEETTRACK_CREDENTIALS={creds}")
+    print(f"  sheettrack log gsheet://{ids[0] if ids else 'ID'} -p lr=0.01 -m accuracy=0.9")
     print("  gspread: gspread.service_account(filename=..., http_client="
           f"tests.sheets_emulator.client.rewriting_client({emu.base_url!r}))")
     print("Ctrl-C stops it.", flush=True)
