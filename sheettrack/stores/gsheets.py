@@ -166,7 +166,12 @@ def load_credentials(file: Path, where: str) -> Credentials:
 
 class Uncertain(Exception):
     """A write whose outcome is unknown (connection lost, timeout, server error): it may or may
-    not have been applied, so it is not sent again blindly."""
+    not have been applied, so it is not sent again blindly. ``slow``: no answer in time, so
+    the write may still be on its way."""
+
+    def __init__(self, message: str, slow: bool = False) -> None:
+        super().__init__(message)
+        self.slow = slow
 
 
 def _env_float(name: str, default: float) -> float:
@@ -237,7 +242,8 @@ def _http_client_class() -> type:
                                                     timeout=self.timeout)
                 except transient as exc:
                     if not safe:
-                        raise Uncertain(f"{type(exc).__name__}: {exc}") from None
+                        raise Uncertain(f"{type(exc).__name__}: {exc}",
+                                        slow=isinstance(exc, requests.Timeout)) from None
                     problem = f"no answer ({type(exc).__name__})"
                 else:
                     if response.ok:
@@ -538,6 +544,14 @@ class GoogleSheetStore(Store):
         return bool(reply.get("values"))
 
     def append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
+        try:
+            self._append(rows, schema, new_columns)
+        except BaseException:
+            with _lock:  # whatever went wrong, read the sheet afresh next time
+                _states.pop(self._key(), None)
+            raise
+
+    def _append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
         from .excel import _recheck
 
         state = self._state(fresh=bool(new_columns))
@@ -573,6 +587,13 @@ class GoogleSheetStore(Store):
                 reply = self._call("appending rows", self.http.values_append, self.spreadsheet_id, rng,
                                    params, {"values": values})
             except Uncertain as exc:
+                if exc.slow:
+                    # the write may still land: look for it later (the outbox checks run ids
+                    # before sending again) rather than race it now
+                    raise StoreUnavailableError(
+                        f"{self.target}: Google did not answer the append within "
+                        f"{self.http.timeout:g} s; the rows are looked for in the sheet before they "
+                        "are sent again", self.target) from None
                 if "run_id" not in header or any(i is None for i in ids):
                     raise StoreUnavailableError(f"{self.target}: appending rows: {exc}; the rows may or "
                                                 "may not have landed", self.target) from None

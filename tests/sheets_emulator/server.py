@@ -285,6 +285,11 @@ class Emulator:
             self._faults.append(Fault(kind, times, match, kw.get("retry_after"),
                                       float(kw.get("delay", 1.0)), bool(kw.get("after", False))))
 
+    def clear_faults(self) -> None:
+        """Forget faults not yet used up (the storm is over)."""
+        with self._lock:
+            self._faults.clear()
+
     def reset_quota(self) -> None:
         """Refill every user's per-minute quota, as if a minute had passed."""
         with self._lock:
