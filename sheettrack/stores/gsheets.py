@@ -670,6 +670,27 @@ class GoogleSheetStore(Store):
                 _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows)
         return Table(sheet=name, header=header, rows=rows)
 
+    # -- summary sheets ------------------------------------------------------------------------
+    BUILT_COL = SETTINGS_COL + 1  # Schema tab column N: ids of the sheets sheettrack built
+
+    def built_sheets(self) -> list[int]:
+        """Ids of the tabs sheettrack built (summaries, leaderboard), from the Schema tab."""
+        cell = f"{quote_sheet(SCHEMA_SHEET)}!{col_letter(self.BUILT_COL)}2"
+        reply = self._call("reading the list of built sheets", self.http.values_get, self.spreadsheet_id, cell)
+        values = reply.get("values", [])
+        try:
+            ids = json.loads(values[0][0]) if values and values[0] else []
+        except (ValueError, TypeError):
+            ids = []
+        return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+    def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
+                     protect: tuple[str, ...] = ()) -> list[str]:
+        from .gsheets_sheets import write_sheets
+
+        protect = tuple(protect) + (self._state().tab, SCHEMA_SHEET)
+        return write_sheets(self, sheets, remove, protect)
+
     # -- sharing -------------------------------------------------------------------------------
     def share(self, email: str, role: str = "reader", notify: bool = True) -> None:
         """Give ``email`` access to the spreadsheet (reader, commenter or writer)."""
