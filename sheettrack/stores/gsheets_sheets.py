@@ -167,7 +167,7 @@ def write_sheets(store: Any, specs: list[Any], remove: list[str] | tuple = (),
             requests.append({"deleteSheet": {"sheetId": old["sheetId"]}})
             sheet_id, index = old["sheetId"], old.get("index")
         else:
-            sheet_id = _new_sheet_id({"": {"sheetId": i} for i in taken})
+            sheet_id = _new_sheet_id({str(i): {"sheetId": i} for i in taken})
             taken.add(sheet_id)
         ids.add(sheet_id)
         requests += sheet_requests(spec, sheet_id, index)
