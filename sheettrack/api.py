@@ -582,3 +582,30 @@ def outbox(target: str | os.PathLike | None = None, *, credentials: Credentials 
             out.append({"target": box.label, "run_id": None, "queued_at": None, "attempts": None,
                         "reason": lost, "file": str(box.path)})
     return out
+
+
+def create_google_sheet(title: str, *, share_with: list[str] | tuple = (), role: str = "writer",
+                        template: TemplateArg = None, credentials: Credentials = None) -> str:
+    """Create a new Google Sheet laid out for ``template``, share it, and return its address.
+
+    The sheet belongs to the credentials' account (a service account's Drive): share it with
+    the people who should open it (``share_with``, as writers by default).
+    """
+    from .stores.gsheets import client_for, find_credentials
+
+    creds = find_credentials(credentials)
+    client = client_for(creds)
+    import gspread
+
+    try:
+        reply = client.http_client.request(
+            "post", "https://www.googleapis.com/drive/v3/files",
+            json={"name": title, "mimeType": "application/vnd.google-apps.spreadsheet"},
+            params={"supportsAllDrives": True}).json()
+    except gspread.exceptions.APIError as exc:
+        raise StoreError(f"cannot create a Google Sheet {title!r}: {exc}") from None
+    target = f"gsheet://{reply['id']}"
+    init(target, template, credentials=credentials)
+    for email in share_with:
+        share(target, email, role, credentials=credentials)
+    return f"https://docs.google.com/spreadsheets/d/{reply['id']}/edit"

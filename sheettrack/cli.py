@@ -281,6 +281,18 @@ def copy(source: str, dest: str, dest_credentials: str | None, batch: int) -> No
     click.echo(f"copied {result.copied} run(s) to {dest}; skipped {result.skipped} already there")
 
 
+@main.command("new-sheet")
+@click.argument("title")
+@click.option("--share", "share_with", multiple=True, metavar="EMAIL", help="Share with this person (repeatable).")
+@click.option("--role", type=click.Choice(["reader", "commenter", "writer"]), default="writer", show_default=True)
+@click.option("--template", "-T", default=None, help="Built-in template name or YAML path [default].")
+def new_sheet(title: str, share_with: tuple[str, ...], role: str, template: str | None) -> None:
+    """Create a Google Sheet laid out for the template, share it, and print its address."""
+    url = api.create_google_sheet(title, share_with=share_with, role=role, template=template,
+                                  credentials=creds())
+    click.echo(url)
+
+
 @main.command()
 @click.argument("target")
 @click.argument("email")

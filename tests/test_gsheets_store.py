@@ -439,3 +439,17 @@ def test_a_missing_or_unshared_spreadsheet_says_how_to_fix_it(gs):
     gs.emu.revoke(gs.sid, account)
     with pytest.raises(StoreUnavailableError, match="permission denied"):
         sheettrack.log(gs.target, params={"lr": 0.1}, on_error="raise")
+
+
+def test_new_sheet_creates_lays_out_and_shares(gs):
+    out = CliRunner().invoke(main, ["--credentials", str(gs.creds), "new-sheet", "Team runs",
+                                    "--share", "ana@example.com", "-T", "classification"])
+    assert out.exit_code == 0, out.output
+    url = out.output.strip()
+    assert url.startswith("https://docs.google.com/spreadsheets/d/")
+    sid, _ = parse_target(url)
+    assert header(gs.emu, sid)[:1] == ["run_id"]
+    perms = [r for r in gs.emu.requests if r["path"].endswith(f"{sid}/permissions")]
+    assert perms and perms[-1]["body"]["role"] == "writer"
+    rid = sheettrack.log(url, metrics={"accuracy": 0.5})
+    assert column(gs.emu, sid, "run_id") == [rid]
