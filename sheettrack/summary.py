@@ -146,6 +146,7 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
         if sub[k].map(lambda x: isinstance(x, (list, dict))).any():
             raise ValidationError(f"{what}: column {k!r} holds lists or dicts; it cannot group runs")
     keys = list(summary.index)
+    groups = sub.dropna(subset=keys).groupby(keys, observed=True, sort=True).size().index
     parts = []
     for v in summary.values:
         values = sub[v].astype("float64") if summary.aggfunc != ("count",) and v in sub else sub[v]
@@ -155,6 +156,12 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
                                 values="__v", aggfunc=agg, dropna=True, observed=True)
             if isinstance(pt, pd.Series):
                 pt = pt.to_frame()
+            if pt.shape[1] == 0:  # no values at all: the groups still show, with empty cells
+                pt = pd.DataFrame({"__v": [0 if agg == "count" else float("nan")] * len(groups)},
+                                  index=groups) if not summary.columns else pt
+            pt = pt.reindex(groups)
+            if agg == "count":
+                pt = pt.fillna(0).astype("int64")
             if summary.columns:
                 pt.columns = [f"{v} {agg} ({'/'.join(_label(x) for x in (c if isinstance(c, tuple) else (c,)))})"
                               for c in pt.columns]

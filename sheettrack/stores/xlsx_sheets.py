@@ -40,7 +40,8 @@ EPOCH = _dt.datetime(1899, 12, 30)
 
 
 def _x(text: str) -> str:
-    return html.escape(text, quote=True)
+    """Text escaped for XML element content and double-quoted attributes."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 # -- styles --------------------------------------------------------------------------------
