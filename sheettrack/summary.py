@@ -143,7 +143,7 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
             raise ValidationError(f"{what}: values column {v!r} holds {sub[v].dtype} values; aggfunc "
                                   f"{needs_numbers[0]} needs numbers (count works on any column)")
     for k in summary.index + summary.columns:
-        if sub[k].map(lambda x: isinstance(x, (list, dict))).any():
+        if sub[k].dtype == object and any(isinstance(x, (list, dict)) for x in sub[k]):
             raise ValidationError(f"{what}: column {k!r} holds lists or dicts; it cannot group runs")
     keys = list(summary.index)
     groups = sub.dropna(subset=keys).groupby(keys, observed=True, sort=True).size().index

@@ -8,6 +8,7 @@ prints them to PDF; openpyxl and the raw XML show the charts, formats and highli
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 import re
@@ -233,7 +234,7 @@ def _chart_refs(path: Path) -> dict[str, list[dict[str, Any]]]:
     wb_rels = rels("xl/workbook.xml")
     out: dict[str, list[dict[str, Any]]] = {}
     for m in re.finditer(rb'<sheet name="([^"]+)"[^>]*r:id="([^"]+)"', members["xl/workbook.xml"]):
-        name = m.group(1).decode().replace("&#x27;", "'")
+        name = html.unescape(m.group(1).decode())
         sheet_part = resolve("xl/workbook.xml", wb_rels[m.group(2).decode()][1])
         charts = []
         for kind, target in rels(sheet_part).values():
@@ -665,3 +666,18 @@ def test_html_report_is_self_contained_and_renders_in_chromium(book: Path, tmp_p
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.is_file(), done.stderr[-2000:]
     assert _png_colours(shot.read_bytes()) > 20  # text, table stripes, highlights and bars, not a blank page
+
+
+def test_sheet_names_that_need_quoting_and_a_filter_that_keeps_nothing(book: Path, libreoffice: Any) -> None:
+    name = "R&D's <view>"
+    sheettrack.summarize(book, by="model", values="accuracy", agg="mean", name=name)
+    sheettrack.summarize(book, by="model", values="accuracy", agg="max", where="accuracy > 2", name="Empty")
+    sheettrack.summarize(book, by="model", values="accuracy", agg="mean", name=name)  # rebuilt in place
+    charts = _chart_refs(book)
+    assert charts[name][0]["refs"] == ["'R&amp;D''s &lt;view&gt;'!$A$3:$A$5", "'R&amp;D''s &lt;view&gt;'!$B$3:$B$5"]
+    assert charts["Empty"] == []
+    assert read_calamine(book, "Empty")[1][:2] == ["model", "accuracy max"]
+    assert len(read_calamine(book, "Empty")) == 2
+    assert built_sheets(Workbook(Package.open(str(book)))) == {name, "Empty"}
+    sheets = libreoffice.csv(book)
+    assert sheets[name][1][:2] == ["model", "accuracy mean"] and len(sheets[name]) == 5
