@@ -83,7 +83,7 @@ def phases(path: str) -> dict[str, Any]:
     from sheettrack.summary import build_sheets
 
     t0 = time.perf_counter()
-    schema, df, store = _frame(path)
+    schema, df, store = _frame(path, json_text=True)
     t1 = time.perf_counter()
     sheets = build_sheets(df, schema)
     t2 = time.perf_counter()

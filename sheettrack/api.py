@@ -191,11 +191,12 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None) -
 
 
 def _load(target: str | os.PathLike | None, sheet: str | None = None,
-          columns: Any = None) -> tuple[Schema, Any]:
+          columns: Any = None, json_as_text: bool = False) -> tuple[Schema, Any]:
     """The stored schema and the DataFrame ``load`` returns, from one read.
 
     ``columns`` (a set of names) limits the frame to those columns, skipping the cost of
-    reading the others' values (summaries need a few of a wide sheet's columns).
+    reading the others' values (summaries need a few of a wide sheet's columns);
+    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell.
     """
     import warnings
 
@@ -213,7 +214,7 @@ def _load(target: str | os.PathLike | None, sheet: str | None = None,
         if col is None or sheet not in (None, schema.sheet):
             data[name] = pd.Series([None if v == "" else v for v in raw], dtype=object)
             continue
-        fast = _fast_series(col.type, raw)
+        fast = _fast_series("string" if json_as_text and col.type == "json" else col.type, raw)
         if fast is not None:
             data[name] = fast
             continue

@@ -35,7 +35,7 @@ def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None)
 
 
 def _frame(target: Target, summaries: list[Summary] | None = None, metric: str | None = None,
-           every_column: bool = False) -> tuple[Schema, Any, Any]:
+           every_column: bool = False, json_text: bool = False) -> tuple[Schema, Any, Any]:
     from .api import _existing, _load
 
     store, schema = _existing(target)
@@ -43,7 +43,7 @@ def _frame(target: Target, summaries: list[Summary] | None = None, metric: str |
                                                 metric)
     if wanted is not None:
         wanted |= {name for name in _extra_columns(schema)}
-    schema, df = _load(target, columns=wanted)
+    schema, df = _load(target, columns=wanted, json_as_text=json_text)
     return schema, df, store
 
 
@@ -73,7 +73,7 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
         adhoc = [adhoc_summary(_names(by), _names(values), _names(agg or "mean"),
                                columns=_names(columns) if columns else None, where=where, name=name,
                                schema=schema_of(target))]
-    schema, df, store = _frame(target, adhoc)
+    schema, df, store = _frame(target, adhoc, json_text=True)  # JSON cells are shown as text anyway
     sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
     if not sheets:
         raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "

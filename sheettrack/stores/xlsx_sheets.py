@@ -146,6 +146,30 @@ def _cell(ref: str, value: Any, style: int | None) -> str:
     return f'<c r="{ref}"{s} t="inlineStr"><is>{inline_text(str(value)).decode("utf-8")}</is></c>'
 
 
+def _column_cells(letter: str, rows: range, values: list[Any], style: int | None) -> list[str]:
+    """The cells of one column, one string per row: plain numbers and text in one pass each,
+    anything else cell by cell."""
+    kinds = set(map(type, values))
+    s = f' s="{style}"' if style is not None else ""
+    if kinds <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values):
+        return [f'<c r="{letter}{r}"{s}><v>{v!r}</v></c>' if v is not None else ""
+                for r, v in zip(rows, values)]
+    if kinds and all(issubclass(k, _dt.datetime) or k is type(None) for k in kinds) and all(
+            v is None or v.tzinfo is not None for v in values):
+        # an aware datetime's Excel serial: days since 1899-12-30 in UTC (the Unix epoch is 25569)
+        return [f'<c r="{letter}{r}"{s}><v>{v.timestamp() / 86400 + 25569!r}</v></c>' if v is not None else ""
+                for r, v in zip(rows, values)]
+    if kinds <= {int, type(None)}:
+        return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' if v is not None else "" for r, v in zip(rows, values)]
+    if kinds <= {str, type(None)} and not any(_NEEDS_CARE.search(v) for v in values if v):
+        return [f'<c r="{letter}{r}"{s} t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
+                for r, v in zip(rows, values)]
+    return [_cell(f"{letter}{r}", v, style if v is not None else None) for r, v in zip(rows, values)]
+
+
+_NEEDS_CARE = re.compile("[&<>\x00-\x1f\ufffe\uffff]|_x|^\\s|\\s$")
+
+
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
     """The worksheet part of one summary sheet."""
     ncols = max(1, len(spec.header))
@@ -184,11 +208,10 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
     out.append(f'<row r="{HEADER_ROW}">' + "".join(
         _cell(f"{col_letter(i)}{HEADER_ROW}", h, st.header) for i, h in enumerate(spec.header)) + "</row>")
     letters = [col_letter(i) for i in range(ncols)]
-    for n, row in enumerate(spec.rows):
-        r = FIRST_DATA_ROW + n
-        cells = "".join(_cell(f"{letters[i]}{r}", v, styles[i] if v is not None else None)
-                        for i, v in enumerate(row))
-        out.append(f'<row r="{r}">{cells}</row>')
+    numbers = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(spec.rows))
+    columns = [_column_cells(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
+                             styles[i]) for i in range(ncols)] if spec.rows else []
+    out.extend(f'<row r="{r}">{"".join(cells)}</row>' for r, cells in zip(numbers, zip(*columns)))
     out.append("</sheetData>")
     if spec.rows:
         for prio, (i, goal) in enumerate(sorted(spec.best.items()), start=1):
@@ -237,7 +260,7 @@ def _rich(text: str, size: int) -> str:
 
 def _values_of(rng: CellRange, specs: dict[str, SheetSpec]) -> list[Any] | None:
     spec = specs.get(rng.sheet)
-    if spec is None:
+    if spec is None or rng.row2 - rng.row1 + 1 > CACHE_MAX_POINTS:
         return None
     out = []
     for r in range(rng.row1, rng.row2 + 1):
@@ -279,8 +302,10 @@ def chart_xml(chart: ChartSpec, specs: dict[str, SheetSpec]) -> bytes:
     series = []
     numeric_cats = False
     if chart.categories is not None:
-        cats = _values_of(chart.categories, specs) or []
-        numeric_cats = chart.kind == "line" and all(isinstance(v, (int, float)) for v in cats)
+        spec = specs.get(chart.categories.sheet)
+        col = chart.categories.col1
+        numeric_cats = chart.kind == "line" and spec is not None and all(
+            isinstance(r[col], (int, float)) for r in spec.rows if col < len(r))
     for i, s in enumerate(chart.series):
         cat = ""
         if chart.categories is not None:
@@ -659,7 +684,7 @@ _CDH = b"PK\x01\x02"
 _EOCD = b"PK\x05\x06"
 
 
-def write_package(pkg: Package, fh: Any, parts: dict[str, bytes], drop: set[str], level: int = 6) -> None:
+def write_package(pkg: Package, fh: Any, parts: dict[str, bytes], drop: set[str], level: int = 1) -> None:
     """Write ``pkg`` to ``fh`` with ``parts`` replaced or added and ``drop`` left out.
 
     Members not named are copied as their exact compressed bytes, in their order, with
