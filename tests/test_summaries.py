@@ -681,3 +681,54 @@ def test_sheet_names_that_need_quoting_and_a_filter_that_keeps_nothing(book: Pat
     assert built_sheets(Workbook(Package.open(str(book)))) == {name, "Empty"}
     sheets = libreoffice.csv(book)
     assert sheets[name][1][:2] == ["model", "accuracy mean"] and len(sheets[name]) == 5
+
+
+EXCEL_APP_XML = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties" '
+    b'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+    b"<Application>Microsoft Excel</Application><DocSecurity>0</DocSecurity><ScaleCrop>false</ScaleCrop>"
+    b'<HeadingPairs><vt:vector size="4" baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr>'
+    b"</vt:variant><vt:variant><vt:i4>2</vt:i4></vt:variant><vt:variant><vt:lpstr>Named Ranges</vt:lpstr>"
+    b"</vt:variant><vt:variant><vt:i4>1</vt:i4></vt:variant></vt:vector></HeadingPairs>"
+    b'<TitlesOfParts><vt:vector size="3" baseType="lpstr"><vt:lpstr>Runs</vt:lpstr><vt:lpstr>Schema</vt:lpstr>'
+    b"<vt:lpstr>Runs!_FilterDatabase</vt:lpstr></vt:vector></TitlesOfParts><AppVersion>16.0300</AppVersion>"
+    b"</Properties>")
+
+
+def test_excel_document_properties_list_the_new_sheets(book: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    _rewrite(book, {"docProps/app.xml": EXCEL_APP_XML})
+    sheettrack.summarize(book)
+    root = ET.fromstring(zip_members(book)["docProps/app.xml"])
+    vt = "{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}"
+    ns = "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}"
+    pairs = [v[0].text for v in root.find(f"{ns}HeadingPairs")[0]]
+    assert pairs == ["Worksheets", "6", "Named Ranges", "1"]
+    titles = root.find(f"{ns}TitlesOfParts")[0]
+    assert titles.get("size") == "7"
+    assert [t.text for t in titles] == ["Runs", "Schema", "By model", "By data size", "Leaderboard", "Progress",
+                                        "Runs!_FilterDatabase"]
+    assert root.find(f"{ns}AppVersion").text == "16.0300"
+
+
+def test_a_workbook_open_in_excel_is_not_summarized(book: Path) -> None:
+    owner = book.parent / f"~${book.name}"
+    owner.write_bytes(bytes([8]) + b"Jane Doe".ljust(53, b" "))
+    before = sha256(book)
+    with pytest.raises(sheettrack.WorkbookLockedError, match="Jane Doe"):
+        sheettrack.summarize(book)
+    assert sha256(book) == before
+
+
+def test_nothing_to_summarize_says_what_to_pass(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"model": "a"}, metrics={"score": 1.0})
+    before = sha256(tmp_book)
+    result = CliRunner().invoke(main, ["summarize", str(tmp_book)])
+    assert result.exit_code == 1
+    assert "no summaries and no primary metric; pass --by and --values" in result.output
+    assert sha256(tmp_book) == before
+    result = CliRunner().invoke(main, ["summarize", str(tmp_book), "--by", "model", "--values", "score"])
+    assert result.exit_code == 0, result.output
+    assert read_calamine(tmp_book, "By model")[2] == ["a", 1.0]
