@@ -702,7 +702,6 @@ def test_excel_document_properties_list_the_new_sheets(book: Path) -> None:
     _rewrite(book, {"docProps/app.xml": EXCEL_APP_XML})
     sheettrack.summarize(book)
     root = ET.fromstring(zip_members(book)["docProps/app.xml"])
-    vt = "{http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes}"
     ns = "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}"
     pairs = [v[0].text for v in root.find(f"{ns}HeadingPairs")[0]]
     assert pairs == ["Worksheets", "6", "Named Ranges", "1"]

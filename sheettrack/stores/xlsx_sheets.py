@@ -27,7 +27,7 @@ from ..cells import col_letter, number_text
 from ..errors import StoreError
 from ..summary import FIRST_DATA_ROW, HEADER_ROW, TITLE_ROW, CellRange, ChartSpec, SheetSpec
 from .excel import Styles, Workbook, _resolve, rels_part
-from .ooxml import NS_REL, Package, inline_text, local, parse_xml
+from .ooxml import NS_REL, Package, inline_text
 
 MARKER = "_sheettrack_built"
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -739,14 +739,6 @@ def _member(fh: Any, pos: int, name: str, data: bytes, level: int, old: bytes | 
     rec = _CDH + struct.pack("<HHHHHHIIIHHHHHII", 20, 20, flags, 8, dostime, dosdate, crc, len(packed),
                              len(data), len(name_b), 0, 0, 0, 0, 0, pos) + name_b
     return rec, pos + 30 + len(name_b) + len(packed)
-
-
-def sheet_names(pkg: Package) -> list[str]:
-    """The workbook's sheet names in tab order."""
-    wb = Workbook(pkg)
-    xml = pkg.read(wb.workbook_part)
-    root = parse_xml(xml, pkg.label)
-    return [el.get("name", "") for el in root.iter() if local(el.tag) == "sheet"]
 
 
 def write_sheets(store: Any, specs: list[SheetSpec], remove: list[str] | tuple = (),
