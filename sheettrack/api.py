@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .cells import CellError, col_letter, from_cell
@@ -209,7 +210,10 @@ def _load(target: str | os.PathLike | None, sheet: str | None = None,
     for i, name in enumerate(table.header):
         if not name or name in data or (columns is not None and name not in columns):
             continue
-        raw = [row[i] if i < len(row) else None for row in table.rows]
+        try:
+            raw = list(map(itemgetter(i), table.rows))
+        except IndexError:  # a short row: its missing cells are empty
+            raw = [row[i] if i < len(row) else None for row in table.rows]
         col = schema.column(name)
         if col is None or sheet not in (None, schema.sheet):
             data[name] = pd.Series([None if v == "" else v for v in raw], dtype=object)
