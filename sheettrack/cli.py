@@ -296,6 +296,8 @@ def best_cmd(target: str | None, metric: str | None, top: int, as_json: bool) ->
     if as_json:
         emit_json([{k: api._plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
         return
+    if "git_commit" in df.columns:  # the short form people quote; --json has the whole hash
+        df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
     _print_table(df)
 
 

@@ -24,6 +24,7 @@ h1{color:#1f3864;font-size:24px;margin:0 0 4px}
 h2{color:#1f3864;font-size:18px;margin:28px 0 6px;border-bottom:2px solid #305496;padding-bottom:4px}
 p.meta{color:#52606d;margin:0 0 16px;font-size:13px}
 p.caption{color:#52606d;margin:4px 0 10px;font-size:13px}
+div.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
 th{background:#305496;color:#fff;text-align:left;padding:5px 9px;font-weight:600}
 td{padding:4px 9px;border-bottom:1px solid #e4e7eb}
@@ -92,7 +93,8 @@ def table_html(spec: SheetSpec, limit: int | None = None) -> str:
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells.append(f"<td{attr}>{html.escape(format_value(v, fmt))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div>")
 
 
 def _range_values(specs: dict[str, SheetSpec], rng: Any) -> list[Any]:
