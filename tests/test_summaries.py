@@ -731,3 +731,19 @@ def test_nothing_to_summarize_says_what_to_pass(tmp_book: Path) -> None:
     result = CliRunner().invoke(main, ["summarize", str(tmp_book), "--by", "model", "--values", "score"])
     assert result.exit_code == 0, result.output
     assert read_calamine(tmp_book, "By model")[2] == ["a", 1.0]
+
+
+def test_reading_for_summaries_gives_what_load_gives_cell_by_cell(book: Path, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import sheettrack.api as api
+
+    sheettrack.log(book, params={"model": "odd", "n_images": 2**60}, metrics={"accuracy": float("nan")},
+                   notes="  spaced  ")
+    fast = sheettrack.load(book)
+    monkeypatch.setattr(api, "_fast_series", lambda ctype, raw: None)
+    slow = sheettrack.load(book)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast["n_images"].iloc[-1] == 2**60 and pd.isna(fast["f1"].iloc[5])
+    _, some = api._load(book, columns={"model", "accuracy", "hidden_layers"}, json_as_text=True)
+    assert list(some.columns) == ["model", "hidden_layers", "accuracy"]
