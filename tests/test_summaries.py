@@ -275,6 +275,7 @@ def test_charts_point_at_the_right_ranges(book: Path) -> None:
     assert progress[1][3:5] == ["accuracy", "best accuracy so far"]
     # time order, and the running best
     assert [r[2] for r in progress[2:]] == [r["run_id"] for r in finished]
+    assert [r[1] for r in progress[2:]] == [r["started_at"] for r in finished]
     best = -1.0
     for row in progress[2:]:
         best = max(best, row[3])

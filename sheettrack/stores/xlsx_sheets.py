@@ -157,17 +157,30 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
     if kinds and all(issubclass(k, _dt.datetime) or k is type(None) for k in kinds) and all(
             v is None or v.tzinfo is not None for v in values):
         # an aware datetime's Excel serial: days since 1899-12-30 in UTC (the Unix epoch is 25569)
-        return [f'<c r="{letter}{r}"{s}><v>{v.timestamp() / 86400 + 25569!r}</v></c>' if v is not None else ""
-                for r, v in zip(rows, values)]
+        import pandas as pd
+
+        try:
+            stamps = pd.DatetimeIndex([pd.NaT if v is None else v for v in values]).tz_convert("UTC").as_unit("ns")
+            serials = (stamps.asi8 / 86_400e9 + 25569).tolist()
+        except (TypeError, ValueError):  # mixed time zones: one at a time
+            serials = [0.0 if v is None else v.timestamp() / 86400 + 25569 for v in values]
+        return [f'<c r="{letter}{r}"{s}><v>{x!r}</v></c>' if v is not None else ""
+                for r, v, x in zip(rows, values, serials)]
     if kinds <= {int, type(None)}:
         return [f'<c r="{letter}{r}"{s}><v>{v}</v></c>' if v is not None else "" for r, v in zip(rows, values)]
-    if kinds <= {str, type(None)} and not any(_NEEDS_CARE.search(v) for v in values if v):
+    if kinds <= {str, type(None)} and _plain_texts([v for v in values if v]):
         return [f'<c r="{letter}{r}"{s} t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
                 for r, v in zip(rows, values)]
     return [_cell(f"{letter}{r}", v, style if v is not None else None) for r, v in zip(rows, values)]
 
 
-_NEEDS_CARE = re.compile("[&<>\x00-\x1f\ufffe\uffff]|_x|^\\s|\\s$")
+_NEEDS_CARE = re.compile("[&<>\x00-\x1f\ufffe\uffff]|_x")
+
+
+def _plain_texts(texts: list[str]) -> bool:
+    """Whether every text can go in a ``<t>`` as it is: nothing to escape, no escape shape,
+    no space at either end (those need ``xml:space``); one search over all of them."""
+    return _NEEDS_CARE.search("|".join(texts)) is None and all(t == t.strip() for t in texts)
 
 
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
