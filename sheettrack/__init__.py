@@ -24,6 +24,7 @@ from .errors import (
     ValidationError,
     WorkbookLockedError,
 )
+from .reports import best, compare, export, summarize
 from .run import Run
 from .schema import Column, Schema, SheettrackWarning
 from .templates import list_templates, load_template
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "log", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
+    "summarize", "best", "compare", "export",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
     "StoreError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",

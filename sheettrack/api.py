@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .cells import CellError, col_letter, from_cell
@@ -264,8 +265,14 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
 
 
 def _load(target: str | os.PathLike | None, sheet: str | None = None,
-          credentials: Credentials = None) -> tuple[Schema, Any]:
-    """The stored schema and the DataFrame ``load`` returns, from one read."""
+          credentials: Credentials = None, columns: Any = None,
+          json_as_text: bool = False) -> tuple[Schema, Any]:
+    """The stored schema and the DataFrame ``load`` returns, from one read.
+
+    ``columns`` (a set of names) limits the frame to those columns, skipping the cost of
+    reading the others' values (summaries need a few of a wide sheet's columns);
+    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell.
+    """
     import warnings
 
     import pandas as pd
@@ -275,12 +282,19 @@ def _load(target: str | os.PathLike | None, sheet: str | None = None,
         table = store.read(sheet)
     data: dict[str, Any] = {}
     for i, name in enumerate(table.header):
-        if not name or name in data:
+        if not name or name in data or (columns is not None and name not in columns):
             continue
-        raw = [row[i] if i < len(row) else None for row in table.rows]
+        try:
+            raw = list(map(itemgetter(i), table.rows))
+        except IndexError:  # a short row: its missing cells are empty
+            raw = [row[i] if i < len(row) else None for row in table.rows]
         col = schema.column(name)
         if col is None or sheet not in (None, schema.sheet):
             data[name] = pd.Series([None if v == "" else v for v in raw], dtype=object)
+            continue
+        fast = _fast_series("string" if json_as_text and col.type == "json" else col.type, raw)
+        if fast is not None:
+            data[name] = fast
             continue
         values = []
         for r, v in enumerate(raw):
@@ -292,6 +306,39 @@ def _load(target: str | os.PathLike | None, sheet: str | None = None,
                 values.append(None)
         data[name] = _series(col.type, values)
     return schema, pd.DataFrame(data)
+
+
+def _fast_series(ctype: str, raw: list[Any]) -> Any:
+    """The column's Series without a per-cell conversion, when every cell already has the
+    plain shape ``from_cell`` would return unchanged (numbers in a float column, text in a
+    text column); None when any cell needs the careful path."""
+    import datetime as _dt
+
+    import pandas as pd
+
+    kinds = set(map(type, raw))
+    if ctype == "string" and kinds <= {str, type(None)}:
+        return pd.Series([None if v == "" else v for v in raw], dtype="string")
+    if str in kinds:
+        if any(v != "" for v in raw if type(v) is str):
+            return None
+        raw = [None if v == "" else v for v in raw]
+        kinds.discard(str)
+        kinds.add(type(None))
+    if ctype == "float" and kinds <= {float, int, type(None)}:
+        return pd.Series(raw, dtype="float64")
+    if ctype == "int" and kinds <= {float, int, type(None)}:
+        floats = pd.Series(raw, dtype="float64")
+        present = floats.dropna()
+        if ((present % 1 == 0) & (present.abs() <= 2**53)).all():
+            return floats.astype("Int64")
+        return None
+    if ctype == "bool" and kinds <= {bool, type(None)}:
+        return pd.Series(raw, dtype="boolean")
+    if ctype == "datetime" and kinds <= {_dt.datetime, type(None)} and not any(
+            v.tzinfo for v in raw if v is not None):
+        return pd.Series(pd.to_datetime(raw).tz_localize("UTC"), dtype="datetime64[us, UTC]")
+    return None
 
 
 def _series(ctype: str, values: list[Any]) -> Any:

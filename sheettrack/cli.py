@@ -349,6 +349,112 @@ def outbox_cmd(target: str | None, as_json: bool) -> None:
         click.echo(f"  {r['target']}  {r['run_id']}  queued {r['queued_at']}{why}")
 
 
+@main.command()
+@target_arg
+@click.option("--by", default=None, help="Ad hoc summary: comma-separated columns to group by.")
+@click.option("--values", default=None, help="Ad hoc summary: comma-separated columns to aggregate.")
+@click.option("--agg", default=None, help="Ad hoc summary: mean, median, min, max, std, count, sum "
+              "(comma-separated) [mean].")
+@click.option("--columns", default=None, help="Ad hoc summary: columns whose values become columns.")
+@click.option("--where", default=None, help="Ad hoc summary: filter, e.g. \"status == 'finished'\".")
+@click.option("--name", default=None, help="Ad hoc summary: the sheet's name [By <columns>].")
+@click.option("-n", "--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Runs on the Leaderboard sheet.")
+def summarize(target: str | None, by: str | None, values: str | None, agg: str | None,
+              columns: str | None, where: str | None, name: str | None, top: int) -> None:
+    """(Re)build the summary sheets: the template's pivots, Leaderboard and Progress.
+
+    With --by and --values, build one ad hoc pivot sheet instead. Only sheets sheettrack
+    built are replaced; a sheet of yours with the same name is never overwritten.
+    """
+    from . import reports
+
+    adhoc = any(v is not None for v in (by, values, agg, columns, name)) or where is not None
+    if adhoc and (not by or not values):
+        raise click.UsageError("an ad hoc summary needs --by and --values")
+    names = reports.summarize(target, by=by, values=values, agg=agg, columns=columns, where=where,
+                              name=name, top=top, credentials=creds()) if adhoc else \
+        reports.summarize(target, top=top, credentials=creds())
+    click.echo("wrote " + ", ".join(names))
+
+
+@main.command("best")
+@target_arg
+@click.option("--metric", "-m", default=None, help="Metric to rank by [the primary metric].")
+@click.option("-n", "top", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def best_cmd(target: str | None, metric: str | None, top: int, as_json: bool) -> None:
+    """The best runs by a metric, with their key params, data, commit and notes."""
+    from . import reports
+
+    df = reports.best(target, metric=metric, n=top, credentials=creds())
+    if as_json:
+        emit_json([{k: api._plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
+        return
+    if "git_commit" in df.columns:  # the short form people quote; --json has the whole hash
+        df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
+    _print_table(df)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] RUN_A RUN_B [RUN_C ...]")
+@click.option("--only-changed", is_flag=True, help="Show only the fields that differ.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(args: tuple[str, ...], only_changed: bool, as_json: bool) -> None:
+    """Runs side by side: params, metrics, data and provenance; differing fields marked *."""
+    import os
+
+    from . import reports
+
+    if args and args[0].lower().endswith(".xlsx"):
+        target, run_ids = args[0], args[1:]
+    elif os.environ.get("SHEETTRACK_TARGET"):
+        target, run_ids = None, args
+    else:
+        raise click.UsageError("expected TARGET RUN_A RUN_B (TARGET may come from SHEETTRACK_TARGET)")
+    if len(run_ids) < 2:
+        raise click.UsageError("compare needs at least two run ids")
+    df = reports.compare(target, *run_ids, only_changed=only_changed, credentials=creds())
+    runs = [c for c in df.columns if c not in ("group", "differs")]
+    if as_json:
+        emit_json({"runs": runs, "fields": [
+            {"field": f, "group": row["group"], "differs": bool(row["differs"]),
+             "values": {r: api._plain(row[r]) for r in runs}} for f, row in df.iterrows()]})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("", no_wrap=True)
+    table.add_column("field", no_wrap=True)
+    for r in runs:
+        table.add_column(r, overflow="fold")
+    for f, row in df.iterrows():
+        mark = "*" if row["differs"] else ""
+        style = "bold" if row["differs"] else None
+        table.add_row(mark, str(f), *[_fmt(row[r]) for r in runs], style=style)
+    Console(width=max(100, min(240, 30 * (len(runs) + 1)))).print(table)
+    changed = int(df["differs"].sum())
+    click.echo(f"{changed} of {len(df)} field{'s' if len(df) != 1 else ''} differ (marked *)")
+
+
+@main.command()
+@target_arg
+@click.option("--to", "to", type=click.Choice(["csv", "markdown", "html", "parquet"]), required=True,
+              help="Output format.")
+@click.option("-o", "--output", default=None, help="File to write [standard output; parquet needs a file].")
+@click.option("--summary", default=None, help="Export this summary of the template instead of the runs.")
+def export(target: str | None, to: str, output: str | None, summary: str | None) -> None:
+    """Export the runs (or a summary) as CSV, Markdown, Parquet or a self-contained HTML report."""
+    from . import reports
+
+    text = reports.export(target, to, output, summary=summary, credentials=creds())
+    if text is not None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
+
+
 @main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.pass_context

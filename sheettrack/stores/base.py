@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import StoreError
 from ..schema import Column, Schema
 
 
@@ -53,3 +54,15 @@ class Store(ABC):
     @abstractmethod
     def read(self, sheet: str | None = None) -> Table:
         """Read the runs sheet (or ``sheet``) back as raw values."""
+
+    def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
+                     protect: tuple[str, ...] = ()) -> list[str]:
+        """Write sheettrack-built sheets (``sheettrack.summary.SheetSpec``), replacing the ones
+        it built before in place, and delete the built sheets named in ``remove``.
+
+        A store marks the sheets it builds and never overwrites a sheet it did not build (nor
+        one named in ``protect``): that is refused with a ``StoreError`` and nothing is
+        written. Every other sheet, chart, image and comment is left as it was. Returns the
+        names written.
+        """
+        raise StoreError(f"{self.target}: this store cannot write summary sheets yet", self.target)

@@ -217,6 +217,12 @@ class ExcelStore(Store):
         finally:
             lock.release()
 
+    def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
+                     protect: tuple[str, ...] = ()) -> list[str]:
+        from .xlsx_sheets import write_sheets
+
+        return write_sheets(self, sheets, remove, protect)
+
     def read(self, sheet: str | None = None) -> Table:
         import python_calamine
 

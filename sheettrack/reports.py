@@ -1,0 +1,259 @@
+"""Reporting on the runs: summary sheets, the best runs, side-by-side comparison, export.
+
+``summarize`` builds the pivot sheets, the Leaderboard and the Progress sheet in the target
+itself (through ``Store.write_sheets``); ``best``, ``compare`` and ``export`` read only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import SheettrackError, StoreError, ValidationError
+from .schema import Schema, Summary
+
+Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
+
+LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes")
+EXPORT_FORMATS = ("csv", "markdown", "html", "parquet")
+
+
+def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None) -> set[str]:
+    """The columns a set of summaries and the leaderboard read: the rest are never converted."""
+    names = set(LEADERBOARD_COLUMNS)
+    names |= {c.name for c in schema.columns if c.group in ("params", "metrics")}
+    if metric:
+        names.add(metric)
+    words = set()
+    for s in summaries:
+        names |= set(s.index) | set(s.columns) | set(s.values)
+        if s.where:
+            words |= set(re.findall(r"[A-Za-z_][\w.]*", s.where))
+    return names | words | {c.name for c in schema.columns if c.name in words}
+
+
+def _frame(target: Target, summaries: list[Summary] | None = None, metric: str | None = None,
+           every_column: bool = False, json_text: bool = False,
+           credentials: Any = None) -> tuple[Schema, Any, Any]:
+    from .api import _existing, _load
+
+    store, schema = _existing(target, credentials)
+    wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
+                                                metric)
+    if wanted is not None:
+        wanted |= {name for name in _extra_columns(schema)}
+    schema, df = _load(target, credentials=credentials, columns=wanted, json_as_text=json_text)
+    return schema, df, store
+
+
+def _extra_columns(schema: Schema) -> set[str]:
+    return {schema.primary_metric.name} if schema.primary_metric else set()
+
+
+def summarize(target: Target = None, *, by: list[str] | str | None = None,
+              values: list[str] | str | None = None, agg: list[str] | str | None = None,
+              columns: list[str] | str | None = None, where: str | None = None,
+              name: str | None = None, top: int = 10, credentials: Any = None) -> list[str]:
+    """(Re)build the summary sheets in the target and return their names.
+
+    Without ``by`` every summary of the template is built, then the ``Leaderboard`` (the
+    top ``top`` runs by the primary metric) and the ``Progress`` sheet behind its chart.
+    With ``by`` and ``values`` one ad hoc pivot is built (``agg`` defaults to mean). A
+    sheet of the same name that sheettrack did not build is never overwritten.
+    """
+    from .summary import adhoc_summary, build_sheets
+
+    adhoc: list[Summary] | None = None
+    if by is not None or values is not None:
+        if not by or not values:
+            raise ValidationError("an ad hoc summary needs both by (the grouping columns) and values")
+        from .api import schema_of
+
+        adhoc = [adhoc_summary(_names(by), _names(values), _names(agg or "mean"),
+                               columns=_names(columns) if columns else None, where=where, name=name,
+                               schema=schema_of(target, credentials=credentials))]
+    schema, df, store = _frame(target, adhoc, json_text=True, credentials=credentials)  # JSON cells are shown as text anyway
+    sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
+    if not sheets:
+        raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "
+                              "pass --by and --values for an ad hoc summary")
+    return store.write_sheets(sheets, protect=(schema.sheet, "Schema"))
+
+
+def _names(value: list[str] | str) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def best(target: Target = None, *, metric: str | None = None, n: int = 10, credentials: Any = None) -> Any:
+    """The top ``n`` finished runs by ``metric`` (the template's primary metric by default),
+    as a DataFrame: rank, run id, the metric, other metrics, key params, data and commit."""
+    from .summary import leaderboard_frame
+
+    if n < 1:
+        raise ValidationError(f"n: {n} is not a positive number of runs")
+    schema, df, _ = _frame(target, [], metric, credentials=credentials)
+    return leaderboard_frame(df, schema, metric, n)
+
+
+def compare(target: Target, *run_ids: str, only_changed: bool = False, credentials: Any = None) -> Any:
+    """Runs side by side: one row per field (params, metrics, data, provenance), one column
+    per run, and a ``differs`` column marking the fields whose values are not all equal."""
+    import pandas as pd
+
+    from .api import _plain
+
+    if len(run_ids) < 2:
+        raise ValidationError("compare needs at least two run ids")
+    schema, df, _ = _frame(target, every_column=True, credentials=credentials)
+    if "run_id" not in df.columns:
+        raise StoreError(f"{target}: the sheet has no run_id column")
+    ids = df["run_id"].astype("string")
+    picked = []
+    for rid in run_ids:
+        hits = df[ids == rid]
+        if hits.empty:
+            hits = df[ids.str.startswith(rid, na=False)]
+        if hits.empty:
+            raise ValidationError(f"run_id: no run {rid!r} in {target}")
+        if len(hits) > 1:
+            raise ValidationError(f"run_id: {rid!r} matches {len(hits)} runs; give more characters")
+        picked.append(hits.iloc[0])
+    labels = [str(row["run_id"]) for row in picked]
+    if len(set(labels)) < len(labels):
+        raise ValidationError("compare: the same run is named twice")
+    groups = {c.name: c.group or "" for c in schema.columns}
+    order = {g: i for i, g in enumerate(("params", "metrics", "tags", "data", "notes", "run", "provenance"))}
+    fields = sorted((c for c in df.columns if c != "run_id"),
+                    key=lambda c: (order.get(groups.get(c, "params"), 0), list(df.columns).index(c)))
+    records = []
+    for f in fields:
+        values = [_plain(row[f]) for row in picked]
+        if all(v is None for v in values):
+            continue
+        differs = len({_key(v) for v in values}) > 1
+        if only_changed and not differs:
+            continue
+        records.append({"field": f, "group": groups.get(f, ""), **dict(zip(labels, values)),
+                        "differs": differs})
+    out = pd.DataFrame.from_records(records, columns=["field", "group", *labels, "differs"])
+    return out.set_index("field")
+
+
+def _key(v: Any) -> str:
+    import json
+
+    if isinstance(v, float) and v != v:
+        return "nan"
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def export(target: Target = None, to: str = "csv", output: str | os.PathLike | None = None, *,
+           summary: str | None = None, credentials: Any = None) -> str | None:
+    """Export the runs (or the summary called ``summary``) as csv, markdown, html or parquet.
+
+    Writes ``output`` when given (returns None); otherwise returns the text (parquet needs
+    ``output``). The HTML is one self-contained page: every summary, the leaderboard and
+    the charts as inline SVG, readable without Excel.
+    """
+    from .summary import build_sheets, pivot_frame
+
+    to = to.lower()
+    if to not in EXPORT_FORMATS:
+        raise ValidationError(f"export: format {to!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if to == "parquet" and output is None:
+        raise ValidationError("export: parquet is binary; give an output file (-o runs.parquet)")
+    if to == "html":
+        schema, df, _ = _frame(target, every_column=True, credentials=credentials)
+        from .html_report import html_report
+
+        sheets = build_sheets(df, schema, [s for s in schema.summaries if summary in (None, s.name)])
+        if summary is not None and not any(s.name == summary for s in sheets):
+            raise ValidationError(_no_summary(schema, summary))
+        text = html_report(schema, df, sheets, title=f"Experiment report: {Path(str(target or 'runs')).name}")
+        return _emit(text, output)
+    if summary is not None:
+        schema, df, _ = _frame(target, credentials=credentials)
+        wanted = [s for s in schema.summaries if s.name == summary]
+        if not wanted:
+            raise ValidationError(_no_summary(schema, summary))
+        frame = pivot_frame(df, wanted[0], schema)
+    else:
+        schema, frame, _ = _frame(target, every_column=True, credentials=credentials)
+    if to == "parquet":
+        return _parquet(frame, output)
+    if to == "csv":
+        return _emit(_plain_frame(frame).to_csv(index=False), output)
+    return _emit(markdown_table(frame), output)
+
+
+def _no_summary(schema: Schema, name: str) -> str:
+    known = ", ".join(repr(s.name) for s in schema.summaries) or "none"
+    return f"export: no summary {name!r} in template {schema.name!r} (summaries: {known})"
+
+
+def _emit(text: str, output: str | os.PathLike | None) -> str | None:
+    if output is None:
+        return text
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SheettrackError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    return None
+
+
+def _plain_frame(frame: Any) -> Any:
+    """Lists and dicts as JSON text, so every format holds them the same way."""
+    import json
+
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+    return out
+
+
+def _parquet(frame: Any, output: str | os.PathLike) -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise SheettrackError("export to parquet needs pyarrow: pip install 'sheettrack[parquet]'") from None
+    out = _plain_frame(frame)
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].astype("string")
+    try:
+        out.to_parquet(output, index=False)
+    except OSError as exc:
+        raise SheettrackError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    return None
+
+
+def _md_cell(v: Any) -> str:
+    import json
+    import math
+
+    from .api import _plain
+
+    v = _plain(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (list, dict)):
+        v = json.dumps(v, ensure_ascii=False)
+    elif isinstance(v, float):
+        v = f"{v:.6g}"
+    elif hasattr(v, "isoformat"):
+        v = v.isoformat()
+    return str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def markdown_table(frame: Any) -> str:
+    """A GitHub-flavoured Markdown table of a DataFrame (pipes and newlines escaped)."""
+    header = [_md_cell(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,466 @@
+"""Summaries of the runs: pivot tables, the leaderboard, the progress over time, and charts.
+
+Everything here is pandas and plain data, never a spreadsheet library. Each sheet is
+described store-neutrally as a ``SheetSpec`` (title row, header, rows of values, a number
+format per column, which columns highlight their best value, the frozen panes and charts
+whose ranges are in sheet coordinates); a store renders the description (the workbook store
+as worksheet, drawing and chart parts; a Google Sheet with ``batchUpdate`` requests).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cells import col_letter
+from .errors import TemplateError, ValidationError
+from .schema import Schema, Summary, check_sheet_name
+
+LEADERBOARD = "Leaderboard"
+PROGRESS = "Progress"
+RESERVED = (LEADERBOARD.lower(), PROGRESS.lower(), "schema")
+TITLE_ROW = 1
+HEADER_ROW = 2
+FIRST_DATA_ROW = 3
+#: Metrics whose name says lower is better, when they are not the primary metric.
+LOWER_IS_BETTER = re.compile(r"loss|error|err$|rmse|mse|mae|mape|perplexity|duration|latency|time_s|_s$",
+                             re.I)
+
+
+@dataclass(frozen=True)
+class CellRange:
+    """A block of cells: 0-based columns, 1-based rows, on ``sheet``."""
+
+    sheet: str
+    col1: int
+    row1: int
+    col2: int
+    row2: int
+
+    def a1(self, absolute: bool = True) -> str:
+        """``'By model'!$B$3:$B$9``: the range as a formula reference."""
+        d = "$" if absolute else ""
+        quoted = "'" + self.sheet.replace("'", "''") + "'"
+        return (f"{quoted}!{d}{col_letter(self.col1)}{d}{self.row1}:"
+                f"{d}{col_letter(self.col2)}{d}{self.row2}")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a chart: its name and the cells holding its values."""
+
+    title: str
+    values: CellRange
+
+
+@dataclass
+class ChartSpec:
+    """A native chart: kind (bar or line), title, categories and series, and where it sits.
+
+    ``anchor`` is the top-left cell (0-based column, 1-based row) on the sheet that holds
+    the chart; ``width`` and ``height`` are in columns and rows.
+    """
+
+    kind: str
+    title: str
+    categories: CellRange | None
+    series: list[Series]
+    anchor: tuple[int, int]
+    width: int = 9
+    height: int = 18
+    y_title: str | None = None
+    y_format: str | None = None
+    x_title: str | None = None
+
+
+@dataclass
+class SheetSpec:
+    """A sheet sheettrack builds, described for any store.
+
+    Row 1 holds ``title``, row 2 ``header``, rows 3 onwards ``rows``. ``formats`` gives a
+    number format per column (None for General); ``best`` maps a column index to ``max`` or
+    ``min``: its best value is highlighted. The panes are frozen below the header and right of
+    the first ``freeze_cols`` columns.
+    """
+
+    name: str
+    kind: str  # summary | leaderboard | progress
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+    formats: list[str | None]
+    best: dict[int, str] = field(default_factory=dict)
+    freeze_cols: int = 0
+    widths: list[float] = field(default_factory=list)
+    charts: list[ChartSpec] = field(default_factory=list)
+
+    @property
+    def last_row(self) -> int:
+        """Sheet row of the last data row (the header row when there are none)."""
+        return HEADER_ROW + len(self.rows)
+
+    def column_range(self, col: int) -> CellRange:
+        """The data cells of column ``col``."""
+        return CellRange(self.name, col, FIRST_DATA_ROW, col, max(self.last_row, FIRST_DATA_ROW))
+
+
+# -- pivots --------------------------------------------------------------------------------
+
+def _query(df: Any, where: str | None, what: str) -> Any:
+    if not where:
+        return df
+    try:
+        return df.query(where, engine="python")
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise ValidationError(f"{what}: where {where!r} is not a filter these columns allow: {exc}") from None
+
+
+def _check_columns(df: Any, names: tuple[str, ...], what: str, key: str) -> None:
+    for name in names:
+        if name not in df.columns:
+            known = ", ".join(str(c) for c in df.columns[:12])
+            raise ValidationError(f"{what}: {key} column {name!r} is not in the runs (columns: {known}, ...)")
+
+
+def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
+    """The pivot ``summary`` defines, as a flat DataFrame: index columns, then one column per
+    value, aggregate (and value of ``columns``), named ``"accuracy mean"`` or
+    ``"accuracy max (mlp)"``. Rows sorted and cut as the summary says."""
+    import pandas as pd
+
+    what = f"summary {summary.name!r}"
+    for key in ("index", "columns", "values"):
+        _check_columns(df, getattr(summary, key), what, key)
+    sub = _query(df, summary.where, what)
+    for v in summary.values:
+        numeric = pd.api.types.is_numeric_dtype(sub[v]) and not pd.api.types.is_bool_dtype(sub[v])
+        needs_numbers = [a for a in summary.aggfunc if a != "count"]
+        if needs_numbers and not numeric:
+            raise ValidationError(f"{what}: values column {v!r} holds {sub[v].dtype} values; aggfunc "
+                                  f"{needs_numbers[0]} needs numbers (count works on any column)")
+    for k in summary.index + summary.columns:
+        if sub[k].dtype == object and any(isinstance(x, (list, dict)) for x in sub[k]):
+            raise ValidationError(f"{what}: column {k!r} holds lists or dicts; it cannot group runs")
+    keys = list(summary.index)
+    groups = sub.dropna(subset=keys).groupby(keys, observed=True, sort=True).size().index
+    parts = []
+    for v in summary.values:
+        values = sub[v].astype("float64") if summary.aggfunc != ("count",) and v in sub else sub[v]
+        frame = sub[keys + list(summary.columns)].assign(**{"__v": values})
+        for agg in summary.aggfunc:
+            pt = pd.pivot_table(frame, index=keys, columns=list(summary.columns) or None,
+                                values="__v", aggfunc=agg, dropna=True, observed=True)
+            if isinstance(pt, pd.Series):
+                pt = pt.to_frame()
+            if pt.shape[1] == 0:  # no values at all: the groups still show, with empty cells
+                pt = pd.DataFrame({"__v": [0 if agg == "count" else float("nan")] * len(groups)},
+                                  index=groups) if not summary.columns else pt
+            pt = pt.reindex(groups)
+            if agg == "count":
+                pt = pt.fillna(0).astype("int64")
+            if summary.columns:
+                pt.columns = [f"{v} {agg} ({'/'.join(_label(x) for x in (c if isinstance(c, tuple) else (c,)))})"
+                              for c in pt.columns]
+            else:
+                pt.columns = [f"{v} {agg}"]
+            parts.append(pt)
+    out = pd.concat(parts, axis=1) if parts else pd.DataFrame()
+    if summary.sort:
+        by = summary.sort["by"]
+        key = by if by in out.columns or by in keys else next(
+            (c for c in out.columns if c.startswith(f"{by} ")), None)
+        if key is None:
+            raise ValidationError(f"{what}: sort by {by!r}: no such value or column in the summary")
+        ascending = bool(summary.sort.get("ascending", False))
+        out = out.reset_index().sort_values(key, ascending=ascending, na_position="last", kind="stable")
+    else:
+        out = out.reset_index()
+    if summary.top:
+        out = out.head(summary.top)
+    return out.reset_index(drop=True)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def goal_of(name: str, schema: Schema) -> str:
+    """Whether more (``max``) or less (``min``) of a metric is better."""
+    pm = schema.primary_metric
+    if pm is not None and pm.name == name:
+        return pm.goal
+    return "min" if LOWER_IS_BETTER.search(name) else "max"
+
+
+def _fmt_for(schema: Schema, name: str, agg: str | None, series: Any) -> str | None:
+    if agg == "count":
+        return "0"
+    col = schema.column(name)
+    if col is not None and col.number_format:
+        return col.number_format
+    values = [v for v in series.tolist() if isinstance(v, (int, float)) and not _missing(v)]
+    if values and all(float(v).is_integer() for v in values):
+        return "0"
+    return "0.000" if values else None
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(v)) if not isinstance(v, (list, dict)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def cell_value(v: Any) -> Any:
+    """A DataFrame value as a plain cell value: None for missing, JSON text for lists and
+    dicts, timezone-aware datetimes in UTC, numbers as int or float."""
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    if _missing(v):
+        return None
+    if hasattr(v, "to_pydatetime"):
+        v = v.to_pydatetime()
+    if isinstance(v, _dt.datetime):
+        return v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)
+    if hasattr(v, "item") and not isinstance(v, str):
+        v = v.item()
+    if isinstance(v, float) and math.isinf(v):
+        return str(v)
+    return v
+
+
+def frame_rows(table: Any) -> list[list[Any]]:
+    """A DataFrame's rows as plain cell values (see ``cell_value``), converted column by
+    column: a 50k-row sheet costs milliseconds, not a Python call per cell."""
+    cols = []
+    for name in table.columns:
+        s = table[name]
+        if s.dtype == object:
+            cols.append([cell_value(v) for v in s.tolist()])
+            continue
+        values = s.astype(object).where(s.notna(), None).tolist()
+        if s.dtype.kind == "f" and any(isinstance(v, float) and math.isinf(v) for v in values):
+            values = [str(v) if isinstance(v, float) and math.isinf(v) else v for v in values]
+        cols.append(values)
+    return [list(r) for r in zip(*cols)] if cols else []
+
+
+def _width(header: str, values: list[Any]) -> float:
+    longest = max([len(header)] + [len(str(v)) for v in values[:200] if v is not None] or [8])
+    return float(min(48, max(9, longest + 2)))
+
+
+def _stamp(now: _dt.datetime) -> str:
+    return now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) -> SheetSpec:
+    """The sheet of one pivot summary, with a bar chart of the primary metric by group."""
+    check_sheet_name(summary.name, f"summary {summary.name!r}")
+    if summary.name.lower() in RESERVED or summary.name.lower() == schema.sheet.lower():
+        raise TemplateError(f"summary {summary.name!r}: that sheet name is taken by sheettrack's "
+                            f"{summary.name} sheet; choose another name")
+    table = pivot_frame(df, summary, schema)
+    n_runs = len(_query(df, summary.where, summary.name))
+    keys = list(summary.index)
+    header = [str(c) for c in table.columns]
+    formats: list[str | None] = []
+    best: dict[int, str] = {}
+    metric_cols: list[int] = []
+    pm = schema.primary_metric
+    chart_value = pm.name if pm is not None and pm.name in summary.values else summary.values[0]
+    chart_agg = next((a for a in summary.aggfunc if a not in ("count", "std")), summary.aggfunc[0])
+    for i, name in enumerate(header):
+        if i < len(keys):
+            formats.append(_fmt_for(schema, name, None, table[name]) if name in table else None)
+            continue
+        value, agg = _split_header(name, summary)
+        formats.append(_fmt_for(schema, value, agg, table[name]))
+        if agg not in ("count", "std"):
+            best[i] = goal_of(value, schema)
+        if value == chart_value and agg == chart_agg:
+            metric_cols.append(i)
+    rows = frame_rows(table)
+    by = ", ".join(keys) + (f" and {', '.join(summary.columns)}" if summary.columns else "")
+    title = (f"{summary.name}: {', '.join(summary.aggfunc)} of {', '.join(summary.values)} by {by}"
+             f"{f' where {summary.where}' if summary.where else ''} ({n_runs} runs; built by "
+             f"sheettrack {_stamp(now)})")
+    spec = SheetSpec(name=summary.name, kind="summary", title=title, header=header, rows=rows,
+                     formats=formats, best=best, freeze_cols=len(keys),
+                     widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
+    if rows and metric_cols:
+        spec.charts.append(ChartSpec(
+            kind="bar", title=f"{chart_value} ({chart_agg}) by {by}",
+            categories=CellRange(summary.name, 0, FIRST_DATA_ROW, len(keys) - 1, spec.last_row),
+            series=[Series(header[i], spec.column_range(i)) for i in metric_cols],
+            anchor=(len(header) + 1, HEADER_ROW), y_title=chart_value, x_title=by,
+            y_format=formats[metric_cols[0]]))
+    return spec
+
+
+def _split_header(name: str, summary: Summary) -> tuple[str, str]:
+    for v in summary.values:
+        for agg in summary.aggfunc:
+            stem = f"{v} {agg}"
+            if name == stem or name.startswith(stem + " ("):
+                return v, agg
+    return name, ""
+
+
+# -- leaderboard and progress -------------------------------------------------------------
+
+def _metric(schema: Schema, metric: str | None) -> tuple[str, str]:
+    if metric is None:
+        if schema.primary_metric is None:
+            raise ValidationError(f"template {schema.name!r} has no primary metric; pass one "
+                                  "(--metric NAME)")
+        return schema.primary_metric.name, schema.primary_metric.goal
+    return metric, goal_of(metric, schema)
+
+
+def _finished(df: Any) -> Any:
+    if "status" in df.columns:
+        return df[df["status"].astype("string").fillna("finished") == "finished"]
+    return df
+
+
+def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int = 10) -> Any:
+    """The top ``n`` finished runs by ``metric`` (the primary metric by default; its goal
+    decides the order), with their key params, data fingerprint, commit and notes."""
+    import pandas as pd
+
+    name, goal = _metric(schema, metric)
+    if name not in df.columns:
+        raise ValidationError(f"metric {name!r} is not a column of the runs")
+    if not (pd.api.types.is_numeric_dtype(df[name]) and not pd.api.types.is_bool_dtype(df[name])):
+        raise ValidationError(f"metric {name!r} holds {df[name].dtype} values, not numbers")
+    runs = _finished(df)
+    runs = runs[runs[name].notna()]
+    ranked = runs.sort_values(name, ascending=goal == "min", kind="stable").head(n)
+    params = [c.name for c in schema.columns if c.group == "params" and c.name in ranked.columns
+              and ranked[c.name].notna().any()]
+    metrics = [c.name for c in schema.columns if c.group == "metrics" and c.name != name
+               and c.name in ranked.columns and ranked[c.name].notna().any()][:4]
+    tail = [c for c in ("data_hash", "git_commit", "git_dirty", "started_at", "notes")
+            if c in ranked.columns]
+    cols = [c for c in ["run_id"] if c in ranked.columns] + [name] + metrics + params + tail
+    out = ranked[cols].reset_index(drop=True)
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return out
+
+
+def progress_frame(df: Any, schema: Schema, metric: str | None = None) -> Any:
+    """Finished runs in time order with ``metric`` and the best value so far."""
+    name, goal = _metric(schema, metric)
+    runs = _finished(df)
+    runs = runs[runs[name].notna()] if name in runs.columns else runs.iloc[0:0]
+    if "started_at" in runs.columns:
+        runs = runs.sort_values("started_at", kind="stable")
+    cols = [c for c in ("started_at", "run_id") if c in runs.columns]
+    out = runs[cols + [name]].reset_index(drop=True)
+    values = out[name].astype("float64")
+    out[f"best {name} so far"] = values.cummax() if goal == "max" else values.cummin()
+    out.insert(0, "run", range(1, len(out) + 1))
+    return out
+
+
+def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
+                      progress: SheetSpec | None = None) -> SheetSpec:
+    """The Leaderboard sheet, with a line chart of the metric across runs (from ``progress``)."""
+    name, goal = _metric(schema, None)
+    table = leaderboard_frame(df, schema, None, n)
+    header = [str(c) for c in table.columns]
+    rows = frame_rows(table)
+    formats = [_column_format(schema, h, table[h]) for h in header]
+    formats[0] = "0"
+    best = {header.index(name): goal}
+    title = (f"Leaderboard: top {len(rows)} finished runs by {name} ({'higher' if goal == 'max' else 'lower'} "
+             f"is better; built by sheettrack {_stamp(now)})")
+    spec = SheetSpec(name=LEADERBOARD, kind="leaderboard", title=title, header=header, rows=rows,
+                     formats=formats, best=best, freeze_cols=2 if "run_id" in header else 1,
+                     widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
+    spec.widths[0] = 6.0
+    if progress is not None and progress.rows:
+        m = progress.header.index(name)
+        spec.charts.append(ChartSpec(
+            kind="line", title=f"{name} across runs, in time order",
+            categories=progress.column_range(0),
+            series=[Series(progress.header[m], progress.column_range(m)),
+                    Series(progress.header[m + 1], progress.column_range(m + 1))],
+            anchor=(0, spec.last_row + 3), width=10, height=18, y_title=name, x_title="run (in time order)",
+            y_format=progress.formats[m]))
+    return spec
+
+
+def progress_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
+    """The Progress sheet: every finished run in time order, its metric and the best so far."""
+    name, goal = _metric(schema, None)
+    table = progress_frame(df, schema)
+    header = [str(c) for c in table.columns]
+    formats = [_column_format(schema, h, table[h]) for h in header]
+    formats[0] = "0"
+    formats[-1] = formats[header.index(name)]
+    rows = frame_rows(table)
+    title = (f"Progress: {name} of {len(rows)} finished runs in time order, with the best so far "
+             f"(built by sheettrack {_stamp(now)})")
+    return SheetSpec(name=PROGRESS, kind="progress", title=title, header=header, rows=rows,
+                     formats=formats, best={header.index(name): goal}, freeze_cols=1,
+                     widths=[6.0] + [_width(h, [r[i] for r in rows[:200]]) for i, h in
+                                     enumerate(header) if i > 0])
+
+
+def _column_format(schema: Schema, name: str, series: Any) -> str | None:
+    col = schema.column(name)
+    if col is not None and col.number_format:
+        return col.number_format
+    if col is not None and col.type == "datetime":
+        return "yyyy-mm-dd hh:mm:ss"
+    return _fmt_for(schema, name, None, series) if col is not None and col.type in ("int", "float") else None
+
+
+# -- everything summarize builds -------------------------------------------------------------
+
+def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None, *,
+                 leaderboard: bool = True, top: int = 10,
+                 now: _dt.datetime | None = None) -> list[SheetSpec]:
+    """Every sheet ``summarize`` writes: each pivot, then (when the template has a primary
+    metric with values) the Leaderboard and the Progress sheet behind its chart."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    chosen = schema.summaries if summaries is None else summaries
+    seen: set[str] = set()
+    for s in chosen:
+        if s.name.lower() in seen:
+            raise TemplateError(f"summary sheet name {s.name!r} is used twice")
+        seen.add(s.name.lower())
+    sheets = [summary_sheet(df, s, schema, now) for s in chosen]
+    pm = schema.primary_metric
+    if leaderboard and pm is not None and pm.name in df.columns and df[pm.name].notna().any():
+        progress = progress_sheet(df, schema, now)
+        sheets.append(leaderboard_sheet(df, schema, now, top, progress))
+        sheets.append(progress)
+    return sheets
+
+
+def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: list[str] | None = None,
+                  where: str | None = None, name: str | None = None, schema: Schema | None = None) -> Summary:
+    """A summary given on the command line, checked like one in a template."""
+    from .schema import _summary_from_dict
+
+    raw: dict[str, Any] = {"name": name or f"By {', '.join(by)}"[:31], "index": by, "values": values,
+                           "aggfunc": agg}
+    if columns:
+        raw["columns"] = columns
+    if where:
+        raw["where"] = where
+    names = {c.name for c in schema.columns} if schema else set()
+    return _summary_from_dict(raw, "summary", names, "add")
