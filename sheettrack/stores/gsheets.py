@@ -512,7 +512,7 @@ class GoogleSheetStore(Store):
             rows = _schema_sheet_values(schema)
             requests.append({"addSheet": {"properties": {
                 "sheetId": schema_id, "title": SCHEMA_SHEET,
-                "gridProperties": {"rowCount": max(100, len(rows) + 20), "columnCount": SETTINGS_COL + 1,
+                "gridProperties": {"rowCount": max(100, len(rows) + 20), "columnCount": SETTINGS_COL + 2,
                                    "frozenRowCount": 1}}}})
             requests.append({"updateCells": {"start": {"sheetId": schema_id, "rowIndex": 0, "columnIndex": 0},
                                              "rows": [_row_data(r) for r in rows],
@@ -673,8 +673,12 @@ class GoogleSheetStore(Store):
     # -- summary sheets ------------------------------------------------------------------------
     BUILT_COL = SETTINGS_COL + 1  # Schema tab column N: ids of the sheets sheettrack built
 
-    def built_sheets(self) -> list[int]:
+    def built_sheets(self, titles: dict[str, dict] | None = None) -> list[int]:
         """Ids of the tabs sheettrack built (summaries, leaderboard), from the Schema tab."""
+        titles = self._titles() if titles is None else titles
+        doc = titles.get(SCHEMA_SHEET)
+        if doc is None or doc.get("gridProperties", {}).get("columnCount", 26) <= self.BUILT_COL:
+            return []
         cell = f"{quote_sheet(SCHEMA_SHEET)}!{col_letter(self.BUILT_COL)}2"
         reply = self._call("reading the list of built sheets", self.http.values_get, self.spreadsheet_id, cell)
         values = reply.get("values", [])

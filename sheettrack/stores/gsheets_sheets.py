@@ -148,7 +148,7 @@ def write_sheets(store: Any, specs: list[Any], remove: list[str] | tuple = (),
     if SCHEMA_SHEET not in titles:
         raise StoreError(f"{store.target}: the {SCHEMA_SHEET} tab that lists the sheets sheettrack "
                          "built is missing; run 'sheettrack init' on it first", store.target)
-    built = set(store.built_sheets())
+    built = set(store.built_sheets(titles))
     schema_id = titles[SCHEMA_SHEET]["sheetId"]
     requests: list[dict[str, Any]] = []
     written: list[str] = []
