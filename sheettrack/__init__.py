@@ -14,6 +14,7 @@ training script stays cheap.
 """
 
 from .api import Problem, init, load, log, schema_of, show, start_run, validate
+from .batch import log_many
 from .errors import (
     CorruptWorkbookError,
     SchemaMismatchError,
@@ -31,7 +32,7 @@ from .templates import list_templates, load_template
 __version__ = "0.1.0"
 
 __all__ = [
-    "log", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
+    "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
     "StoreError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",
