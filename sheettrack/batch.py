@@ -23,10 +23,10 @@ _GROUPS = ("params", "metrics", "tags")
 
 
 def new_sweep_id() -> str:
-    """A fresh sweep id: ``sweep-`` and a time-sortable run-style id."""
+    """A fresh sweep id: ``sweep-``, 48 bits of milliseconds and 30 random bits (time-sortable)."""
     from .record import new_run_id
 
-    return "sweep-" + new_run_id()
+    return "sweep-" + new_run_id()[:16]
 
 
 def rank(values: list[Any], goal: str = "max") -> list[int | None]:
@@ -71,6 +71,8 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     from .run import Run
 
     items = list(rows)
+    if template is None and items and isinstance(items[0], Run):
+        template = items[0]._session.schema  # a new workbook is laid out as the runs were checked
     session = _Session(target, template)
     schema = session.schema
     if sweep_id is True:

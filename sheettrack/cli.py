@@ -148,6 +148,98 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
         click.echo(run_id)
 
 
+def read_batch(path: str) -> list[dict[str, Any]]:
+    """Rows for ``log-many`` from a JSON Lines, JSON or CSV file (``-``: JSON Lines on stdin).
+
+    JSON rows are dicts as ``log_many`` takes them. A CSV header names params as they are
+    (``lr``) or with ``param:``, metrics with ``metric:``, tags with ``tag:``; the columns
+    ``run_id``, ``status``, ``error``, ``notes``, ``hypothesis``, ``duration_s``, ``sweep_rank``
+    and ``data`` (a path) keep their meaning. Empty CSV cells are left out.
+    """
+    import csv
+    import io
+
+    from .batch import ROW_KEYS
+
+    if path == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            text, name = fh.read(), path
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
+        for line in reader:
+            row: dict[str, Any] = {}
+            for key, value in line.items():
+                if key is None:
+                    raise ValueError(f"{name}: line {reader.line_num} has more cells than the header")
+                if value is None or value == "":
+                    continue
+                prefix, sep, rest = key.partition(":")
+                group = {"param": "params", "metric": "metrics", "tag": "tags"}.get(prefix) if sep else None
+                if group is not None:
+                    row.setdefault(group, {})[rest.strip()] = parse_value(value)
+                elif key in ROW_KEYS and key not in ("params", "metrics", "tags"):
+                    row[key] = value if key in ("run_id", "status", "error", "notes", "hypothesis",
+                                                "data") else parse_value(value)
+                else:
+                    row.setdefault("params", {})[key.strip()] = parse_value(value)
+            rows.append(row)
+        return rows
+    if lowered.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{name}: not valid JSON: {exc}") from None
+        if not isinstance(data, list):
+            raise ValueError(f"{name}: expected a JSON list of rows")
+        return data
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as exc:
+            raise ValueError(f"{name}: line {number} is not valid JSON: {exc}") from None
+    return rows
+
+
+@main.command("log-many")
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] FILE")
+@click.option("--sweep-id", default=None, help="Id shared by the rows [a new one].")
+@click.option("--no-sweep", is_flag=True, help="Do not mark the rows as one sweep.")
+@click.option("--rank-by", default=None, help="Metric ranking the rows [the template's primary metric].")
+@click.option("--goal", type=click.Choice(["max", "min"]), default=None, help="Direction of --rank-by.")
+@click.option("--hypothesis", default=None, help="Hypothesis for rows that give none.")
+@click.option("--template", "-T", default=None, help="Template for a new workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run ids as JSON.")
+def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, rank_by: str | None,
+                 goal: str | None, hypothesis: str | None, template: str | None, as_json: bool) -> None:
+    """Log many runs at once from FILE (.jsonl, .json, .csv, or - for JSON Lines on stdin).
+
+    Every row is checked first (a bad one is named by its index, and nothing is written),
+    then all are appended in one write; prints the run ids.
+    """
+    from .batch import log_many
+
+    if len(args) > 2:
+        raise click.UsageError("expected [TARGET] FILE (TARGET may come from SHEETTRACK_TARGET)")
+    target, path = (None, args[0]) if len(args) == 1 else args
+    if no_sweep and sweep_id:
+        raise click.UsageError("--sweep-id and --no-sweep exclude each other")
+    rows = read_batch(path)
+    ids = log_many(target, rows, template=template, sweep_id=False if no_sweep else (sweep_id or True),
+                   rank_by=rank_by, goal=goal, hypothesis=hypothesis)
+    if as_json:
+        emit_json({"run_ids": ids})
+    else:
+        for run_id in ids:
+            click.echo(run_id)
+
+
 @main.command()
 @target_arg
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
