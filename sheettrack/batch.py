@@ -53,7 +53,7 @@ def rank(values: list[Any], goal: str = "max") -> list[int | None]:
 
 
 def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] | Any], *,
-             template: Any = None, sweep_id: str | bool = True, rank_by: str | None = None,
+             template: Any = None, sweep_id: str | bool = True, rank_by: str | bool | None = None,
              goal: str | None = None, hypothesis: str | None = None) -> list[str]:
     """Append many runs with one store operation; return their run ids in order.
 
@@ -64,8 +64,9 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
 
     ``sweep_id``: True (a new id), a text id of your own, or False (no sweep columns).
     Rows are ranked within the sweep by ``rank_by`` (default: the template's primary
-    metric) in the direction ``goal`` (default: the primary metric's, else ``max``); a
-    row's own ``sweep_rank`` wins, and without a ranking metric ranks stay empty.
+    metric; False: only the rows' own ranks) in the direction ``goal`` (default: the primary
+    metric's, else ``max``); a row's own ``sweep_rank`` wins, and without a ranking metric
+    ranks stay empty.
     """
     from .api import _Session
     from .run import Run
@@ -82,7 +83,7 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     else:
         sid = str(sweep_id)
     pm = schema.primary_metric
-    by = rank_by or (pm.name if pm is not None else None)
+    by = None if rank_by is False else rank_by or (pm.name if pm is not None else None)
     direction = goal or (pm.goal if pm is not None and pm.name == by else "max")
     if direction not in ("max", "min"):
         raise ValidationError(f"goal: {direction!r} is not max or min")
