@@ -3,13 +3,14 @@
     study.optimize(objective, n_trials=50, callbacks=[SheettrackCallback("runs.xlsx")],
                    catch=(Exception,))
 
-Each row holds the trial's params, its value (or values, named by ``study.metric_names`` when
-set, or by ``metric_names=``), ``trial_number`` and ``trial_state``, its start, end and duration, and
-``sweep_id`` = the study's name. Pruned trials are logged with status ``interrupted`` and
-their last reported value; failed trials with status ``failed`` (Optuna calls callbacks for
-a failed trial only when ``catch`` covers its exception). ``sweep_rank`` of a trial logged
-as it ends is its rank among the study's finished trials at that moment (1 = best so far);
-``log_study`` logs a finished study in one write with final ranks.
+Each row holds the trial's params, its value (or values, named by ``study.metric_names``
+when set, or by ``metric_names=``), ``trial_number`` and ``trial_state``, its start, end and
+duration, and ``sweep_id`` = the study's name; ``params=`` adds fixed settings the trials
+share. Pruned trials are logged with status ``interrupted`` and their last reported value;
+failed trials with status ``failed`` (Optuna calls callbacks for a failed trial only when
+``catch`` covers its exception). ``sweep_rank`` of a trial logged as it ends is its rank
+among the study's finished trials at that moment (1 = best so far); ``log_study`` logs a
+finished study in one write with final ranks.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class SheettrackCallback:
 
     def __init__(self, target: str | os.PathLike | None = None, *, template: Any = None,
                  hypothesis: str | None = None, tags: dict[str, Any] | None = None,
-                 sweep_id: str | None = None, metric_names: list[str] | None = None) -> None:
+                 sweep_id: str | None = None, metric_names: list[str] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        self.params = {k: hparam(v) for k, v in (params or {}).items()}
         self.metric_names = list(metric_names) if metric_names else None
         self.target, self.template, self.hypothesis = target, template, hypothesis
         self.tags, self.sweep_id = dict(tags or {}), sweep_id
@@ -85,14 +88,16 @@ class SheettrackCallback:
         row = trial_row(study, trial, self.metric_names)
         rank = _ranks(study, study.get_trials(deepcopy=False)).get(trial.number)
         self.run_ids.append(log_many(
-            self.target, [{**row, "tags": {**row["tags"], **self.tags}, "sweep_rank": rank,
+            self.target, [{**row, "params": {**self.params, **row["params"]},
+                           "tags": {**row["tags"], **self.tags}, "sweep_rank": rank,
                            "hypothesis": self.hypothesis}],
             template=self.template, sweep_id=self.sweep_id or study.study_name, rank_by=False)[0])
 
 
 def log_study(study: Any, target: str | os.PathLike | None = None, *, template: Any = None,
               hypothesis: str | None = None, tags: dict[str, Any] | None = None,
-              sweep_id: str | None = None, metric_names: list[str] | None = None) -> list[str]:
+              sweep_id: str | None = None, metric_names: list[str] | None = None,
+              params: dict[str, Any] | None = None) -> list[str]:
     """Log every finished trial of a study in one write, ranked among all complete trials."""
     from ..batch import log_many
 
@@ -103,6 +108,7 @@ def log_study(study: Any, target: str | os.PathLike | None = None, *, template: 
     for t in trials:
         row = trial_row(study, t, names)
         row["tags"].update(tags or {})
+        row["params"] = {**{k: hparam(v) for k, v in (params or {}).items()}, **row["params"]}
         row["sweep_rank"] = ranks.get(t.number)
         rows.append(row)
     return log_many(target, rows, template=template, hypothesis=hypothesis,
