@@ -44,6 +44,8 @@ def hparam(value: Any) -> Any:
         return {str(k): hparam(v) for k, v in value.items()}
     if callable(value):
         return getattr(value, "__name__", None) or type(value).__name__
+    if type(value).__repr__ is object.__repr__ and type(value).__str__ is object.__str__:
+        return type(value).__name__  # not "<Net object at 0x7f...>"
     return str(value)
 
 
