@@ -130,9 +130,12 @@ def init(target: str | None, template: str | None) -> None:
 @click.option("--status", type=click.Choice(["finished", "failed", "interrupted"]), default="finished",
               show_default=True)
 @click.option("--template", "-T", default=None, help="Template for a new workbook.")
+@click.option("--sweep-id", default=None, help="Id of the sweep this run belongs to.")
+@click.option("--sweep-rank", type=int, default=None, help="Rank of this run within its sweep (1 = best).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run id as JSON.")
 def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data: tuple, notes: tuple,
-            hypothesis: str | None, status: str, template: str | None, as_json: bool) -> None:
+            hypothesis: str | None, status: str, template: str | None, sweep_id: str | None,
+            sweep_rank: int | None, as_json: bool) -> None:
     """Log one run; prints its run id.
 
     Values are read as int, float, bool or JSON where they look like one:
@@ -141,7 +144,7 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
     run_id = api.log(target, params=parse_pairs(params, "--param"),
                      metrics=parse_pairs(metrics, "--metric"), tags=parse_pairs(tags, "--tag"),
                      data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
-                     template=template, status=status)
+                     template=template, status=status, sweep_id=sweep_id, sweep_rank=sweep_rank)
     if as_json:
         emit_json({"run_id": run_id})
     else:

@@ -164,6 +164,13 @@ def cli(*args: Any, input: str | None = None) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
 
 
+def test_cli_log_marks_one_run_of_a_sweep(book: Path) -> None:
+    result = cli("log", book, "-m", "accuracy=0.9", "--sweep-id", "study-2", "--sweep-rank", "3")
+    assert result.exit_code == 0, result.output
+    (row,) = runs(book)
+    assert (row["run_id"], row["sweep_id"], row["sweep_rank"]) == (result.stdout.strip(), "study-2", 3)
+
+
 def test_cli_log_many_from_csv(book: Path, tmp_path: Path) -> None:
     src = tmp_path / "grid.csv"
     src.write_text("alpha,metric:rmse,tag:team,notes\n0.1,3.2,ml,first\n1.0,3.1,ml,\n10,3.4,ml,\n")
