@@ -116,11 +116,14 @@ class _Session:
         added = [c for c in new if self.stored is None or self.stored.column(c.name) is None]
         self.store.append(rows, self.schema.with_columns(new), added)
         key = str(getattr(self.store, "path", ""))
-        if before is not None and _STORED.get(key, (None,))[0] == before and self.stored is not None:
-            # nobody else wrote since the schema was read: the stored schema is now ours plus `added`
+        if (not added and before is not None and self.stored is not None
+                and _STORED.get(key, (None,))[0] == before):
+            # Nobody else wrote since the schema was read and no column was added, so the stored
+            # schema is unchanged. (After an added column it is read again: another writer may
+            # have added the same column with its own definition, which the store then kept.)
             after = _file_version(self.store)
             if after is not None:
-                _STORED[key] = (after, self.stored.with_columns(added))
+                _STORED[key] = (after, self.stored)
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,

@@ -246,3 +246,18 @@ def test_cached_git_values_follow_edits_commits_and_new_files(
     (repo / "new.txt").write_text("x")  # a new untracked file shows once the recheck time passed
     monkeypatch.setattr(provenance, "GIT_RECHECK_S", 0.0)
     assert provenance.cached_git_info(str(repo))["git_dirty"] is True
+
+
+def test_cached_schema_follows_another_process_adding_a_column(book: Path) -> None:
+    import sys
+
+    sheettrack.log(book, params={"lr": 0.1})
+    sheettrack.log(book, params={"lr": 0.2})  # the stored schema is cached now
+    code = "import sys, sheettrack; sheettrack.log(sys.argv[1], params={'depth': 3, 'lr': 0.3})"
+    subprocess.run([sys.executable, "-c", code, str(book)], check=True, timeout=120)
+    sheettrack.log(book, params={"depth": 5, "lr": 0.4})
+    values = read_calamine(book)
+    assert values[0].count("depth") == 1
+    assert [r["depth"] for r in runs(book)] == ["", "", 3, 5]
+    schema_names = [row[0] for row in read_calamine(book, "Schema")]
+    assert schema_names.count("depth") == 1
