@@ -261,3 +261,32 @@ def test_cached_schema_follows_another_process_adding_a_column(book: Path) -> No
     assert [r["depth"] for r in runs(book)] == ["", "", 3, 5]
     schema_names = [row[0] for row in read_calamine(book, "Schema")]
     assert schema_names.count("depth") == 1
+
+
+def test_row_keys_fill_their_columns(book: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    start = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    sheettrack.log_many(book, [{"params": {"lr": 0.1}, "data": data, "started_at": start,
+                                "ended_at": start + dt.timedelta(seconds=90), "duration_s": 90.0,
+                                "notes": ["first", "second"], "run_id": "RUN-A", "tags": {"t": "x"}}])
+    df = sheettrack.load(book)
+    row = df.iloc[0]
+    assert row["run_id"] == "RUN-A" and row["duration_s"] == 90.0 and row["t"] == "x"
+    assert row["started_at"] == start and (row["ended_at"] - row["started_at"]).total_seconds() == 90
+    assert row["notes"] == "first\nsecond"
+    assert row["data"][0]["rows"] == 2 and row["data_hash"]
+    raw = runs(book)[0]  # the same, read by calamine
+    assert raw["run_id"] == "RUN-A" and raw["notes"] == "first\nsecond"
+
+
+def test_cli_log_many_flags_that_exclude_each_other(book: Path, tmp_path: Path) -> None:
+    src = tmp_path / "rows.jsonl"
+    src.write_text('{"params": {"a": 1}}\n')
+    result = cli("log-many", book, src, "--no-sweep", "--sweep-id", "x")
+    assert result.exit_code == 2 and "exclude each other" in result.stderr
+    result = cli("log-many", book, src, "--no-sweep")
+    assert result.exit_code == 0, result.output
+    assert runs(book)[0]["sweep_id"] == ""
