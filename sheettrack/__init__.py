@@ -1,4 +1,4 @@
-"""sheettrack: experiment tracking kept in an Excel workbook (and, later, a Google Sheet).
+"""sheettrack: experiment tracking kept in an Excel workbook or a Google Sheet.
 
     import sheettrack
     run_id = sheettrack.log("runs.xlsx", params={"lr": 0.01}, metrics={"accuracy": 0.93})
@@ -13,12 +13,28 @@ Importing sheettrack imports neither pandas nor openpyxl: one call at the end of
 training script stays cheap.
 """
 
-from .api import Problem, init, load, log, schema_of, show, start_run, validate
+from .api import (
+    Problem,
+    copy,
+    create_google_sheet,
+    init,
+    load,
+    log,
+    pending,
+    schema_of,
+    share,
+    show,
+    start_run,
+    sync,
+    validate,
+)
+from .batch import log_many
 from .errors import (
     CorruptWorkbookError,
     SchemaMismatchError,
     SheettrackError,
     StoreError,
+    StoreUnavailableError,
     TargetError,
     TemplateError,
     ValidationError,
@@ -32,9 +48,9 @@ from .templates import list_templates, load_template
 __version__ = "0.1.0"
 
 __all__ = [
-    "log", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
-    "summarize", "best", "compare", "export",
+    "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
+    "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "create_google_sheet",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
-    "StoreError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",
+    "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",
 ]

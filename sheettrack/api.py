@@ -35,6 +35,36 @@ def mode() -> str:
         raise TargetError(f"SHEETTRACK_MODE={value!r}: must be one of {', '.join(MODES)}")
     return value
 
+# Columns of the run group a workbook made before they existed gets when a run fills them.
+_LATE_RUN_COLUMNS = ("sweep_id", "sweep_rank")
+
+# Stored schemas of local workbooks by path: (file version, schema). A sweep logging one run
+# at a time reads the schema once, not once per run; any other writer changes the version.
+_STORED: dict[str, tuple[tuple, Schema | None]] = {}
+
+
+def _file_version(store: Store) -> tuple | None:
+    path = getattr(store, "path", None)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _stored_schema(store: Store) -> Schema | None:
+    version = _file_version(store)
+    key = str(getattr(store, "path", ""))
+    hit = _STORED.get(key) if version is not None else None
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    schema = store.read_schema()
+    if version is not None:
+        _STORED[key] = (version, schema)
+    return schema
+
 
 class _Session:
     """A target opened for writing: its store, the schema rows are checked against."""
@@ -52,7 +82,7 @@ class _Session:
         stored = None
         if self.mode == "online":
             try:
-                stored = self.store.read_schema() if self.store.exists() else None
+                stored = _stored_schema(self.store) if self.store.exists() else None
             except (StoreError, TargetError) as exc:
                 # the store cannot be read now: check rows against the template, queue them
                 self.unreachable = str(exc)
@@ -71,12 +101,26 @@ class _Session:
                 self.schema = stored.with_columns(self.extra)
 
     def provenance(self) -> dict[str, Any]:
-        from .provenance import capture
+        """Provenance of this process; git is re-asked only when the repository changed."""
+        from .provenance import capture_cached
 
-        return capture(**self.schema.provenance)
+        return capture_cached(**self.schema.provenance)
+
+    def _late_columns(self, fields_list: list[dict[str, dict[str, Any]]]) -> list[Column]:
+        """Sweep columns for a workbook laid out before they existed, when a row fills them."""
+        wanted = {k for f in fields_list for k, v in f.get("run", {}).items()
+                  if k in _LATE_RUN_COLUMNS and v is not None and self.schema.column(k) is None}
+        if not wanted:
+            return []
+        default = load_template("default")
+        return [c for c in (default.column(n) for n in _LATE_RUN_COLUMNS) if c is not None and c.name in wanted]
 
     def build(self, fields_list: list[dict[str, dict[str, Any]]]) -> tuple[list[dict], list[Column]]:
         """Check every row first (a bad one names its index); nothing is written here."""
+        late = self._late_columns(fields_list)
+        if late:
+            self.extra = self.extra + late
+            self.schema = self.schema.with_columns(late)
         schema = self.schema
         rows, new = [], list(self.extra)
         many = len(fields_list) > 1
@@ -133,29 +177,41 @@ class _Session:
             if self.stored is not None and self.stored.name != self.schema.name:
                 raise SchemaMismatchError(f"{self.target} was just created by another process with "
                                           f"template {self.stored.name!r}")
-        self.store.append(rows, self.schema.with_columns(new),
-                          [c for c in new if self.stored is None or self.stored.column(c.name) is None])
+        before = _file_version(self.store)
+        added = [c for c in new if self.stored is None or self.stored.column(c.name) is None]
+        self.store.append(rows, self.schema.with_columns(new), added)
+        key = str(getattr(self.store, "path", ""))
+        if (not added and before is not None and self.stored is not None
+                and _STORED.get(key, (None,))[0] == before):
+            # Nobody else wrote since the schema was read and no column was added, so the stored
+            # schema is unchanged. (After an added column it is read again: another writer may
+            # have added the same column with its own definition, which the store then kept.)
+            after = _file_version(self.store)
+            if after is not None:
+                _STORED[key] = (after, self.stored)
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
         metrics: dict | None = None, tags: dict | None = None, data: Any = None,
         notes: str | None = None, hypothesis: str | None = None, template: TemplateArg = None,
-        status: str = "finished", run_id: str | None = None, credentials: Credentials = None,
-        on_error: str = "warn") -> str:
+        status: str = "finished", run_id: str | None = None, sweep_id: str | None = None,
+        sweep_rank: int | None = None, credentials: Credentials = None, on_error: str = "warn") -> str:
     """Append one run as one row and return its run id.
 
     ``params``, ``metrics`` and ``tags`` are dicts (nested dicts become dotted names);
     ``data`` is a file, folder, DataFrame or array (or a dict or list of them) to
     fingerprint. Every value is checked against the template before anything is written.
+    ``sweep_id`` and ``sweep_rank`` mark a run of a sweep logged one at a time.
     ``credentials`` is a Google key file, for Google Sheets targets. When the store cannot
     take the row now it waits in the outbox and one line on stderr says so; ``on_error="raise"``
-    raises ``StoreError`` instead (the row still waits).
+    raises the store's error instead (the row still waits).
     """
     from .record import flatten
     from .run import Run
 
     run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id,
               credentials=credentials, on_error=on_error)
+    run.sweep_id, run.sweep_rank = sweep_id, sweep_rank
     # checked together when the row is built, so one error lists every problem of the row
     run.params.update(flatten(params))
     run.metrics.update(flatten(metrics))
@@ -513,7 +569,7 @@ def _write_entries(store: Store, entries: list[Any]) -> None:
         for c in e.schema.columns + e.new:
             known.setdefault(c.name, c)
     exists = store.exists()
-    stored = store.read_schema() if exists else None
+    stored = _stored_schema(store) if exists else None
     if not exists:
         used = {k for e in entries for k in e.row}
         layout = first.with_columns([known[k] for k in known if k in used and first.column(k) is None])
@@ -537,8 +593,15 @@ def _write_entries(store: Store, entries: list[Any]) -> None:
                                       i if len(entries) > 1 else None) from None
         rows.append(row)
     extra = [known[k] for k in dict.fromkeys(k for e in entries for k in e.row) if base.column(k) is None]
-    store.append(rows, base.with_columns(extra),
-                 [c for c in extra if stored is None or stored.column(c.name) is None])
+    added = [c for c in extra if stored is None or stored.column(c.name) is None]
+    before = _file_version(store)
+    store.append(rows, base.with_columns(extra), added)
+    key = str(getattr(store, "path", ""))
+    if not added and before is not None and stored is not None and _STORED.get(key, (None,))[0] == before:
+        # nobody else wrote since the schema was read and no column was added: it is unchanged
+        after = _file_version(store)
+        if after is not None:
+            _STORED[key] = (after, stored)
 
 
 def _reason(exc: BaseException) -> str:
@@ -611,7 +674,7 @@ def sync(target: str | os.PathLike | None = None, *, credentials: Credentials = 
     return results
 
 
-def outbox(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> list[dict[str, Any]]:
+def pending(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> list[dict[str, Any]]:
     """The rows waiting in the outbox: target, run id, when queued, attempts, last reason, file."""
     from .outbox import Outbox, all_outboxes
 

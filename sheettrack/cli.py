@@ -138,11 +138,14 @@ def init(target: str | None, template: str | None) -> None:
 @click.option("--status", type=click.Choice(["finished", "failed", "interrupted"]), default="finished",
               show_default=True)
 @click.option("--template", "-T", default=None, help="Template for a new workbook.")
+@click.option("--sweep-id", default=None, help="Id of the sweep this run belongs to.")
+@click.option("--sweep-rank", type=int, default=None, help="Rank of this run within its sweep (1 = best).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run id as JSON.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 when the store cannot take the row now (it still waits in the outbox).")
 def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data: tuple, notes: tuple,
-            hypothesis: str | None, status: str, template: str | None, as_json: bool, strict: bool) -> None:
+            hypothesis: str | None, status: str, template: str | None, sweep_id: str | None,
+            sweep_rank: int | None, as_json: bool, strict: bool) -> None:
     """Log one run; prints its run id.
 
     Values are read as int, float, bool or JSON where they look like one:
@@ -151,12 +154,104 @@ def log_cmd(target: str | None, params: tuple, metrics: tuple, tags: tuple, data
     run_id = api.log(target, params=parse_pairs(params, "--param"),
                      metrics=parse_pairs(metrics, "--metric"), tags=parse_pairs(tags, "--tag"),
                      data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
-                     template=template, status=status, credentials=creds(),
-                     on_error="raise" if strict else "warn")
+                     template=template, status=status, sweep_id=sweep_id, sweep_rank=sweep_rank,
+                     credentials=creds(), on_error="raise" if strict else "warn")
     if as_json:
         emit_json({"run_id": run_id})
     else:
         click.echo(run_id)
+
+
+def read_batch(path: str) -> list[dict[str, Any]]:
+    """Rows for ``log-many`` from a JSON Lines, JSON or CSV file (``-``: JSON Lines on stdin).
+
+    JSON rows are dicts as ``log_many`` takes them. A CSV header names params as they are
+    (``lr``) or with ``param:``, metrics with ``metric:``, tags with ``tag:``; the columns
+    ``run_id``, ``status``, ``error``, ``notes``, ``hypothesis``, ``duration_s``, ``sweep_rank``
+    and ``data`` (a path) keep their meaning. Empty CSV cells are left out.
+    """
+    import csv
+    import io
+
+    from .batch import ROW_KEYS
+
+    if path == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            text, name = fh.read(), path
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
+        for line in reader:
+            row: dict[str, Any] = {}
+            for key, value in line.items():
+                if key is None:
+                    raise ValueError(f"{name}: line {reader.line_num} has more cells than the header")
+                if value is None or value == "":
+                    continue
+                prefix, sep, rest = key.partition(":")
+                group = {"param": "params", "metric": "metrics", "tag": "tags"}.get(prefix) if sep else None
+                if group is not None:
+                    row.setdefault(group, {})[rest.strip()] = parse_value(value)
+                elif key in ROW_KEYS and key not in ("params", "metrics", "tags"):
+                    row[key] = value if key in ("run_id", "status", "error", "notes", "hypothesis",
+                                                "data") else parse_value(value)
+                else:
+                    row.setdefault("params", {})[key.strip()] = parse_value(value)
+            rows.append(row)
+        return rows
+    if lowered.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{name}: not valid JSON: {exc}") from None
+        if not isinstance(data, list):
+            raise ValueError(f"{name}: expected a JSON list of rows")
+        return data
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as exc:
+            raise ValueError(f"{name}: line {number} is not valid JSON: {exc}") from None
+    return rows
+
+
+@main.command("log-many")
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] FILE")
+@click.option("--sweep-id", default=None, help="Id shared by the rows [a new one].")
+@click.option("--no-sweep", is_flag=True, help="Do not mark the rows as one sweep.")
+@click.option("--rank-by", default=None, help="Metric ranking the rows [the template's primary metric].")
+@click.option("--goal", type=click.Choice(["max", "min"]), default=None, help="Direction of --rank-by.")
+@click.option("--hypothesis", default=None, help="Hypothesis for rows that give none.")
+@click.option("--template", "-T", default=None, help="Template for a new workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run ids as JSON.")
+def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, rank_by: str | None,
+                 goal: str | None, hypothesis: str | None, template: str | None, as_json: bool) -> None:
+    """Log many runs at once from FILE (.jsonl, .json, .csv, or - for JSON Lines on stdin).
+
+    Every row is checked first (a bad one is named by its index, and nothing is written),
+    then all are appended in one write; prints the run ids.
+    """
+    from .batch import log_many
+
+    if len(args) > 2:
+        raise click.UsageError("expected [TARGET] FILE (TARGET may come from SHEETTRACK_TARGET)")
+    target, path = (None, args[0]) if len(args) == 1 else args
+    if no_sweep and sweep_id:
+        raise click.UsageError("--sweep-id and --no-sweep exclude each other")
+    rows = read_batch(path)
+    ids = log_many(target, rows, template=template, sweep_id=False if no_sweep else (sweep_id or True),
+                   rank_by=rank_by, goal=goal, hypothesis=hypothesis, credentials=creds())
+    if as_json:
+        emit_json({"run_ids": ids})
+    else:
+        for run_id in ids:
+            click.echo(run_id)
 
 
 @main.command()
@@ -334,7 +429,7 @@ def outbox_cmd(target: str | None, as_json: bool) -> None:
     """List the rows waiting in the outbox, and why; prints the outbox folder."""
     from .outbox import outbox_dir
 
-    rows = api.outbox(target, credentials=creds())
+    rows = api.pending(target, credentials=creds())
     if as_json:
         emit_json({"folder": str(outbox_dir()), "waiting": rows})
         return
@@ -453,6 +548,36 @@ def export(target: str | None, to: str, output: str | None, summary: str | None)
         click.echo(text, nl=False)
     else:
         click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("book", required=False, default="experiments.xlsx")
+@click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Trials of the Optuna study.")
+def demo(book: str, trials: int) -> None:
+    """Build a demo workbook from real runs of the examples (about 30 s), and say what to open.
+
+    Runs the digits MLPs, a grid search, an Optuna study and command-line logging on the
+    digits images that ship with scikit-learn (install with the examples extra).
+    """
+    try:
+        import optuna  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise click.UsageError(f"the demo needs scikit-learn and Optuna: pip install "
+                               f"'sheettrack[examples]' ({exc})") from None
+    from .demo import build_demo
+
+    info = build_demo(book, n_trials=trials, echo=lambda line: click.echo(line, err=True))
+    parts = ", ".join(f"{n} {what}" for what, n in info["counts"].items())
+    click.echo(f"\nlogged {parts} to {book} in {info['seconds']:.0f} s ({info['runs']} runs in the workbook)")
+    click.echo(f"open {book} in Excel or LibreOffice:")
+    click.echo("  Runs    one row per run: params, metrics, data fingerprint, provenance; "
+               "filter by sweep_id, sort by sweep_rank")
+    for sheet in info["summary_sheets"]:
+        click.echo(f"  {sheet}")
+    click.echo("  Schema  what every column means")
+    click.echo(f"then try:  sheettrack ls {book} --sort -accuracy --top 5")
 
 
 @main.group(invoke_without_command=True)

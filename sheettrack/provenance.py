@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 GIT_TIMEOUT = 5.0
@@ -41,6 +42,8 @@ _ML_PACKAGES: dict[str, str] = {
     "optuna": "optuna",
     "statsmodels": "statsmodels",
 }
+
+_VERSIONS: dict[str, str | None] = {}  # distribution -> version from its metadata
 
 _GIT_KEYS = ("git_commit", "git_branch", "git_dirty", "git_diff_hash", "git_remote")
 
@@ -131,12 +134,14 @@ def _module_version(module: object, dist_name: str) -> str | None:
                 return text
     except Exception:
         pass
-    try:
-        from importlib import metadata
+    if dist_name not in _VERSIONS:  # installed metadata does not change within a process
+        try:
+            from importlib import metadata
 
-        return metadata.version(dist_name)
-    except Exception:
-        return None
+            _VERSIONS[dist_name] = metadata.version(dist_name)
+        except Exception:
+            _VERSIONS[dist_name] = None
+    return _VERSIONS[dist_name]
 
 
 def _command_line() -> str:
@@ -282,4 +287,90 @@ def strip_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-__all__ = ["capture", "git_info", "loaded_packages", "strip_credentials"]
+GIT_RECHECK_S = 10.0
+"""Seconds a cached git answer is trusted for changes its signature cannot see (new untracked files)."""
+
+# cwd -> (layout, signature, monotonic time of capture, git values)
+_GIT_CACHE: dict[str, tuple[tuple | None, tuple | None, float, dict[str, object]]] = {}
+
+
+def capture_cached(*, git: bool = True, user: bool = True, host: bool = True, python: bool = True,
+                   command: bool = True, cwd: str | None = None) -> dict[str, object]:
+    """``capture()`` for a process that logs many runs: git is asked again only when it may answer differently.
+
+    Git values are reused while HEAD, the branch ref, the index and every tracked file's stat
+    (mtime, size, inode) are unchanged and the last answer is under ``GIT_RECHECK_S`` old, so a
+    commit, a checkout, staging or an edit to a tracked file shows in the very next row; only a
+    new untracked file may take up to ``GIT_RECHECK_S`` to show. Everything else is cheap and
+    captured every time.
+    """
+    info = capture(git=False, user=user, host=host, python=python, command=command)
+    if git:
+        info.update(cached_git_info(cwd if cwd is not None else _default_git_dir(_script())))
+    return info
+
+
+def cached_git_info(cwd: str) -> dict[str, object]:
+    """``git_info(cwd)``, reused while the repository's signature is unchanged (see ``capture_cached``)."""
+    key = os.path.realpath(cwd)
+    now = time.monotonic()
+    entry = _GIT_CACHE.get(key)
+    if entry is not None:
+        layout, signature, when, info = entry
+        if now - when < GIT_RECHECK_S and (layout is None or _git_signature(layout) == signature):
+            return dict(info)
+    layout = _git_layout(cwd)
+    signature = _git_signature(layout) if layout is not None else None
+    info = git_info(cwd)
+    _GIT_CACHE[key] = (layout, signature, now, info)
+    return dict(info)
+
+
+def _git_layout(cwd: str) -> tuple | None:
+    """(git dir, common dir, tracked file paths) of the repository holding ``cwd``, or None."""
+    env = _git_env()
+    where = _finish_git(_start_git(["rev-parse", "--path-format=absolute", "--git-dir",
+                                    "--git-common-dir", "--show-toplevel"], cwd, env))
+    if where is None or where[0] != 0 or len(where[1].splitlines()) != 3:
+        return None
+    git_dir, common_dir, top = where[1].splitlines()
+    listed = _start_git(["ls-files", "-z", "--full-name"], top, env)
+    if listed is None or listed.stdout is None:
+        return None
+    try:
+        out, _ = listed.communicate(timeout=GIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        listed.kill()
+        listed.communicate()
+        return None
+    if listed.returncode != 0:
+        return None
+    files = tuple(os.path.join(top, name) for name in out.decode("utf-8", "replace").split("\0") if name)
+    return git_dir, common_dir, files
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _git_signature(layout: tuple) -> tuple:
+    """What changes when a git answer may change: HEAD, refs, the index, every tracked file's stat."""
+    git_dir, common_dir, files = layout
+    try:
+        with open(os.path.join(git_dir, "HEAD"), "rb") as fh:
+            head = fh.read()
+    except OSError:
+        head = b""
+    ref = head[5:].strip().decode("utf-8", "replace") if head.startswith(b"ref: ") else ""
+    return (head, _stat(os.path.join(git_dir, "index")),
+            _stat(os.path.join(common_dir, "packed-refs")),
+            _stat(os.path.join(common_dir, ref)) if ref else None,
+            tuple(_stat(f) for f in files))
+
+
+__all__ = ["capture", "capture_cached", "cached_git_info", "git_info", "loaded_packages",
+           "strip_credentials"]

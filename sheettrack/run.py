@@ -43,6 +43,8 @@ class Run:
         self.data: list[Any] = []
         self.status: str | None = None
         self.error: str | None = None
+        self.sweep_id: str | None = None
+        self.sweep_rank: int | None = None
         self._written = False
         if params:
             self.log_params(params)
@@ -111,6 +113,8 @@ class Run:
         run = {"run_id": self.run_id, "started_at": self.started_at, "ended_at": ended,
                "duration_s": round(time.perf_counter() - self._t0, 3),
                "status": self.status or "finished", "error": self.error}
+        if self.sweep_id is not None or self.sweep_rank is not None:
+            run.update(sweep_id=self.sweep_id, sweep_rank=self.sweep_rank)
         notes = {"hypothesis": self.hypothesis, "notes": "\n".join(self.notes) or None}
         data = {"data_hash": combined_hash(self.data) if self.data else None,
                 "data": self.data or None}

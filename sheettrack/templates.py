@@ -63,7 +63,40 @@ def load_template(template: str | os.PathLike | dict | Schema | None = None, _se
     path = path.resolve()
     if str(path) in _seen:
         raise TemplateError(f"{path}: key 'extends' makes a loop ({' -> '.join(_seen)})")
-    return _from_data(_read_yaml(path), str(path), path.parent, _seen + (str(path),))
+    key = str(path)
+    hit = _LOADED.get(key)
+    if hit is not None and all(_stamp(p) == k for p, k in hit[0]):
+        _note(hit[0])
+        return hit[1]
+    deps: list[tuple[str, tuple | None]] = [(key, _stamp(key))]
+    _TRACKING.append(deps)
+    try:
+        schema = _from_data(_read_yaml(path), key, path.parent, _seen + (key,))
+    finally:
+        _TRACKING.pop()
+    _LOADED[key] = (tuple(deps), schema)
+    _note(deps)
+    return schema
+
+
+# Loaded template files: path -> (the files it was built from with their stamps, schema).
+# A sweep passing template= on every log() call parses the YAML once; an edited file (or an
+# edited file it extends) is loaded again. Schemas are never changed in place.
+_LOADED: dict[str, tuple[tuple, Schema]] = {}
+_TRACKING: list[list] = []  # the dependency lists of the loads under way (extends nest them)
+
+
+def _stamp(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _note(deps: Any) -> None:
+    for collecting in _TRACKING:
+        collecting.extend(deps)
 
 
 def _from_data(data: Any, source: str, folder: Path, seen: tuple) -> Schema:

@@ -44,7 +44,7 @@ def stored_ids(gs) -> list[str]:
 
 
 def waiting(target) -> list[str]:
-    return [r["run_id"] for r in api.outbox(target) if r["run_id"]]
+    return [r["run_id"] for r in api.pending(target) if r["run_id"]]
 
 
 def test_a_quota_storm_queues_the_row_and_sync_delivers_it(gs, capsys):

@@ -31,7 +31,7 @@ def lock_like_excel(book: Path) -> Path:
 
 
 def waiting(book: Path) -> list[str]:
-    return [r["run_id"] for r in api.outbox(book) if r["run_id"]]
+    return [r["run_id"] for r in api.pending(book) if r["run_id"]]
 
 
 def run_ids(book: Path) -> list[str]:
@@ -167,7 +167,7 @@ def test_a_cut_or_damaged_line_loses_only_that_line(tmp_book, monkeypatch, capsy
     lines[2] = lines[2].replace(b'"a"', b'"b"')
     data = b"\n".join(lines[:4]) + b"\n" + lines[4][: len(lines[4]) // 2]
     box.path.write_bytes(data)
-    listed = api.outbox(tmp_book)
+    listed = api.pending(tmp_book)
     assert [r["run_id"] for r in listed if r["run_id"]] == [ids[0], ids[2]]
     problems = [r["reason"] for r in listed if not r["run_id"]]
     assert len(problems) == 2 and any("damaged" in p for p in problems) and any("cut short" in p for p in problems)

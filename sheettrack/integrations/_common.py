@@ -1,0 +1,129 @@
+"""What the training-callback integrations share: importing a framework, and a metric history."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from typing import Any
+
+LOWER_IS_BETTER = re.compile(r"loss|error|err$|mse|mae|rmse|perplexity|ppl|wer|cer|runtime|time",
+                             re.IGNORECASE)
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import ``module`` or raise ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"sheettrack.integrations.{extra} needs {what}: "
+                          f"pip install 'sheettrack[{extra}]' ({exc})") from exc
+
+
+def plain(value: Any) -> Any:
+    """A framework scalar (tensor, numpy number) as a Python number; other values as they are."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def hparam(value: Any) -> Any:
+    """A hyperparameter as something a cell holds: numbers, text, bools and lists stay; others become text."""
+    value = plain(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) or v is None
+                                                for v in value):
+        return list(value)
+    if isinstance(value, dict):
+        return {str(k): hparam(v) for k, v in value.items()}
+    if callable(value):
+        return getattr(value, "__name__", None) or type(value).__name__
+    if type(value).__repr__ is object.__repr__ and type(value).__str__ is object.__str__:
+        return type(value).__name__  # not "<Net object at 0x7f...>"
+    return str(value)
+
+
+class History:
+    """Per-epoch metric values: the final and the best value of each, and the epoch of the best.
+
+    ``goals`` maps a metric name to ``max`` or ``min``; other names ending like a loss or an
+    error (``loss``, ``val_mae``, ``perplexity``) are lower-is-better, the rest higher-is-better.
+    """
+
+    def __init__(self, goals: dict[str, str] | None = None) -> None:
+        self.goals = dict(goals or {})
+        self.final: dict[str, float] = {}
+        self.final_epoch: dict[str, int] = {}
+        self.best: dict[str, tuple[float, int]] = {}
+        self.epochs = 0
+        self.nan: tuple[str, int] | None = None
+
+    def goal(self, name: str) -> str:
+        return self.goals.get(name) or ("min" if LOWER_IS_BETTER.search(name) else "max")
+
+    def add(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """Record the metrics seen at the end of ``epoch`` (counted from 1)."""
+        self.epochs = max(self.epochs, epoch)
+        for name, raw in metrics.items():
+            value = plain(raw)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            value = float(value)
+            self.final[name], self.final_epoch[name] = value, epoch
+            if math.isnan(value) or math.isinf(value):
+                if self.nan is None:
+                    self.nan = (name, epoch)
+                continue
+            old = self.best.get(name)
+            better = old is None or (value > old[0] if self.goal(name) == "max" else value < old[0])
+            if better:
+                self.best[name] = (value, epoch)
+
+    def metrics(self) -> dict[str, Any]:
+        """``name`` (final), ``name_best`` and ``name_best_epoch`` for every metric seen."""
+        out: dict[str, Any] = {}
+        for name, value in self.final.items():
+            out[name] = value
+            if name in self.best:
+                out[f"{name}_best"], out[f"{name}_best_epoch"] = self.best[name]
+        return out
+
+    def status(self) -> tuple[str, str | None]:
+        """``finished``, or ``failed`` with a message when a metric became NaN or infinite."""
+        if self.nan is not None:
+            name, epoch = self.nan
+            return "failed", f"metric {name} became {self.final.get(name)} at epoch {epoch}"
+        return "finished", None
+
+
+def started_now() -> tuple[Any, float]:
+    """The (UTC datetime, perf_counter) pair a training callback keeps when training begins."""
+    import datetime as dt
+    import time
+
+    return dt.datetime.now(dt.timezone.utc), time.perf_counter()
+
+
+def log_training(target: Any, *, template: Any, params: dict[str, Any], history: History,
+                 tags: dict[str, Any] | None, hypothesis: str | None, notes: str | None,
+                 started: tuple[Any, float] | None, status: str | None = None, error: str | None = None,
+                 framework: str) -> str:
+    """Write the one row of a training run; return its run id."""
+    import sheettrack
+
+    own_status, own_error = history.status()
+    run = sheettrack.start_run(target, template=template, hypothesis=hypothesis)
+    if started is not None:  # (UTC datetime, perf_counter) when training began
+        run.started_at, run._t0 = started
+    run.log_params(params)
+    run.log_metrics({**history.metrics(), "epochs_trained": history.epochs})
+    run.set_tags({"framework": framework, **(tags or {})})
+    if notes:
+        run.note(notes)
+    return run.end(status or own_status, error if status else own_error)
