@@ -16,8 +16,8 @@ three ways, each into a fresh workbook, in this one process:
 Correctness: python-calamine reads every workbook back: N rows, the run ids logged, one
 sweep id per sweep, ranks 1..N in the batch.
 
-A Google Sheets part runs when ``sheettrack.stores.gsheets`` imports and
-``tests.sheets_emulator.Emulator`` exists; otherwise it prints one line saying it is skipped.
+A Google Sheets part logs the first 200 rows into the local emulator of the Sheets API, one
+call per row and as one batch, and prints the time and the API requests each took.
 
 Targets (workbook, PASS/FAIL): N=1,000 one at a time <= 10 s; as one batch <= 1 s. The exit
 status is 1 when a correctness check fails, or a target fails and ``--strict`` is given.
@@ -160,29 +160,39 @@ def check(label: str, path: Path, ids: list[str], ranks: bool) -> list[str]:
 
 
 def google(rows: list[dict[str, Any]]) -> None:
-    """The same sweep into the local Google Sheets emulator, when both exist."""
+    """The same sweep into the local Google Sheets emulator: one call per row and one batch,
+    with the Sheets API requests each took."""
+    from sheettrack.stores import gsheets
+    from tests.sheets_emulator import Emulator
+
+    emu = Emulator().start()
+    saved = {k: os.environ.get(k) for k in ("SHEETTRACK_GOOGLE_API_BASE", "SHEETTRACK_CREDENTIALS")}
     try:
-        import sheettrack.stores.gsheets  # noqa: F401
-        from tests.sheets_emulator import Emulator
-    except ImportError as exc:
-        print(f"google sheets: skipped ({exc}; needs sheettrack.stores.gsheets and "
-              "tests.sheets_emulator.Emulator)")
-        return
-    if not (hasattr(Emulator, "__enter__") and hasattr(Emulator, "new_target")):
-        print("google sheets: skipped (this benchmark expects Emulator() as a context manager "
-              "with new_target(title) returning a target for sheettrack.log)")
-        return
-    with Emulator() as emu:
-        for label, run in (("one at a time", "one"), ("one batch", "batch")):
-            target = emu.new_target(f"sweep-{run}")
+        creds = emu.write_service_account(Path(tempfile.mkdtemp(prefix="sheettrack-sa-")) / "sa.json")
+        os.environ.update(SHEETTRACK_GOOGLE_API_BASE=emu.base_url, SHEETTRACK_CREDENTIALS=str(creds))
+        for label, run in (("one call per row", "one"), ("one batch", "batch")):
+            gsheets.forget()
+            target = f"gsheet://{emu.create_spreadsheet(f'sweep-{run}')}"
+            sheettrack.init(target, TEMPLATE)
+            emu.reset_requests()
             t0 = time.perf_counter()
             if run == "one":
                 for row in rows:
                     sheettrack.log(target, template=TEMPLATE, sweep_id="bench", **row)
             else:
                 sheettrack.log_many(target, rows, template=TEMPLATE)
-            print(f"google sheets emulator, {label}: {time.perf_counter() - t0:.2f} s "
-                  f"for {len(rows)} rows")
+            took = time.perf_counter() - t0
+            api_n = sum(1 for r in emu.requests if r["path"].startswith("/v4/"))
+            stored = len(emu.values(target[len("gsheet://"):], "Runs")) - 1
+            print(f"google sheets emulator, {label}: {took:.2f} s for {len(rows)} rows, "
+                  f"{api_n} API requests, {stored} rows in the sheet")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        emu.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
