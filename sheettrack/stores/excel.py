@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import glob
 import html
 import io
 import json
 import os
 import re
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 import zlib
@@ -164,10 +162,8 @@ class ExcelStore(Store):
     def _replace_with(self, write: Any) -> None:
         """Write a temp file in the same folder with ``write(fh)``, fsync, and swap it in."""
         folder = self.path.parent
-        for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
-            with contextlib.suppress(OSError):  # left by a crashed writer (we hold the lock)
-                stale.unlink()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        tmp = str(folder / f".{self.path.name}.tmp")  # one name: only the lock holder writes it
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
         try:
             with os.fdopen(fd, "w+b") as fh:
                 write(fh)

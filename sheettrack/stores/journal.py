@@ -140,6 +140,10 @@ def _read_journal(path: Path) -> bytes | None:
 def recover(path: Path, label: str) -> str | None:
     """Finish or undo an in-place write a crashed process left behind. Call it holding the
     workbook's lock. Returns what was done ("rolled back", "kept", "dropped") or None."""
+    stale = path.parent / f".{path.name}.tmp"  # a copy a crashed writer never swapped in
+    if stale.exists():
+        with contextlib.suppress(OSError):
+            stale.unlink()
     raw = _read_journal(path)
     if raw is None:
         return None
