@@ -672,8 +672,12 @@ def test_workbook_open_elsewhere_is_not_written(tmp_book: Path, make_owner: Any)
 # --------------------------------------------------------------------------- atomic replace
 
 def _leftovers(folder: Path, book: Path) -> list[str]:
-    """Files beside the workbook other than it and its lock file."""
-    return sorted(p.name for p in folder.iterdir() if p.name not in (book.name, f".{book.name}.lock"))
+    """Files beside the workbook other than it, its lock file and its (empty) journal."""
+    journal_file = folder / f".{book.name}.journal"
+    if journal_file.exists():
+        assert journal_file.stat().st_size == 0, "a journal was left behind"
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name not in (book.name, f".{book.name}.lock", journal_file.name))
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o600, 0o664])

@@ -668,6 +668,7 @@ class Styles:
         self.xml = xml
         self.changed = False
         self._cache: dict[str, int] = {}
+        self._scanned: tuple[dict[str, int], dict[int, int]] | None = None
 
     def xf_for(self, fmt: str | None) -> int | None:
         """The cellXfs index showing numbers with ``fmt`` (None for General)."""
@@ -677,26 +678,17 @@ class Styles:
             return self._cache[fmt]
         xml = self.xml
         fmt_id = BUILTIN_FORMATS.get(fmt)
-        custom = {}
-        for m in re.finditer(rb"<(?:\w+:)?numFmt\b[^>]*>", xml):
-            a = attrs(m.group())
-            if "numFmtId" in a and "formatCode" in a:
-                custom[a["formatCode"]] = int(a["numFmtId"])
+        custom, plain_xfs = self._scan()
         if fmt_id is None:
             fmt_id = custom.get(fmt)
         if fmt_id is None:
             fmt_id = max([163, *custom.values()]) + 1
             xml = _add_num_fmt(xml, fmt_id, fmt)
+            self._scanned = None
         xfs = re.search(rb"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", xml, re.S)
         if xfs is None:
             return None
-        index = None
-        for i, m in enumerate(re.finditer(rb"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)", xfs.group(2), re.S)):
-            a = attrs(m.group().split(b">", 1)[0])
-            if (int(a.get("numFmtId", 0)) == fmt_id and a.get("fontId", "0") == "0"
-                    and a.get("fillId", "0") == "0" and a.get("borderId", "0") == "0"):
-                index = i
-                break
+        index = plain_xfs.get(fmt_id)
         if index is None:
             prefix = xfs.group(1)
             count = len(re.findall(rb"<(?:\w+:)?xf\b", xfs.group(2)))
@@ -709,8 +701,30 @@ class Styles:
         if xml is not self.xml:
             self.xml = xml
             self.changed = True
+            self._scanned = None
         self._cache[fmt] = index
         return index
+
+    def _scan(self) -> tuple[dict[str, int], dict[int, int]]:
+        """Custom number formats (code -> id) and, per format id, the first plain cell
+        format showing it (no font, fill or border of its own): read once per version."""
+        if self._scanned is None:
+            custom: dict[str, int] = {}
+            for m in re.finditer(rb"<(?:\w+:)?numFmt\b[^>]*>", self.xml):
+                a = attrs(m.group())
+                if "numFmtId" in a and "formatCode" in a:
+                    custom[a["formatCode"]] = int(a["numFmtId"])
+            plain: dict[int, int] = {}
+            xfs = re.search(rb"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", self.xml, re.S)
+            if xfs is not None:
+                for i, m in enumerate(re.finditer(rb"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)",
+                                                  xfs.group(2), re.S)):
+                    a = attrs(m.group().split(b">", 1)[0])
+                    if (a.get("fontId", "0") == "0" and a.get("fillId", "0") == "0"
+                            and a.get("borderId", "0") == "0"):
+                        plain.setdefault(int(a.get("numFmtId", 0)), i)
+            self._scanned = (custom, plain)
+        return self._scanned
 
 
 def _add_num_fmt(xml: bytes, fmt_id: int, code: str) -> bytes:

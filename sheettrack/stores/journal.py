@@ -3,12 +3,14 @@
 An append changes only the end of the file (the Runs worksheet is the last big member of
 the archive), so it overwrites that end instead of copying the whole file. Before the
 first byte of the workbook changes, the bytes about to be overwritten and the file's old
-length go to a journal beside it (``.BOOK.xlsx.journal``), fsynced. Whoever next takes the
-workbook's lock finds a leftover journal and either rolls the workbook back to those bytes
-or, when the workbook already holds the whole new version, just removes the journal (the
-journal records a checksum of what was being written, so a journal that survived a commit
-is recognised). A journal that fails its own checksum was never complete, so the workbook
-was never touched and the journal is dropped.
+length go to a journal beside it (``.BOOK.xlsx.journal``), fsynced; after the workbook is
+fsynced the journal is emptied. The journal file stays (empty) between appends, like the
+lock file: emptying it needs no fsync and no change to the folder, so an append costs two
+fsyncs. Whoever next takes the workbook's lock finds a non-empty journal and either rolls
+the workbook back to those bytes or, when the workbook already holds the whole new version,
+just empties the journal (it records a checksum of what was being written, so a journal
+that outlived its commit is recognised). A journal that fails its own checksum was never
+complete, so the workbook was never touched and the journal is emptied.
 
 The numbered steps of a write call ``step_hook`` (when set), so tests can crash a process
 at each of them.
@@ -41,8 +43,8 @@ STEP_JOURNAL_WRITTEN = 2    # journal written, not yet synced
 STEP_JOURNAL_SYNCED = 3     # journal durable; the workbook is untouched so far
 STEP_WORKBOOK_HALF = 4      # half of the new bytes written over the workbook's end
 STEP_WORKBOOK_WRITTEN = 5   # new bytes written, not yet synced
-STEP_WORKBOOK_SYNCED = 6    # the new version is durable; the journal is still there
-STEP_DONE = 7               # journal removed
+STEP_WORKBOOK_SYNCED = 6    # the new version is durable; the journal still holds the old
+STEP_DONE = 7               # journal emptied
 # the steps of the copy path (``ExcelStore._replace_with``)
 STEP_COPY_WRITTEN = 11      # temporary copy written, not yet synced
 STEP_COPY_SYNCED = 12       # temporary copy synced, not yet swapped in
@@ -132,9 +134,14 @@ class Journal:
 
 def _read_journal(path: Path) -> bytes | None:
     try:
-        return journal_path(path).read_bytes()
-    except FileNotFoundError:
+        return journal_path(path).read_bytes() or None
+    except (FileNotFoundError, IsADirectoryError):
         return None
+
+
+def _empty(jpath: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(jpath, 0)
 
 
 def recover(path: Path, label: str) -> str | None:
@@ -150,7 +157,7 @@ def recover(path: Path, label: str) -> str | None:
     jpath = journal_path(path)
     journal = Journal.decode(raw)
     if journal is None:  # never completed, so the workbook was never touched
-        jpath.unlink(missing_ok=True)
+        _empty(jpath)
         return "dropped"
     try:
         with open(path, "r+b") as fh:
@@ -170,13 +177,12 @@ def recover(path: Path, label: str) -> str | None:
                 os.fsync(fh.fileno())
                 done = "rolled back"
     except FileNotFoundError:
-        jpath.unlink(missing_ok=True)
+        _empty(jpath)
         return "dropped"
     except OSError as exc:
         raise StoreError(f"{label}: an interrupted append left a journal ({jpath.name}) that "
                          f"cannot be rolled back: {exc.strerror or exc}", label) from None
-    jpath.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    _empty(jpath)
     return done
 
 
@@ -193,7 +199,7 @@ def snapshot(path: Path) -> bytes:
 
 def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
     """Overwrite the workbook open as ``fh`` from ``offset`` to its end with ``data``,
-    crash-safely: journal first (fsynced), then the workbook (fsynced), then drop the
+    crash-safely: journal first (fsynced), then the workbook (fsynced), then empty the
     journal. Returns False, the workbook untouched, when the journal cannot be written
     (the caller then copies instead); on an error after that, puts the old bytes back
     and raises."""
@@ -204,55 +210,58 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
     journal = Journal(old_len, offset + len(data), [(offset, old, len(data), zlib.crc32(data))])
     blob = journal.encode()
     jpath = journal_path(path)
-    mode = os.fstat(fd).st_mode & 0o666
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
     try:
-        jfd = os.open(jpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), mode)
+        try:
+            jfd = os.open(jpath, flags)
+            created = False
+        except FileNotFoundError:
+            jfd = os.open(jpath, flags | os.O_CREAT, os.fstat(fd).st_mode & 0o666)
+            created = True
     except OSError:
         return False
     try:
         try:
             half = len(blob) // 2
-            os.write(jfd, blob[:half])
+            _write_all(jfd, blob[:half])
             step(STEP_JOURNAL_HALF)
             _write_all(jfd, blob[half:])
+            os.ftruncate(jfd, len(blob))
             step(STEP_JOURNAL_WRITTEN)
             os.fsync(jfd)
-        finally:
-            os.close(jfd)
-        fsync_dir(path.parent)
-        step(STEP_JOURNAL_SYNCED)
-    except OSError:
-        with contextlib.suppress(OSError):
-            jpath.unlink()
-        return False
-    except BaseException:
-        with contextlib.suppress(OSError):
-            jpath.unlink()
-        raise
-    try:
-        half = len(data) // 2
-        fh.seek(offset)
-        fh.write(data[:half])
-        fh.flush()
-        step(STEP_WORKBOOK_HALF)
-        fh.write(data[half:])
-        fh.flush()
-        if offset + len(data) < old_len:
-            fh.truncate(offset + len(data))
-        step(STEP_WORKBOOK_WRITTEN)
-        os.fsync(fd)
-        step(STEP_WORKBOOK_SYNCED)
-    except BaseException:
-        # the process lives on: put the old bytes back now rather than at the next open
-        with contextlib.suppress(OSError):
+            if created:  # the journal's own entry in the folder must be durable too
+                fsync_dir(path.parent)
+            step(STEP_JOURNAL_SYNCED)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(jfd, 0)
+            return False
+        try:
+            half = len(data) // 2
             fh.seek(offset)
-            fh.write(old)
-            fh.truncate(old_len)
+            fh.write(data[:half])
             fh.flush()
+            step(STEP_WORKBOOK_HALF)
+            fh.write(data[half:])
+            fh.flush()
+            if offset + len(data) < old_len:
+                fh.truncate(offset + len(data))
+            step(STEP_WORKBOOK_WRITTEN)
             os.fsync(fd)
-            jpath.unlink()
-        raise
-    jpath.unlink()
+            step(STEP_WORKBOOK_SYNCED)
+        except BaseException:
+            # the process lives on: put the old bytes back now rather than at the next open
+            with contextlib.suppress(OSError):
+                fh.seek(offset)
+                fh.write(old)
+                fh.truncate(old_len)
+                fh.flush()
+                os.fsync(fd)
+                os.ftruncate(jfd, 0)
+            raise
+        os.ftruncate(jfd, 0)  # the commit needs no fsync: a journal that outlives it is "kept"
+    finally:
+        os.close(jfd)
     step(STEP_DONE)
     return True
 
