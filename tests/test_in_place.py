@@ -302,3 +302,18 @@ def test_segment_checksums_combine_like_zlib() -> None:
         a = rng.randbytes(rng.randrange(0, 200))
         b = rng.randbytes(rng.randrange(0, 5000))
         assert ooxml.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_a_journal_is_never_applied_to_another_workbook(tmp_book: Path, acked: bytes,
+                                                        tmp_path: Path) -> None:
+    """A workbook copied over a crashed one (a backup restored by hand) keeps its bytes."""
+    tmp_book.write_bytes(acked)
+    _crash(tmp_book, journal.STEP_WORKBOOK_HALF, 99)
+    other = tmp_path / "other" / "runs.xlsx"
+    other.parent.mkdir()
+    for n in range(5):
+        sheettrack.log(other, params={"n": 10 + n, "note": "another workbook"})
+    tmp_book.write_bytes(other.read_bytes())
+    assert journal.recover(tmp_book, str(tmp_book)) == "dropped"
+    assert sha256(tmp_book) == sha256(other)
+    assert _column(read_calamine(tmp_book), "n") == [10, 11, 12, 13, 14]

@@ -1410,17 +1410,18 @@ def _plan_fast(wb: Workbook, part: str, label: str, index: SheetIndex, expected:
     last_row = index.last_row + len(cells)
     block = _rows_xml(cells, header, columns, styles, index.last_row, sheet.p, label)
     zdict = recent[-ANCHOR_BYTES:] or None
+    level = 6 if len(block) < PARALLEL_MIN_BYTES else COMPRESS_LEVEL  # a big batch: fast beats small
     pieces: list[bytes] = []
     stats: list[SegmentStat] = []
     if ru + len(block) <= RECENT_SPAN:  # continue the recent run, referring back into it
-        piece, st = deflate_segment(block, 6, zdict=zdict)
+        piece, st = deflate_segment(block, level, zdict=zdict)
         pieces.append(piece)
         stats.append(st)
         new_recent = (rc + st.clen, ru + st.ulen)
     else:  # start a new run: its first segment stands alone
         cut = max(0, len(block) - ANCHOR_BYTES)
         if cut:
-            piece, st = deflate_segment(block[:cut], 6, zdict=zdict)
+            piece, st = deflate_segment(block[:cut], level, zdict=zdict)
             pieces.append(piece)
             stats.append(st)
         piece, st = deflate_segment(block[cut:], 6)

@@ -31,7 +31,8 @@ from typing import Any
 from ..errors import StoreError
 
 MAGIC = b"sheettrack-journal-1\n"
-_HEAD = struct.Struct("<QQI")  # old length, new length, number of regions
+_HEAD = struct.Struct("<QQQII")  # old length, new length, guard offset, guard CRC, regions
+GUARD_BYTES = 4096  # the bytes just before the overwritten end, which the append keeps
 _REGION = struct.Struct("<QIII")  # offset, length of old bytes, length and CRC-32 of new bytes
 
 #: Called with the number of each write step (tests crash or raise here); None in use.
@@ -80,14 +81,16 @@ class Journal:
     """What a journal holds: the old length, the new length, and per overwritten region
     its old bytes and the length and CRC-32 of the bytes written there."""
 
-    def __init__(self, old_len: int, new_len: int,
-                 regions: list[tuple[int, bytes, int, int]]) -> None:
+    def __init__(self, old_len: int, new_len: int, regions: list[tuple[int, bytes, int, int]],
+                 guard: tuple[int, int] = (0, 0)) -> None:
         self.old_len = old_len
         self.new_len = new_len
         self.regions = regions  # (offset, old bytes, new length, new crc)
+        self.guard = guard  # (offset, CRC-32 of the GUARD_BYTES before it): whose journal it is
 
     def encode(self) -> bytes:
-        parts = [MAGIC, _HEAD.pack(self.old_len, self.new_len, len(self.regions))]
+        parts = [MAGIC, _HEAD.pack(self.old_len, self.new_len, self.guard[0], self.guard[1],
+                                   len(self.regions))]
         for offset, old, new_len, new_crc in self.regions:
             parts.append(_REGION.pack(offset, len(old), new_len, new_crc))
             parts.append(old)
@@ -103,7 +106,7 @@ class Journal:
         if zlib.crc32(body) != crc:
             return None
         pos = len(MAGIC)
-        old_len, new_len, count = _HEAD.unpack_from(body, pos)
+        old_len, new_len, guard_at, guard_crc, count = _HEAD.unpack_from(body, pos)
         pos += _HEAD.size
         regions = []
         for _ in range(count):
@@ -113,7 +116,14 @@ class Journal:
             pos += _REGION.size
             regions.append((offset, body[pos:pos + n_old], n_new, new_crc))
             pos += n_old
-        return cls(old_len, new_len, regions) if pos == len(body) else None
+        return cls(old_len, new_len, regions, (guard_at, guard_crc)) if pos == len(body) else None
+
+    def belongs_to(self, read_at: Callable[[int, int], bytes]) -> bool:
+        """Whether the file is the one this journal was written for: the bytes before the
+        overwritten end, which neither version changes, are still there (a workbook copied
+        over the crashed one must not be "rolled back" with another file's bytes)."""
+        at, crc = self.guard
+        return zlib.crc32(read_at(max(0, at - GUARD_BYTES), min(at, GUARD_BYTES))) == crc
 
     def committed(self, read_at: Callable[[int, int], bytes], size: int) -> bool:
         """Whether the file already holds the whole new version."""
@@ -166,7 +176,9 @@ def recover(path: Path, label: str) -> str | None:
                 return fh.read(n)
 
             size = os.fstat(fh.fileno()).st_size
-            if journal.committed(read_at, size):
+            if not journal.belongs_to(read_at):
+                done = "dropped"
+            elif journal.committed(read_at, size):
                 done = "kept"
             else:
                 for offset, old, _, _ in journal.regions:
@@ -192,7 +204,10 @@ def snapshot(path: Path) -> bytes:
     data = path.read_bytes()
     raw = _read_journal(path)
     journal = Journal.decode(raw) if raw is not None else None
-    if journal is None or journal.committed(lambda o, n: data[o:o + n], len(data)):
+    def read_at(offset: int, n: int) -> bytes:
+        return data[offset:offset + n]
+
+    if journal is None or not journal.belongs_to(read_at) or journal.committed(read_at, len(data)):
         return data
     return journal.restore(data)
 
@@ -205,9 +220,11 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
     and raises."""
     fd = fh.fileno()
     old_len = os.fstat(fd).st_size
-    fh.seek(offset)
+    fh.seek(max(0, offset - GUARD_BYTES))
+    guard = fh.read(min(offset, GUARD_BYTES))
     old = fh.read(max(0, old_len - offset))
-    journal = Journal(old_len, offset + len(data), [(offset, old, len(data), zlib.crc32(data))])
+    journal = Journal(old_len, offset + len(data), [(offset, old, len(data), zlib.crc32(data))],
+                      (offset, zlib.crc32(guard)))
     blob = journal.encode()
     jpath = journal_path(path)
     flags = os.O_RDWR | getattr(os, "O_BINARY", 0)
