@@ -254,13 +254,14 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
                 os.ftruncate(jfd, 0)
             return False
         try:
-            half = len(data) // 2
-            fh.seek(offset)
-            fh.write(data[:half])
             fh.flush()
-            step(STEP_WORKBOOK_HALF)
-            fh.write(data[half:])
-            fh.flush()
+            if step_hook is None:  # one write call: the shortest window a kill could tear
+                _write_at(fd, offset, data)
+            else:
+                half = len(data) // 2
+                _write_at(fd, offset, data[:half])
+                step(STEP_WORKBOOK_HALF)
+                _write_at(fd, offset + half, data[half:])
             if offset + len(data) < old_len:
                 fh.truncate(offset + len(data))
             step(STEP_WORKBOOK_WRITTEN)
@@ -269,10 +270,8 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
         except BaseException:
             # the process lives on: put the old bytes back now rather than at the next open
             with contextlib.suppress(OSError):
-                fh.seek(offset)
-                fh.write(old)
-                fh.truncate(old_len)
-                fh.flush()
+                _write_at(fd, offset, old)
+                os.ftruncate(fd, old_len)
                 os.fsync(fd)
                 os.ftruncate(jfd, 0)
             raise
@@ -281,6 +280,18 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
         os.close(jfd)
     step(STEP_DONE)
     return True
+
+
+def _write_at(fd: int, offset: int, data: bytes) -> None:
+    """Write all of ``data`` at ``offset`` (one pwrite where the OS has it)."""
+    view = memoryview(data)
+    if hasattr(os, "pwrite"):
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+        return
+    os.lseek(fd, offset, os.SEEK_SET)
+    _write_all(fd, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
