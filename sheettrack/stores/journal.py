@@ -349,6 +349,14 @@ class WorkbookLock:
                 os.close(fd)
             raise
 
+    def __enter__(self) -> WorkbookLock:
+        if self._fd is None and self._fallback is None:
+            self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     def release(self) -> None:
         """Release the lock (the lock file stays, so waiters share it)."""
         if self._fallback is not None:
