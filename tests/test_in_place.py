@@ -188,6 +188,9 @@ def test_a_full_rewrite_through_the_package_keeps_appends_fast(tmp_book: Path) -
         lock.release()
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.read("xl/extra/notes.xml") == b"<notes/>"
+        # the added part goes before the Runs worksheet and its table, which stay last
+        assert [i.filename for i in zf.infolist()][-3:] == ["xl/extra/notes.xml", RUNS_PART,
+                                                           "xl/tables/table1.xml"]
     assert _how_it_wrote(tmp_book, params={"n": 2}) == "inplace"
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
     with zipfile.ZipFile(tmp_book) as zf:
@@ -317,3 +320,17 @@ def test_a_journal_is_never_applied_to_another_workbook(tmp_book: Path, acked: b
     assert journal.recover(tmp_book, str(tmp_book)) == "dropped"
     assert sha256(tmp_book) == sha256(other)
     assert _column(read_calamine(tmp_book), "n") == [10, 11, 12, 13, 14]
+
+
+def test_a_rollback_interrupted_halfway_is_finished_by_the_next_one(tmp_book: Path, acked: bytes) -> None:
+    tmp_book.write_bytes(acked)
+    _crash(tmp_book, journal.STEP_WORKBOOK_HALF, 99)
+    saved = journal.Journal.decode(journal.journal_path(tmp_book).read_bytes())
+    assert saved is not None
+    (offset, old, _, _), = saved.regions
+    with open(tmp_book, "r+b") as fh:  # a rollback that died after putting back half
+        fh.seek(offset)
+        fh.write(old[:len(old) // 2])
+    assert journal.recover(tmp_book, str(tmp_book)) == "rolled back"
+    assert sha256(tmp_book) == sha256_bytes(acked)
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]

@@ -203,9 +203,17 @@ class ExcelStore(Store):
             lock.release()
 
     def _package(self) -> Package:
-        """The whole workbook, read into memory (hold the lock while calling it)."""
+        """The whole workbook, read into memory (hold the lock while calling it). Writing it
+        back with ``Package.write`` keeps the Runs worksheet and its tables at the end of
+        the archive, so appends after such a rewrite still write in place."""
         try:
-            return Package.open(str(self.path))
+            pkg = Package.open(str(self.path))
+            index = SheetIndex.parse(pkg.comment)
+            if index is not None and index.part in pkg.by_name:
+                at = pkg.by_name[index.part].offset
+                pkg.keep_last = [e.name for e in sorted(pkg.entries, key=lambda e: e.offset)
+                                 if e.offset >= at]
+            return pkg
         except FileNotFoundError:
             raise self._missing() from None
         except OSError as exc:

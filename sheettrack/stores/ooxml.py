@@ -60,6 +60,7 @@ class Package:
         self.size = len(data) if data is not None else int(size or 0)
         self.label = label
         self.version = version  # identifies the file these bytes came from
+        self.keep_last: list[str] = []  # parts ``write`` keeps at the end unless told otherwise
         self.entries: list[Entry] = []
         self._parse()
         self.by_name = {e.name: e for e in self.entries}
@@ -201,11 +202,14 @@ class Package:
         compressed independently (or copied already compressed), so that a later append can
         reuse them. A name in ``replace`` the package lacks is added. ``last`` names parts
         to put at the end of the archive, in that order (where an append can rewrite them
-        in place); parts in ``descriptor`` get a data descriptor, so their local header never
-        changes. ``comment`` builds the zip comment from each member's segment figures.
+        in place; by default ``keep_last``, which the workbook store fills in, so parts added
+        here go before them); parts in ``descriptor`` get a data descriptor, so their local
+        header never changes. ``comment`` builds the zip comment from each member's segment
+        figures (by default the comment is kept).
         """
         stats: dict[str, list[SegmentStat]] = {}
         central: list[bytes] = []
+        last = list(last) if last else list(self.keep_last)
         names = [e.name for e in self.entries]
         extra = [n for n in replace if n not in self.by_name]
         order = [n for n in names + extra if n not in last] + [n for n in last if n in self.by_name or n in replace]
