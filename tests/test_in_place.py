@@ -3,6 +3,7 @@ general path, checked with python-calamine, openpyxl and LibreOffice."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -334,3 +335,29 @@ def test_a_rollback_interrupted_halfway_is_finished_by_the_next_one(tmp_book: Pa
     assert journal.recover(tmp_book, str(tmp_book)) == "rolled back"
     assert sha256(tmp_book) == sha256_bytes(acked)
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
+
+
+def test_a_large_batch_then_single_runs_append_in_place(tmp_book: Path) -> None:
+    """A batch bigger than the recent run the next append decodes starts a new run of
+    segments; the appends after it still refer back only into that."""
+    from sheettrack.api import _Session
+    from sheettrack.run import Run
+
+    sheettrack.log(tmp_book, params={"n": 0, "note": "first"})
+    session = _Session(tmp_book)
+    base = Run(tmp_book).fields()  # provenance captured once: the batch differs in params
+    batch = []
+    for n in range(1, 401):
+        fields = copy.deepcopy(base)
+        fields["run"]["run_id"] = base["run"]["run_id"][:-4] + f"{n:04d}"
+        fields["params"] = {"n": n, "note": f"batch run {n} " + "x" * (n % 50)}
+        batch.append(fields)
+    session.write(batch)
+    assert session.store.last_write == "inplace"
+    ways = [_how_it_wrote(tmp_book, params={"n": n, "note": "single"}) for n in range(401, 406)]
+    assert ways == ["inplace"] * 5
+    rows = read_calamine(tmp_book)
+    assert _column(rows, "n") == list(range(406))
+    assert _openpyxl_column(tmp_book, "n") == list(range(406))
+    with zipfile.ZipFile(tmp_book) as zf:
+        assert zf.testzip() is None
