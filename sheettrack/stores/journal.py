@@ -332,13 +332,14 @@ class WorkbookLock:
                 except OSError:  # no flock here (some network file systems)
                     os.close(fd)
                     fd = -1
-                    from filelock import FileLock
+                    from filelock import FileLock, Timeout
 
-                    self._fallback = FileLock(str(self.path), timeout=self.timeout)
+                    fallback = FileLock(str(self.path), timeout=self.timeout)
                     try:
-                        self._fallback.acquire()
-                    except Exception as exc:
-                        raise TimeoutError(str(exc)) from None
+                        fallback.acquire()
+                    except Timeout:
+                        raise TimeoutError(f"{self.path} stayed locked for {self.timeout:.0f} s") from None
+                    self._fallback = fallback
                     return
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{self.path} stayed locked for {self.timeout:.0f} s")
@@ -377,7 +378,7 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
-        except PermissionError:
+        except OSError:  # held by another process (EACCES or EDEADLOCK)
             return False
 
     def _unlock(fd: int) -> None:
