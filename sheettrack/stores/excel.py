@@ -2,9 +2,11 @@
 
 Creating a workbook uses openpyxl once. Appending never loads and re-saves the workbook
 through openpyxl (that drops people's charts and images and costs tens of seconds at 50k
-rows): it edits the Runs worksheet part and the small parts that must grow (dimension,
-table, autofilter, styles, shared strings), copies every other part byte for byte, and
-replaces the file atomically under a lock. Reading uses python-calamine.
+rows): it edits the Runs worksheet part and the small parts that must grow (table,
+autofilter, styles, shared strings) and leaves every other part byte for byte, under a lock.
+Usually only the end of the file changes (the fast path: the worksheet and its table are the
+last members), written in place behind a rollback journal (``journal.py``); otherwise a new
+copy is written and swapped in atomically. Reading uses python-calamine, under the lock.
 """
 
 from __future__ import annotations
