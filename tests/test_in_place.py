@@ -376,3 +376,15 @@ def test_a_large_batch_then_single_runs_append_in_place(tmp_book: Path) -> None:
     assert _openpyxl_column(tmp_book, "n") == list(range(406))
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.testzip() is None
+
+
+def test_a_workbook_laid_out_by_the_first_index_version_is_laid_out_again(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"n": 0})
+    data = bytearray(tmp_book.read_bytes())
+    eocd = data.rfind(b"PK\x05\x06")
+    comment = bytes(data[eocd + 22:])
+    assert comment.startswith(b"sheettrack-index-2 ")
+    tmp_book.write_bytes(bytes(data[:eocd + 22]) + comment.replace(b"-index-2 ", b"-index-1 "))
+    assert _how_it_wrote(tmp_book, params={"n": 1}) == "replace"
+    assert _how_it_wrote(tmp_book, params={"n": 2}) == "inplace"
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
