@@ -388,3 +388,26 @@ def test_a_workbook_laid_out_by_the_first_index_version_is_laid_out_again(tmp_bo
     assert _how_it_wrote(tmp_book, params={"n": 1}) == "replace"
     assert _how_it_wrote(tmp_book, params={"n": 2}) == "inplace"
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
+
+
+def test_a_reader_that_cannot_lock_sees_the_last_complete_version(
+        tmp_book: Path, acked: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a folder it cannot write (no lock, no rollback), sheettrack applies a leftover
+    journal in memory and leaves the file as it is."""
+    tmp_book.write_bytes(acked)
+    _crash(tmp_book, journal.STEP_WORKBOOK_HALF, 99)
+    torn = sha256(tmp_book)
+
+    def refuse(self: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    real_access = os.access
+    monkeypatch.setattr(journal.WorkbookLock, "acquire", refuse)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK else real_access(p, mode))
+    assert sheettrack.load(tmp_book)["n"].tolist() == [0, 1, 2]
+    assert sheettrack.validate(tmp_book) == []
+    assert sha256(tmp_book) == torn  # nothing written
+    assert journal.journal_path(tmp_book).stat().st_size > 0
+    monkeypatch.undo()
+    assert sheettrack.load(tmp_book)["n"].tolist() == [0, 1, 2]  # now rolled back for real
+    assert sha256(tmp_book) == sha256_bytes(acked)
