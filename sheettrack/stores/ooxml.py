@@ -147,6 +147,8 @@ class Package:
 
     def _raw(self, e: Entry) -> memoryview:
         start = self.data_start(e)
+        if self._data is not None:  # no copy of a large member held in memory already
+            return memoryview(self._data)[start:start + e.csize]
         return memoryview(self._at(start, e.csize))
 
     def member_slice(self, name: str, offset: int, n: int) -> bytes:
