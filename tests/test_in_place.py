@@ -411,3 +411,22 @@ def test_a_reader_that_cannot_lock_sees_the_last_complete_version(
     monkeypatch.undo()
     assert sheettrack.load(tmp_book)["n"].tolist() == [0, 1, 2]  # now rolled back for real
     assert sha256(tmp_book) == sha256_bytes(acked)
+
+
+def test_an_append_leaves_every_byte_before_the_new_rows_as_it_was(tmp_book: Path) -> None:
+    from sheettrack.stores.excel import SheetIndex
+
+    for n in range(3):
+        sheettrack.log(tmp_book, params={"n": n})
+    before = tmp_book.read_bytes()
+    index = SheetIndex.parse(zipfile.ZipFile(tmp_book).comment)
+    assert index is not None
+    with zipfile.ZipFile(tmp_book) as zf:
+        info = zf.getinfo(RUNS_PART)
+    data_start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    rows_end = data_start + index.head.clen + index.body.clen
+    sheettrack.log(tmp_book, params={"n": 3})
+    after = tmp_book.read_bytes()
+    assert after[:rows_end] == before[:rows_end]  # local header, head and existing rows
+    assert len(after) - rows_end < 8 * 1024  # the new row, the tail, the table, the directory
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 3]
