@@ -71,7 +71,10 @@ def test_processes_logging_at_once_lose_no_row(tmp_path: Path, calamine_rows: An
     documented = [r[0] for r in calamine_rows(book, "Schema")[1:]]
     assert documented == header
 
-    leftovers = [p.name for p in folder.iterdir() if p.name not in (book.name, f".{book.name}.lock")]
+    journal_file = folder / f".{book.name}.journal"  # emptied after every append
+    assert not journal_file.exists() or journal_file.stat().st_size == 0
+    leftovers = [p.name for p in folder.iterdir()
+                 if p.name not in (book.name, f".{book.name}.lock", journal_file.name)]
     assert leftovers == []
 
     lo = libreoffice.csv(book)["Runs"]

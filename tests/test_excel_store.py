@@ -49,7 +49,7 @@ from sheettrack import (
     WorkbookLockedError,
 )
 from sheettrack.cells import col_letter
-from sheettrack.stores import ooxml
+from sheettrack.stores import journal, ooxml
 from sheettrack.stores.excel import SCHEMA_HEADER
 
 RUNS_PART = "xl/worksheets/sheet1.xml"
@@ -339,10 +339,9 @@ def _status_validation(ws: Any, letter: str) -> Any:
     return None
 
 
-def _dimension(path: Path) -> str:
+def _dimension(path: Path) -> str | None:
     m = re.search(rb'<(?:\w+:)?dimension\s+ref="([^"]+)"', zip_part(path, RUNS_PART))
-    assert m is not None
-    return m.group(1).decode()
+    return m.group(1).decode() if m else None
 
 
 def test_new_workbook_layout(tmp_book: Path, calamine_rows: Any) -> None:
@@ -385,7 +384,11 @@ def test_table_and_schema_sheet_grow_with_every_append(tmp_book: Path, calamine_
         ref = full_ref(len(header), i + 1)
         assert table_ref(tmp_book) == ref
         assert f'<autoFilter ref="{ref}"'.encode() in table_xml(tmp_book)
-        assert _dimension(tmp_book) == ref
+        # no <dimension> hint that every append would have to rewrite: readers take the
+        # extent from the cells, openpyxl's read-only mode too
+        assert _dimension(tmp_book) is None
+        read_only = openpyxl.load_workbook(tmp_book, read_only=True)["Runs"]
+        assert len(list(read_only.iter_rows(values_only=True))) == i + 1
         (table,) = load_openpyxl(tmp_book)["Runs"].tables.values()
         assert [c.name for c in table.tableColumns] == header
 
@@ -670,29 +673,44 @@ def test_workbook_open_elsewhere_is_not_written(tmp_book: Path, make_owner: Any)
 # --------------------------------------------------------------------------- atomic replace
 
 def _leftovers(folder: Path, book: Path) -> list[str]:
-    """Files beside the workbook other than it and its lock file."""
-    return sorted(p.name for p in folder.iterdir() if p.name not in (book.name, f".{book.name}.lock"))
+    """Files beside the workbook other than it, its lock file and its (empty) journal."""
+    journal_file = folder / f".{book.name}.journal"
+    if journal_file.exists():
+        assert journal_file.stat().st_size == 0, "a journal was left behind"
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name not in (book.name, f".{book.name}.lock", journal_file.name))
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o600, 0o664])
 def test_appends_leave_no_temp_files_and_keep_the_mode(tmp_book: Path, mode: int) -> None:
     sheettrack.init(tmp_book)
     os.chmod(tmp_book, mode)
-    with open(tmp_book, "rb") as held:  # a reader that has the workbook open meanwhile
-        original = held.read()
-        for i in range(3):
-            sheettrack.log(tmp_book, params={"i": i})
-        # the file was replaced as a whole, never written in place
-        assert os.fstat(held.fileno()).st_ino != tmp_book.stat().st_ino
-        held.seek(0)
-        assert held.read() == original
+    for i in range(3):
+        sheettrack.log(tmp_book, params={"i": i})
     assert stat.S_IMODE(tmp_book.stat().st_mode) == mode
     assert _leftovers(tmp_book.parent, tmp_book) == []
     assert sheettrack.load(tmp_book)["i"].tolist() == [0, 1, 2]
 
 
-def test_a_write_that_fails_halfway_leaves_the_workbook_as_it_was(
+def test_with_write_mode_replace_a_reader_holding_the_file_keeps_its_version(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHEETTRACK_WRITE", "replace")
+    sheettrack.log(tmp_book, params={"i": 0})
+    with open(tmp_book, "rb") as held:  # a reader that has the workbook open meanwhile
+        original = held.read()
+        for i in range(1, 4):
+            sheettrack.log(tmp_book, params={"i": i})
+        # the file was replaced as a whole, never written in place
+        assert os.fstat(held.fileno()).st_ino != tmp_book.stat().st_ino
+        held.seek(0)
+        assert held.read() == original
+    assert _leftovers(tmp_book.parent, tmp_book) == []
+    assert sheettrack.load(tmp_book)["i"].tolist() == [0, 1, 2, 3]
+
+
+def test_a_copy_that_fails_halfway_leaves_the_workbook_as_it_was(
+        tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHEETTRACK_WRITE", "replace")
     sheettrack.log(tmp_book, params={"i": 0})
     before = sha256(tmp_book)
     real_write = ooxml.Package.write
@@ -710,6 +728,29 @@ def test_a_write_that_fails_halfway_leaves_the_workbook_as_it_was(
     assert _leftovers(tmp_book.parent, tmp_book) == []
     sheettrack.log(tmp_book, params={"i": 2})
     assert sheettrack.load(tmp_book)["i"].tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("at", [journal.STEP_WORKBOOK_HALF, journal.STEP_WORKBOOK_WRITTEN,
+                                journal.STEP_WORKBOOK_SYNCED])
+def test_an_in_place_write_that_fails_halfway_leaves_the_workbook_as_it_was(
+        tmp_book: Path, monkeypatch: pytest.MonkeyPatch, at: int) -> None:
+    sheettrack.log(tmp_book, params={"i": 0})
+    sheettrack.log(tmp_book, params={"i": 1})
+    before = sha256(tmp_book)
+
+    def fail(n: int) -> None:
+        if n == at:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal, "step_hook", fail)
+    with pytest.raises(StoreError, match="No space left"):
+        sheettrack.log(tmp_book, params={"i": 2})
+    monkeypatch.undo()
+    assert sha256(tmp_book) == before
+    assert _leftovers(tmp_book.parent, tmp_book) == []
+    sheettrack.log(tmp_book, params={"i": 3})
+    assert sheettrack.load(tmp_book)["i"].tolist() == [0, 1, 3]
+    assert [r[header_of(read_calamine(tmp_book))["i"]] for r in read_calamine(tmp_book)[1:]] == [0, 1, 3]
 
 
 def test_a_workbook_reached_through_a_symlink_stays_linked(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 Creating a workbook uses openpyxl once. Appending never loads and re-saves the workbook
 through openpyxl (that drops people's charts and images and costs tens of seconds at 50k
-rows): it edits the Runs worksheet part and the small parts that must grow (dimension,
-table, autofilter, styles, shared strings), copies every other part byte for byte, and
-replaces the file atomically under a lock. Reading uses python-calamine.
+rows): it edits the Runs worksheet part and the small parts that must grow (table,
+autofilter, styles, shared strings) and leaves every other part byte for byte, under a lock.
+Usually only the end of the file changes (the fast path: the worksheet and its table are the
+last members), written in place behind a rollback journal (``journal.py``); otherwise a new
+copy is written and swapped in atomically. Reading uses python-calamine, under the lock.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import html
+import io
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from ..errors import (
     WorkbookLockedError,
 )
 from ..schema import Column, Schema
+from . import journal
 from .base import Store, Table
 from .ooxml import (
     NS_REL,
@@ -41,7 +44,9 @@ from .ooxml import (
     attrs,
     cell_value,
     crc32_combine,
+    deflate_segment,
     escape_shapes,
+    inflate_segment,
     inline_text,
     iter_rows,
     local,
@@ -105,12 +110,19 @@ def _libreoffice_owner(path: Path) -> str:
 
 
 def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    journal.fsync_dir(folder)
+
+
+def write_mode() -> str:
+    """How appends reach the file: "inplace" (the default: overwrite the workbook's end
+    behind a rollback journal) or "replace" (``SHEETTRACK_WRITE=replace``: write a whole
+    new copy and swap it in, so even programs that ignore sheettrack's lock and journal
+    never see a workbook mid-write)."""
+    mode = os.environ.get("SHEETTRACK_WRITE", "").strip().lower()
+    return "replace" if mode == "replace" else "inplace"
+
+
+MAX_IN_PLACE_BYTES = 1 << 20  # rewrite at most this much of the file's end in place
 
 
 class ExcelStore(Store):
@@ -122,20 +134,25 @@ class ExcelStore(Store):
         self.path = Path(path).expanduser().resolve()  # a link keeps pointing at the workbook
         self.target = str(path)
         self._schema: tuple[tuple, Schema | None] | None = None  # (file version, stored schema)
+        self.last_write: str | None = None  # "inplace" or "replace": how the last append wrote
 
     # -- locking -------------------------------------------------------------------------------
     def _lock(self) -> Any:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.path.parent / f".{self.path.name}.lock"), timeout=LOCK_TIMEOUT_S)
+        """Take the workbook's lock, then finish or undo an append a crash interrupted."""
+        lock = journal.WorkbookLock(self.path.parent / f".{self.path.name}.lock", LOCK_TIMEOUT_S)
         try:
             lock.acquire()
-        except Timeout:
+        except TimeoutError:
             raise StoreError(f"{self.target}: another process has held the workbook's lock for "
                              f"{LOCK_TIMEOUT_S:.0f} s", self.target) from None
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot lock the workbook: {exc.strerror or exc}",
                              self.target) from None
+        try:
+            journal.recover(self.path, self.target)
+        except BaseException:
+            lock.release()
+            raise
         return lock
 
     def _check_owner(self) -> None:
@@ -150,19 +167,23 @@ class ExcelStore(Store):
     def _replace_with(self, write: Any) -> None:
         """Write a temp file in the same folder with ``write(fh)``, fsync, and swap it in."""
         folder = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        tmp = str(folder / f".{self.path.name}.tmp")  # one name: only the lock holder writes it
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
         try:
             with os.fdopen(fd, "w+b") as fh:
                 write(fh)
                 fh.flush()
+                journal.step(journal.STEP_COPY_WRITTEN)
                 os.fsync(fh.fileno())
             with contextlib.suppress(OSError):
                 os.chmod(tmp, self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644)
+            journal.step(journal.STEP_COPY_SYNCED)
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        journal.step(journal.STEP_COPY_REPLACED)
         _fsync_dir(folder)
 
     # -- Store ---------------------------------------------------------------------------------
@@ -187,16 +208,59 @@ class ExcelStore(Store):
             lock.release()
 
     def _package(self) -> Package:
+        """The whole workbook, read into memory (hold the lock while calling it). Writing it
+        back with ``Package.write`` keeps the Runs worksheet and its tables at the end of
+        the archive, so appends after such a rewrite still write in place."""
         try:
-            return Package.open(str(self.path))
+            pkg = Package.open(str(self.path))
+            index = SheetIndex.parse(pkg.comment)
+            if index is not None and index.part in pkg.by_name:
+                at = pkg.by_name[index.part].offset
+                pkg.keep_last = [e.name for e in sorted(pkg.entries, key=lambda e: e.offset)
+                                 if e.offset >= at]
+            return pkg
         except FileNotFoundError:
-            raise StoreError(f"{self.target}: no such workbook; create it with "
-                             f"'sheettrack init {self.target}' or log a run to it", self.target) from None
+            raise self._missing() from None
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
 
+    def _missing(self) -> StoreError:
+        return StoreError(f"{self.target}: no such workbook; create it with "
+                          f"'sheettrack init {self.target}' or log a run to it", self.target)
+
+    def _snapshot(self) -> bytes:
+        """The workbook's bytes as the last complete append left them: read under the lock
+        (rolling back an interrupted append first), or, where the lock cannot be taken (a
+        read-only folder), read as is with any leftover journal applied in memory."""
+        try:
+            lock = self._lock()
+        except StoreError:
+            if not self.path.parent.is_dir() or os.access(self.path.parent, os.W_OK):
+                raise
+            lock = None
+        try:
+            return self.path.read_bytes() if lock is not None else journal.snapshot(self.path)
+        except FileNotFoundError:
+            raise self._missing() from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+        finally:
+            if lock is not None:
+                lock.release()
+
     def read_schema(self) -> Schema | None:
-        return self._stored(Workbook(self._package()))
+        if not self.path.parent.is_dir() or os.access(self.path.parent, os.W_OK):
+            lock = self._lock()
+            try:
+                with open(self.path, "rb") as fh:
+                    return self._stored(Workbook(Package.from_file(fh, str(self.path))))
+            except FileNotFoundError:
+                raise self._missing() from None
+            except OSError as exc:
+                raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+            finally:
+                lock.release()
+        return self._stored(Workbook(Package(self._snapshot(), str(self.path))))
 
     def _stored(self, wb: Workbook) -> Schema | None:
         """The workbook's stored schema, parsed once per version of the file."""
@@ -208,10 +272,26 @@ class ExcelStore(Store):
         lock = self._lock()
         try:
             self._check_owner()
-            wb = Workbook(self._package())
-            edits = plan_append(wb, schema, rows, new_columns, self._stored(wb) if new_columns else None)
-            self._replace_with(lambda fh: wb.pkg.write(fh, edits.replace, COMPRESS_LEVEL,
-                                                       comment=index_comment(edits)))
+            try:
+                fh = open(self.path, "r+b")
+            except FileNotFoundError:
+                raise self._missing() from None
+            except PermissionError:
+                fh = open(self.path, "rb")  # a read-only file in a writable folder: copy
+            with fh:
+                pkg = Package.from_file(fh, str(self.path))
+                wb = Workbook(pkg)
+                edits = plan_append(wb, schema, rows, new_columns,
+                                    self._stored(wb) if new_columns else None)
+                if edits.fast is not None and self._in_place(pkg, edits, fh):
+                    self.last_write = "inplace"
+                    return
+                if edits.fast is not None:
+                    edits.replace[edits.fast.part] = edits.fast.segments(pkg)
+                self._replace_with(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL,
+                                                         comment=index_comment(edits),
+                                                         last=edits.last, descriptor=edits.descriptor))
+                self.last_write = "replace"
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
         finally:
@@ -223,16 +303,47 @@ class ExcelStore(Store):
 
         return write_sheets(self, sheets, remove, protect)
 
+    def _in_place(self, pkg: Package, edits: Edits, fh: Any) -> bool:
+        """Overwrite the end of the workbook behind a journal when that is safe; False when
+        the whole file must be copied instead (nothing written then)."""
+        fast = edits.fast
+        assert fast is not None
+        if write_mode() == "replace" or not fh.writable():
+            return False
+        st = os.fstat(fh.fileno())
+        if st.st_nlink != 1:  # another name of the file would not see the journal
+            return False
+        e = pkg.by_name[fast.part]
+        if not pkg.local_flags(e) & 0x8:  # the local header would have to change
+            return False
+        others = {name: data for name, data in edits.replace.items() if name != fast.part}
+        if any(pkg.by_name[name].offset < e.offset if name in pkg.by_name else True for name in others):
+            return False
+        if pkg.size - e.end > MAX_IN_PLACE_BYTES:
+            return False
+        offset, data = pkg.rewrite_after(fast.part, fast.keep, fast.pieces, fast.crc, fast.usize,
+                                         {k: bytes(v) for k, v in others.items()}, fast.comment)
+        if len(data) + offset < pkg.size:  # never shorter: pad the comment (readers ignore it)
+            pad = pkg.size - offset - len(data)
+            if len(fast.comment) + pad > 0xFFFF:
+                return False
+            offset, data = pkg.rewrite_after(fast.part, fast.keep, fast.pieces, fast.crc, fast.usize,
+                                             {k: bytes(v) for k, v in others.items()},
+                                             fast.comment + b" " * pad)
+        return journal.write_in_place(self.path, fh, offset, data)
+
     def read(self, sheet: str | None = None) -> Table:
         import python_calamine
 
         if not self.path.is_file():
             raise StoreError(f"{self.target}: no such workbook", self.target)
+        data = self._snapshot()
         name = sheet
         try:
-            book = python_calamine.CalamineWorkbook.from_path(str(self.path))
             if name is None:
-                schema = self.read_schema()
+                schema = self._stored(Workbook(Package(data, str(self.path))))
+            book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+            if name is None:
                 name = schema.sheet if schema else book.sheet_names[0]
             if name not in book.sheet_names:
                 raise StoreError(f"{self.target}: no sheet named {name!r} (sheets: "
@@ -453,11 +564,39 @@ def build_workbook(schema: Schema) -> bytes:
 # -- appending -----------------------------------------------------------------------------
 
 class Edits:
-    """Parts to replace, for ``Package.write``."""
+    """Parts to replace, for ``Package.write``, and how the Runs worksheet is laid out."""
 
     def __init__(self) -> None:
         self.replace: dict[str, Any] = {}
         self.index: tuple[str, int] | None = None  # (worksheet part, last row) to record
+        self.last: list[str] = []  # parts to put at the end of the archive, in order
+        self.descriptor: set[str] = set()  # parts written with a data descriptor
+        self.fast: FastAppend | None = None  # set when the existing rows' bytes stay put
+
+
+@dataclass
+class FastAppend:
+    """An append that keeps the Runs worksheet's head and rows where they are: the new
+    rows and the tail follow the first ``keep`` compressed bytes of the member."""
+
+    part: str
+    keep: int
+    head: SegmentStat
+    body: SegmentStat
+    pieces: list[bytes]  # compressed new rows (one or two segments), then the tail
+    stats: list[SegmentStat]
+    crc: int
+    usize: int
+    comment: bytes  # the zip comment with the new segment index
+
+    def segments(self, pkg: Package) -> Segments:
+        """The member as segments, for writing a whole new copy of the package."""
+        h, b = self.head, self.body
+        out = Segments([Raw(pkg.member_slice(self.part, 0, h.clen), h.ulen, h.crc),
+                        Raw(pkg.member_slice(self.part, h.clen, b.clen), b.ulen, b.crc)])
+        for n, (piece, st) in enumerate(zip(self.pieces, self.stats)):
+            out.append(Raw(piece, st.ulen, st.crc, final=n == len(self.pieces) - 1))
+        return out
 
 
 class Styles:
@@ -467,6 +606,7 @@ class Styles:
         self.xml = xml
         self.changed = False
         self._cache: dict[str, int] = {}
+        self._scanned: tuple[dict[str, int], dict[int, int]] | None = None
 
     def xf_for(self, fmt: str | None) -> int | None:
         """The cellXfs index showing numbers with ``fmt`` (None for General)."""
@@ -476,26 +616,17 @@ class Styles:
             return self._cache[fmt]
         xml = self.xml
         fmt_id = BUILTIN_FORMATS.get(fmt)
-        custom = {}
-        for m in re.finditer(rb"<(?:\w+:)?numFmt\b[^>]*>", xml):
-            a = attrs(m.group())
-            if "numFmtId" in a and "formatCode" in a:
-                custom[a["formatCode"]] = int(a["numFmtId"])
+        custom, plain_xfs = self._scan()
         if fmt_id is None:
             fmt_id = custom.get(fmt)
         if fmt_id is None:
             fmt_id = max([163, *custom.values()]) + 1
             xml = _add_num_fmt(xml, fmt_id, fmt)
+            self._scanned = None
         xfs = re.search(rb"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", xml, re.S)
         if xfs is None:
             return None
-        index = None
-        for i, m in enumerate(re.finditer(rb"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)", xfs.group(2), re.S)):
-            a = attrs(m.group().split(b">", 1)[0])
-            if (int(a.get("numFmtId", 0)) == fmt_id and a.get("fontId", "0") == "0"
-                    and a.get("fillId", "0") == "0" and a.get("borderId", "0") == "0"):
-                index = i
-                break
+        index = plain_xfs.get(fmt_id)
         if index is None:
             prefix = xfs.group(1)
             count = len(re.findall(rb"<(?:\w+:)?xf\b", xfs.group(2)))
@@ -508,8 +639,30 @@ class Styles:
         if xml is not self.xml:
             self.xml = xml
             self.changed = True
+            self._scanned = None
         self._cache[fmt] = index
         return index
+
+    def _scan(self) -> tuple[dict[str, int], dict[int, int]]:
+        """Custom number formats (code -> id) and, per format id, the first plain cell
+        format showing it (no font, fill or border of its own): read once per version."""
+        if self._scanned is None:
+            custom: dict[str, int] = {}
+            for m in re.finditer(rb"<(?:\w+:)?numFmt\b[^>]*>", self.xml):
+                a = attrs(m.group())
+                if "numFmtId" in a and "formatCode" in a:
+                    custom[a["formatCode"]] = int(a["numFmtId"])
+            plain: dict[int, int] = {}
+            xfs = re.search(rb"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", self.xml, re.S)
+            if xfs is not None:
+                for i, m in enumerate(re.finditer(rb"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)",
+                                                  xfs.group(2), re.S)):
+                    a = attrs(m.group().split(b">", 1)[0])
+                    if (a.get("fontId", "0") == "0" and a.get("fillId", "0") == "0"
+                            and a.get("borderId", "0") == "0"):
+                        plain.setdefault(int(a.get("numFmtId", 0)), i)
+            self._scanned = (custom, plain)
+        return self._scanned
 
 
 def _add_num_fmt(xml: bytes, fmt_id: int, code: str) -> bytes:
@@ -759,12 +912,17 @@ def _header_row(frag: bytes, p: bytes, first_new: int, new_names: list[str], sty
 
 
 def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Cell | None]],
-               columns: dict[str, Column], new_names: list[str], styles: Styles) -> SheetEdit:
+               columns: dict[str, Column], new_names: list[str], styles: Styles,
+               runs: bool = False) -> SheetEdit:
     """Append ``rows`` (column name -> cell) to worksheet ``part``, adding ``new_names`` to
     its header first; rows are placed by header name, never by position.
 
     The result is independently compressed segments (everything before the rows, the rows,
-    everything after), so the next append can copy the rows' compressed bytes.
+    everything after), so the next append can copy the rows' compressed bytes. With
+    ``runs`` the sheet is laid out for appends that never touch what precedes the new rows:
+    the head runs through the header row, the ``<dimension>`` hint goes (readers work the
+    extent out from the cells), and the rows end with a short segment of their own that the
+    next append decodes to prime its compression.
     """
     xml = sheet.xml
     p = sheet.p
@@ -775,11 +933,10 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
     last_row = max(sheet.last_row, 1) + len(rows)
 
     head_pieces: list = []
-    body_pieces: list = []
     head = xml[:sheet.sd_start]
     dim = _dimension(head, p, width, last_row)
     if dim is not None:
-        head_pieces.append(dim)
+        head_pieces.append((dim[0], dim[1], b"") if runs else dim)
     covered = max((int(attrs(m.group()).get("max", 0)) for m in
                    re.finditer(rb"<" + re.escape(p) + rb"col\b[^>]*>", head)), default=0)
     if new_names and covered < first_new + 1:
@@ -794,32 +951,66 @@ def edit_sheet(wb: Workbook, part: str, sheet: SheetXml, rows: list[dict[str, Ce
             head_pieces.append((sheet.sd_start, sheet.sd_start, b"<" + p + b"cols>" + cols + b"</" + p + b"cols>"))
 
     rows_prefix = b""
+    header_edit: list = []
     if new_names:
         if sheet.header_span is None:
             rows_prefix = _header_row(b'<%srow r="1"/>' % p, p, first_new, new_names, None, width)
         else:
             start, end = sheet.header_span
-            body_pieces.append((start, end, _header_row(xml[start:end], p, first_new, new_names,
+            header_edit.append((start, end, _header_row(xml[start:end], p, first_new, new_names,
                                                         sheet.header_style, width)))
 
-    block = rows_prefix + _rows_xml(rows, header, columns, styles, max(sheet.last_row, 1), p,
-                                    f"{wb.pkg.label}: {part}")
+    block = _rows_xml(rows, header, columns, styles, max(sheet.last_row, 1), p,
+                      f"{wb.pkg.label}: {part}")
     if sheet.self_closing:
         tail_at = xml.find(b">", sheet.sd_start) + 1
         head_chunks = _splice(xml, head_pieces, 0, sheet.sd_start) + [b"<" + p + b"sheetData>"]
         body_chunks: list[bytes | memoryview] = [block]
         tail_open = [b"</" + p + b"sheetData>"]
+        if runs:
+            head_chunks.append(rows_prefix)
+        else:
+            body_chunks.insert(0, rows_prefix)
     else:
         tail_at = sheet.close
-        head_chunks = _splice(xml, head_pieces, 0, sheet.body)
-        body_pieces.append((sheet.cut, sheet.close, block))  # empty rows after the data go
-        body_chunks = _splice(xml, body_pieces, sheet.body, sheet.close)
         tail_open = []
+        split = sheet.header_span[1] if runs and sheet.header_span else sheet.body
+        head_chunks = _splice(xml, head_pieces + (header_edit if runs else []), 0, split)
+        body_pieces = ([] if runs else header_edit) + [(sheet.cut, sheet.close, block)]
+        if runs:
+            head_chunks.append(rows_prefix)
+        else:
+            body_pieces[-1] = (sheet.cut, sheet.close, rows_prefix + block)
+        body_chunks = _splice(xml, body_pieces, split, sheet.close)  # empty rows after the data go
     af = _autofilter(xml[tail_at:], p, sheet.last_row, last_row, width)
     tail_chunks = tail_open + _splice(xml[tail_at:], [af] if af else [])
     parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
-    return SheetEdit(Segments([head_chunks, *split_chunks(body_chunks, parts), tail_chunks]),
+    if runs:
+        total = sum(len(c) for c in body_chunks)
+        front, anchor = _split_chunks_at(body_chunks, max(0, total - ANCHOR_BYTES))
+        body_segments = [*(split_chunks(front, parts) if front else []), anchor]
+    else:
+        body_segments = split_chunks(body_chunks, parts)
+    return SheetEdit(Segments([head_chunks, *body_segments, tail_chunks]),
                      last_row, header, af[2] if af else None, sheet.table_names() + list(new_names))
+
+
+def _split_chunks_at(chunks: list[Any], at: int) -> tuple[list[Any], list[Any]]:
+    """Byte chunks cut in two lists at plain offset ``at``."""
+    front: list[Any] = []
+    back: list[Any] = []
+    pos = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        if pos + len(view) <= at:
+            front.append(view)
+        elif pos >= at:
+            back.append(view)
+        else:
+            front.append(view[:at - pos])
+            back.append(view[at - pos:])
+        pos += len(view)
+    return [c for c in front if len(c)], [c for c in back if len(c)]
 
 
 def _grow_tables(wb: Workbook, part: str, edits: Edits, new_last: int, header: list[str]) -> None:
@@ -952,15 +1143,24 @@ def _grow_filter_name(wb: Workbook, sheet_name: str, tag: bytes, edits: Edits) -
         edits.replace[wb.workbook_part] = new
 
 
-INDEX_MAGIC = "sheettrack-index-1"
+INDEX_MAGIC = "sheettrack-index-2"
+RECENT_SPAN = 64 << 10  # the rows an append decodes to prime its own compression, at most
+ANCHOR_BYTES = 32 << 10  # deflate's window: the most an append can refer back to
+
+
+def _combine(a: SegmentStat, b: SegmentStat) -> SegmentStat:
+    return SegmentStat(a.clen + b.clen, a.ulen + b.ulen, crc32_combine(a.crc, b.crc, b.ulen))
 
 
 @dataclass(frozen=True)
 class SheetIndex:
     """Where the Runs worksheet's segments are, kept in the zip comment between appends.
 
-    Readers ignore the zip comment and any re-save drops it, so a workbook saved elsewhere
-    is recognised (the member's CRC and sizes no longer match) and takes the general path.
+    The member is a head (everything up to and including the header row), the rows, and a
+    tail (``</sheetData>`` on); the last ``recent`` bytes of the rows start an independent
+    run of segments short enough to decode on every append. Readers ignore the zip comment
+    and any re-save drops it, so a workbook saved elsewhere is recognised (the member's CRC
+    and sizes no longer match) and takes the general path.
     """
 
     part: str
@@ -968,13 +1168,15 @@ class SheetIndex:
     body: SegmentStat
     tail: SegmentStat
     last_row: int
+    recent: tuple[int, int] = (0, 0)  # (compressed, plain) length of the recent run
 
     def text(self) -> bytes:
         def seg(s: SegmentStat) -> str:
             return f"{s.clen}:{s.ulen}:{s.crc}"
 
         return (f"{INDEX_MAGIC} part={self.part} head={seg(self.head)} body={seg(self.body)} "
-                f"tail={seg(self.tail)} last_row={self.last_row}").encode()
+                f"tail={seg(self.tail)} recent={self.recent[0]}:{self.recent[1]} "
+                f"last_row={self.last_row}").encode()
 
     @classmethod
     def parse(cls, comment: bytes) -> SheetIndex | None:
@@ -988,20 +1190,19 @@ class SheetIndex:
                 clen, ulen, crc = (int(x) for x in v.split(":"))
                 return SegmentStat(clen, ulen, crc)
 
+            rc, ru = (int(x) for x in fields["recent"].split(":"))
             return cls(fields["part"], seg(fields["head"]), seg(fields["body"]), seg(fields["tail"]),
-                       int(fields["last_row"]))
+                       int(fields["last_row"]), (rc, ru))
         except (UnicodeDecodeError, ValueError, KeyError):
             return None
 
     def matches(self, pkg: Package) -> bool:
         """Whether the member is still exactly what this index describes."""
         e = pkg.by_name.get(self.part)
-        if e is None or e.method != 8:
+        if e is None or e.method != 8 or not 0 <= self.recent[0] <= self.body.clen:
             return False
-        crc = crc32_combine(crc32_combine(self.head.crc, self.body.crc, self.body.ulen),
-                            self.tail.crc, self.tail.ulen)
-        return (e.csize == self.head.clen + self.body.clen + self.tail.clen
-                and e.usize == self.head.ulen + self.body.ulen + self.tail.ulen and e.crc == crc)
+        total = _combine(_combine(self.head, self.body), self.tail)
+        return e.csize == total.clen and e.usize == total.ulen and e.crc == total.crc
 
 
 def _inflate_segment(raw: memoryview, label: str, stat: SegmentStat | None = None,
@@ -1086,8 +1287,10 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     """Work out every part an append changes; nothing is written here.
 
     When the segment index in the zip comment still describes the worksheet, the existing
-    rows' compressed bytes are copied as they are (the fast path); otherwise the whole sheet
-    is read and rewritten (the general path), laying it out for the fast path next time.
+    rows' compressed bytes stay as they are (the fast path: ``edits.fast``); otherwise the
+    whole sheet is read and rewritten (the general path), laying it out for the fast path
+    next time: the head through the header row, the rows, the tail, the worksheet and its
+    tables at the end of the archive, and no ``<dimension>`` (which would change the head).
     """
     part = wb.sheet_part(schema.sheet)
     label = f"{wb.pkg.label}: {part}"
@@ -1100,27 +1303,8 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     edits = Edits()
     index = SheetIndex.parse(wb.pkg.comment)
     if index is not None and index.part == part and not new_columns and index.matches(wb.pkg):
-        raw = wb.pkg.raw_member(part)
-        h, b, t = index.head, index.body, index.tail
-        head = _inflate_segment(raw[:h.clen], label, h)
-        tail = _inflate_segment(raw[h.clen + b.clen:], label, t)
-        p = re.search(rb"<((?:\w+:)?)sheetData\b", head)
-        row_end = b"</" + (p.group(1) if p else b"") + b"row>"
-        first = _inflate_segment(raw[h.clen:h.clen + b.clen], label, until=row_end)
-        end = first.find(row_end)
-        sheet = SheetXml(head + (first[:end + len(row_end)] if end >= 0 else b"") + tail, label, wb.shared)
-        header = sheet.header_list()
-        expected.check_header(header, where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
-        last_row = index.last_row + len(rows)
-        dim = _dimension(head, sheet.p, len(header), last_row)
-        af = _autofilter(tail, sheet.p, index.last_row, last_row, len(header))
-        edits.replace[part] = Segments([
-            _splice(head, [dim] if dim else []),
-            Raw(raw[h.clen:h.clen + b.clen], b.ulen, b.crc),
-            [_rows_xml(cells, header, columns, styles, index.last_row, sheet.p, label)],
-            _splice(tail, [af] if af else []),
-        ])
-        result = SheetEdit(edits.replace[part], last_row, header, af[2] if af else None, sheet.table_names())
+        edits.fast, result = _plan_fast(wb, part, label, index, expected, schema.sheet, cells,
+                                        columns, styles)
     else:
         sheet = SheetXml(wb.pkg.read(part), label, wb.shared)
         expected.check_header(sheet.header_list(), where=f"{wb.pkg.label}: sheet {schema.sheet}: ")
@@ -1128,10 +1312,12 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
         present = set(sheet.header_list())
         add_names = list(dict.fromkeys(c.name for c in schema.columns + new_columns if c.name not in present))
         _check_free(sheet, len(sheet.header_list()), len(add_names), schema.sheet, wb.pkg.label)
-        result = edit_sheet(wb, part, sheet, cells, columns, add_names, styles)
+        result = edit_sheet(wb, part, sheet, cells, columns, add_names, styles, runs=True)
         edits.replace[part] = result.segments
         _document(wb, new_columns, edits)
     edits.index = (part, result.last_row)
+    edits.last = [part, *wb.tables_of(part)]
+    edits.descriptor = {part}
     _grow_tables(wb, part, edits, result.last_row, result.table_names or result.header)
     if result.filter_tag is not None:
         _grow_filter_name(wb, schema.sheet, result.filter_tag, edits)
@@ -1140,10 +1326,66 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     return edits
 
 
+def _plan_fast(wb: Workbook, part: str, label: str, index: SheetIndex, expected: Schema,
+               sheet_name: str, cells: list[dict[str, Cell | None]], columns: dict[str, Column],
+               styles: Styles) -> tuple[FastAppend, SheetEdit]:
+    """The fast path: decode the head, the tail and the short recent run of rows (never
+    the rows before it), and compress only the new rows and the tail."""
+    pkg = wb.pkg
+    h, b, t = index.head, index.body, index.tail
+    rc, ru = index.recent
+    head = _inflate_segment(pkg.member_slice(part, 0, h.clen), label, h)
+    tail = _inflate_segment(pkg.member_slice(part, h.clen + b.clen, t.clen), label, t)
+    try:
+        recent = inflate_segment(pkg.member_slice(part, h.clen + b.clen - rc, rc)) if rc else b""
+    except zlib.error as exc:
+        raise CorruptWorkbookError(f"{label}: damaged compressed data ({exc})") from None
+    if len(recent) != ru:
+        raise CorruptWorkbookError(f"{label}: the worksheet's rows do not match their index")
+    sheet = SheetXml(head + tail, label, wb.shared)
+    header = sheet.header_list()
+    expected.check_header(header, where=f"{pkg.label}: sheet {sheet_name}: ")
+    last_row = index.last_row + len(cells)
+    block = _rows_xml(cells, header, columns, styles, index.last_row, sheet.p, label)
+    zdict = recent[-ANCHOR_BYTES:] or None
+    level = 6 if len(block) < PARALLEL_MIN_BYTES else COMPRESS_LEVEL  # a big batch: fast beats small
+    pieces: list[bytes] = []
+    stats: list[SegmentStat] = []
+    if ru + len(block) <= RECENT_SPAN:  # continue the recent run, referring back into it
+        piece, st = deflate_segment(block, level, zdict=zdict)
+        pieces.append(piece)
+        stats.append(st)
+        new_recent = (rc + st.clen, ru + st.ulen)
+    else:  # start a new run: its first segment stands alone
+        cut = max(0, len(block) - ANCHOR_BYTES)
+        if cut:
+            piece, st = deflate_segment(block[:cut], level, zdict=zdict)
+            pieces.append(piece)
+            stats.append(st)
+        piece, st = deflate_segment(block[cut:], 6)
+        pieces.append(piece)
+        stats.append(st)
+        new_recent = (st.clen, st.ulen)
+    af = _autofilter(tail, sheet.p, index.last_row, last_row, len(header))
+    tail_piece, tail_st = deflate_segment(b"".join(_splice(tail, [af] if af else [])), 6, final=True)
+    body = b
+    for st in stats:
+        body = _combine(body, st)
+    whole = _combine(_combine(h, body), tail_st)
+    comment = SheetIndex(part, h, body, tail_st, last_row, new_recent).text()
+    fast = FastAppend(part, h.clen + b.clen, h, b, pieces + [tail_piece], stats + [tail_st],
+                      whole.crc, whole.ulen, comment)
+    result = SheetEdit(Segments(), last_row, header, af[2] if af else None, sheet.table_names())
+    return fast, result
+
+
 def index_comment(edits: Edits) -> Any:
     """The zip comment builder recording where the Runs worksheet's segments are."""
     if edits.index is None:
         return None
+    if edits.fast is not None:
+        text = edits.fast.comment
+        return lambda stats: text
     part, last_row = edits.index
 
     def build(stats: dict[str, list[SegmentStat]]) -> bytes:
@@ -1152,9 +1394,8 @@ def index_comment(edits: Edits) -> Any:
             return b""
         head, tail = segs[0], segs[-1]
         body = segs[1]
-        for extra in segs[2:-1]:  # the copied rows and the new rows form the next body
-            body = SegmentStat(body.clen + extra.clen, body.ulen + extra.ulen,
-                               crc32_combine(body.crc, extra.crc, extra.ulen))
-        return SheetIndex(part, head, body, tail, last_row).text()
+        for extra in segs[2:-1]:  # the body's segments, each compressed on its own
+            body = _combine(body, extra)
+        return SheetIndex(part, head, body, tail, last_row, (segs[-2].clen, segs[-2].ulen)).text()
 
     return build

@@ -9,6 +9,7 @@ kept byte for byte, and nothing is parsed that does not have to be.
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import struct
@@ -26,6 +27,7 @@ NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _EOCD = b"PK\x05\x06"
 _CDH = b"PK\x01\x02"
 _LFH = b"PK\x03\x04"
+_DD = b"PK\x07\x08"
 
 
 @dataclass
@@ -44,45 +46,83 @@ class Entry:
 
 
 class Package:
-    """A read-only view of an .xlsx zip that can write a copy with some parts replaced."""
+    """A read-only view of an .xlsx zip that can write a copy with some parts replaced.
 
-    def __init__(self, data: bytes, label: str = "workbook", version: tuple = ()) -> None:
-        self.data = data
+    Built from bytes (``Package(data)``, ``Package.open(path)``) or from an open file
+    (``Package.from_file``), which reads only the zip directory up front and each member
+    when it is asked for, so an append touches a few kilobytes of a large workbook.
+    """
+
+    def __init__(self, data: bytes | None, label: str = "workbook", version: tuple = (),
+                 fh: Any = None, size: int | None = None) -> None:
+        self._data = data
+        self._fh = fh
+        self.size = len(data) if data is not None else int(size or 0)
         self.label = label
-        self.version = version  # identifies the file these bytes came from (inode, mtime, size)
+        self.version = version  # identifies the file these bytes came from
+        self.keep_last: list[str] = []  # parts ``write`` keeps at the end unless told otherwise
         self.entries: list[Entry] = []
         self._parse()
         self.by_name = {e.name: e for e in self.entries}
 
     @classmethod
     def open(cls, path: str) -> Package:
-        """Read the workbook file at ``path``."""
+        """Read the workbook file at ``path`` whole."""
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
             return cls(fh.read(), path, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+
+    @classmethod
+    def from_file(cls, fh: Any, label: str = "workbook") -> Package:
+        """A package read lazily from the open binary file ``fh`` (kept open by the caller)."""
+        st = os.fstat(fh.fileno())
+        pkg = cls(None, label, (), fh=fh, size=st.st_size)
+        pkg.version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, pkg.directory_crc)
+        return pkg
+
+    @property
+    def data(self) -> bytes:
+        """The whole file (read on first use when the package is lazy)."""
+        if self._data is None:
+            self._data = self._at(0, self.size)
+        return self._data
+
+    def _at(self, offset: int, n: int) -> bytes:
+        """``n`` bytes at ``offset`` (fewer at the end of the file)."""
+        if self._data is not None:
+            return self._data[offset:offset + n]
+        self._fh.seek(offset)
+        return self._fh.read(n)
 
     def _bad(self, why: str) -> CorruptWorkbookError:
         return CorruptWorkbookError(f"{self.label}: not a readable .xlsx workbook ({why})", self.label)
 
     def _parse(self) -> None:
-        data = self.data
-        pos = data.rfind(_EOCD, max(0, len(data) - 65_558))
-        if pos < 0 or len(data) < pos + 22:
+        start = max(0, self.size - 65_558)
+        end_area = self._at(start, self.size - start)
+        rel = end_area.rfind(_EOCD)
+        if rel < 0 or len(end_area) < rel + 22:
             raise self._bad("no zip directory; the file may be truncated or not a workbook")
-        _, _, _, total, cd_size, cd_offset, comment_len = struct.unpack("<HHHHIIH", data[pos + 4:pos + 22])
+        pos = start + rel
+        _, _, _, total, cd_size, cd_offset, comment_len = struct.unpack("<HHHHIIH", end_area[rel + 4:rel + 22])
         if cd_offset == 0xFFFFFFFF or total == 0xFFFF:
             raise self._bad("zip64 archives are not supported")
         self.cd_offset = cd_offset
-        self.comment = data[pos + 22:pos + 22 + comment_len]
-        p = cd_offset
+        self.eocd_offset = pos
+        self.comment = end_area[rel + 22:rel + 22 + comment_len]
+        if cd_offset > pos:
+            raise self._bad("damaged zip directory")
+        cd = end_area[cd_offset - start:rel] if cd_offset >= start else self._at(cd_offset, pos - cd_offset)
+        self.directory_crc = zlib.crc32(end_area[rel:], zlib.crc32(cd))
+        p = 0
         for _ in range(total):
-            if data[p:p + 4] != _CDH:
+            if cd[p:p + 4] != _CDH:
                 raise self._bad("damaged zip directory")
-            flags, method, crc, csize, usize, nlen, xlen, clen, offset = _central_fields(data, p)
+            flags, method, crc, csize, usize, nlen, xlen, clen, offset = _central_fields(cd, p)
             rec_end = p + 46 + nlen + xlen + clen
-            raw_name = data[p + 46:p + 46 + nlen]
+            raw_name = cd[p + 46:p + 46 + nlen]
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
-            self.entries.append(Entry(name, offset, data[p:rec_end], method, flags, crc, csize, usize))
+            self.entries.append(Entry(name, offset, cd[p:rec_end], method, flags, crc, csize, usize))
             p = rec_end
         ordered = sorted(self.entries, key=lambda e: e.offset)
         for a, b in zip(ordered, ordered[1:] + [None]):
@@ -92,13 +132,31 @@ class Package:
         """Whether the package holds a part called ``name``."""
         return name in self.by_name
 
-    def _raw(self, e: Entry) -> memoryview:
-        data = self.data
-        if data[e.offset:e.offset + 4] != _LFH:
+    def data_start(self, e: Entry) -> int:
+        """Where the compressed bytes of member ``e`` start (after its local header)."""
+        lfh = self._at(e.offset, 30)
+        if lfh[:4] != _LFH or len(lfh) < 30:
             raise self._bad(f"damaged entry {e.name}")
-        nlen, xlen = struct.unpack("<HH", data[e.offset + 26:e.offset + 30])
-        start = e.offset + 30 + nlen + xlen
-        return memoryview(data)[start:start + e.csize]
+        nlen, xlen = struct.unpack("<HH", lfh[26:30])
+        return e.offset + 30 + nlen + xlen
+
+    def local_flags(self, e: Entry) -> int:
+        """The general-purpose flags of member ``e``'s local header."""
+        lfh = self._at(e.offset, 8)
+        return struct.unpack("<H", lfh[6:8])[0] if len(lfh) == 8 else 0
+
+    def _raw(self, e: Entry) -> memoryview:
+        start = self.data_start(e)
+        if self._data is not None:  # no copy of a large member held in memory already
+            return memoryview(self._data)[start:start + e.csize]
+        return memoryview(self._at(start, e.csize))
+
+    def member_slice(self, name: str, offset: int, n: int) -> bytes:
+        """``n`` compressed bytes of part ``name`` from ``offset`` into its data."""
+        e = self.by_name[name]
+        if offset < 0 or offset + n > e.csize:
+            raise self._bad(f"part {name} is shorter than its index says")
+        return self._at(self.data_start(e) + offset, n)
 
     def read(self, name: str) -> bytes:
         """The uncompressed bytes of part ``name``."""
@@ -123,27 +181,50 @@ class Package:
         """The compressed bytes of part ``name``, as stored."""
         return self._raw(self.by_name[name])
 
+    def _copy(self, fh: Any, offset: int, n: int) -> None:
+        if self._data is not None:
+            fh.write(memoryview(self._data)[offset:offset + n])
+            return
+        while n > 0:
+            chunk = self._at(offset, min(n, 1 << 20))
+            if not chunk:
+                raise self._bad("the file ended early")
+            fh.write(chunk)
+            offset += len(chunk)
+            n -= len(chunk)
+
     def write(self, fh: Any, replace: dict[str, Any], level: int = 6,
               comment: Callable[[dict[str, list[SegmentStat]]], bytes] | None = None,
+              last: tuple[str, ...] | list[str] = (), descriptor: frozenset[str] | set[str] = frozenset(),
               ) -> dict[str, list[SegmentStat]]:
         """Write the package to the binary file ``fh`` with some parts replaced.
 
         Untouched parts are copied as their exact compressed bytes. A replacement is bytes,
         an iterable of byte chunks (compressed as it is produced), or ``Segments``: pieces
         compressed independently (or copied already compressed), so that a later append can
-        reuse them. ``comment`` builds the zip comment from each member's segment figures.
+        reuse them. A name in ``replace`` the package lacks is added. ``last`` names parts
+        to put at the end of the archive, in that order (where an append can rewrite them
+        in place; by default ``keep_last``, which the workbook store fills in, so parts added
+        here go before them); parts in ``descriptor`` get a data descriptor, so their local
+        header never changes. ``comment`` builds the zip comment from each member's segment
+        figures (by default the comment is kept).
         """
         stats: dict[str, list[SegmentStat]] = {}
         central: list[bytes] = []
+        last = list(last) if last else list(self.keep_last)
+        names = [e.name for e in self.entries]
+        extra = [n for n in replace if n not in self.by_name]
+        order = [n for n in names + extra if n not in last] + [n for n in last if n in self.by_name or n in replace]
         pos = 0
-        for e in self.entries:
-            if e.name in replace:
-                rec, pos, stats[e.name] = _write_member(fh, pos, e.name, replace[e.name], level, e.central)
+        for name in order:
+            e = self.by_name.get(name)
+            if name in replace:
+                rec, pos, stats[name] = _write_member(fh, pos, name, replace[name], level,
+                                                      e.central if e else None, name in descriptor)
             else:
-                raw = memoryview(self.data)[e.offset:e.end]
-                fh.write(raw)
+                self._copy(fh, e.offset, e.end - e.offset)
                 rec = e.central[:42] + struct.pack("<I", pos) + e.central[46:]
-                pos += len(raw)
+                pos += e.end - e.offset
             central.append(rec)
         cd_start = pos
         for rec in central:
@@ -153,6 +234,65 @@ class Package:
         fh.write(_EOCD + struct.pack("<HHHHIIH", 0, 0, len(central), len(central), pos - cd_start,
                                      cd_start, len(text)) + text)
         return stats
+
+    def rewrite_after(self, name: str, keep: int, pieces: list[bytes], crc: int, usize: int,
+                      replace: dict[str, bytes], comment: bytes, level: int = 6) -> tuple[int, bytes]:
+        """The bytes that turn this file into the next version by overwriting its end.
+
+        Member ``name`` (written with a data descriptor, so its local header does not
+        change) keeps its first ``keep`` compressed bytes; ``pieces`` follow them, then its
+        data descriptor (``crc``, ``usize``), every member after it (copied, or replaced
+        from ``replace``), the central directory and the end record with ``comment``.
+        Returns (offset to write at, bytes); the file's new length is their end.
+        """
+        e = self.by_name[name]
+        start = self.data_start(e) + keep
+        csize = keep + sum(len(p) for p in pieces)
+        out = io.BytesIO()
+        for piece in pieces:
+            out.write(piece)
+        out.write(_DD + struct.pack("<III", crc, csize, usize))
+        after = sorted((m for m in self.entries if m.offset > e.offset), key=lambda m: m.offset)
+        moved: dict[str, bytes] = {}
+        shifted = _Shifted(out, start)
+        for m in after:
+            at = start + out.tell()
+            if m.name in replace:
+                rec, _, _ = _write_member(shifted, at, m.name, replace[m.name], level, m.central, False)
+                moved[m.name] = rec
+            else:
+                out.write(self._at(m.offset, m.end - m.offset))
+                moved[m.name] = m.central[:42] + struct.pack("<I", at) + m.central[46:]
+        cd_start = start + out.tell()
+        count = 0
+        for m in self.entries:
+            if m.name == name:
+                rec = (m.central[:16] + struct.pack("<III", crc, csize, usize) + m.central[28:])
+            else:
+                rec = moved.get(m.name, m.central)
+            out.write(rec)
+            count += 1
+        cd_size = start + out.tell() - cd_start
+        if cd_start + cd_size >= 0xFFFFFFFF or usize >= 0xFFFFFFFF:
+            raise CorruptWorkbookError("a workbook part grew past 4 GB; zip64 is not supported")
+        out.write(_EOCD + struct.pack("<HHHHIIH", 0, 0, count, count, cd_size, cd_start, len(comment)) + comment)
+        return start, out.getvalue()
+
+
+class _Shifted:
+    """A file-like view of a buffer that holds the file from offset ``base`` on."""
+
+    def __init__(self, buf: io.BytesIO, base: int) -> None:
+        self.buf, self.base = buf, base
+
+    def write(self, data: Any) -> int:
+        return self.buf.write(data)
+
+    def seek(self, pos: int) -> int:
+        return self.buf.seek(pos - self.base)
+
+    def tell(self) -> int:
+        return self.buf.tell() + self.base
 
 
 @dataclass(frozen=True)
@@ -171,54 +311,63 @@ class Raw:
     data: memoryview | bytes
     ulen: int
     crc: int
+    final: bool = False  # ends the deflate stream (may be a member's last segment)
 
 
 class Segments(list):
     """A member written as pieces: each a ``Raw`` or a list of plain byte chunks."""
 
 
+_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial (bit-reflected, as zlib computes it)."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+_X2N = [1 << 30]  # x^(2^k) modulo the polynomial, k = 0..31
+for _ in range(31):
+    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
+
+
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC-32 of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, in GF(2))."""
+    """CRC-32 of A+B from crc(A), crc(B) and len(B) (zlib 1.2.12's crc32_combine).
+
+    crc(A+B) is crc(A) times x^(8 len(B)) plus crc(B): about 30 small multiplications,
+    tens of microseconds in Python, whatever the lengths.
+    """
     if len2 <= 0:
         return crc1
-
-    def times(mat: list[int], vec: int) -> int:
-        total, i = 0, 0
-        while vec:
-            if vec & 1:
-                total ^= mat[i]
-            vec >>= 1
-            i += 1
-        return total
-
-    def square(mat: list[int]) -> list[int]:
-        return [times(mat, mat[n]) for n in range(32)]
-
-    odd = [0xEDB88320] + [1 << n for n in range(31)]
-    even = square(odd)
-    odd = square(even)
-    while True:
-        even = square(odd)
-        if len2 & 1:
-            crc1 = times(even, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-        odd = square(even)
-        if len2 & 1:
-            crc1 = times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-    return crc1 ^ crc2
+    p, k, n = 1 << 31, 3, len2
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
 
 
 PARALLEL_MIN_BYTES = 4 << 20
 
 
-def _deflate(chunks: Any, level: int, final: bool) -> tuple[list[bytes], int, int]:
-    """Deflate one segment on its own: its compressed pieces, plain length and CRC-32."""
-    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+def _deflate(chunks: Any, level: int, final: bool, zdict: bytes | None = None,
+             ) -> tuple[list[bytes], int, int]:
+    """Deflate one segment on its own: its compressed pieces, plain length and CRC-32.
+
+    With ``zdict`` (the plain text just before the segment, at most 32 KB) the segment may
+    refer back into it, as one continuous deflate stream would: it compresses as well as
+    the rest of the stream, and still decodes only when what precedes it is decoded.
+    """
+    comp = (zlib.compressobj(level, zlib.DEFLATED, -15, zdict=zdict) if zdict
+            else zlib.compressobj(level, zlib.DEFLATED, -15))
     out: list[bytes] = []
     crc = usize = 0
     for chunk in chunks:
@@ -263,12 +412,28 @@ def _central_fields(data: bytes, p: int) -> tuple:
     return flags, method, crc, csize, usize, nlen, xlen, clen, offset
 
 
+def deflate_segment(data: bytes, level: int = 6, final: bool = False,
+                    zdict: bytes | None = None) -> tuple[bytes, SegmentStat]:
+    """``data`` as one independently decodable piece of a deflate stream, with its figures."""
+    out, usize, crc = _deflate([data], level, final, zdict)
+    raw = b"".join(out)
+    return raw, SegmentStat(len(raw), usize, crc)
+
+
+def inflate_segment(raw: bytes, zdict: bytes | None = None) -> bytes:
+    """Decode one segment (or a run of segments) that starts independently."""
+    d = zlib.decompressobj(-15, zdict=zdict) if zdict else zlib.decompressobj(-15)
+    return d.decompress(raw)
+
+
 def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
-                  old_central: bytes | None) -> tuple[bytes, int, list[SegmentStat]]:
+                  old_central: bytes | None, descriptor: bool = False,
+                  ) -> tuple[bytes, int, list[SegmentStat]]:
     """Write one deflated member at ``pos``; return its central record, the new position and
-    the figures of each segment."""
+    the figures of each segment. With ``descriptor`` the local header holds no sizes or
+    checksum (they follow the data), so an append never has to touch it."""
     name_b = name.encode("utf-8")
-    flags = 0x800 if any(b > 127 for b in name_b) else 0
+    flags = (0x800 if any(b > 127 for b in name_b) else 0) | (0x8 if descriptor else 0)
     if old_central is not None:
         dostime, dosdate = struct.unpack("<HH", old_central[12:16])
         ext_attr = old_central[38:42]
@@ -282,8 +447,8 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
         segments = [[data]]
     else:
         segments = [list(data)]
-    if isinstance(segments[-1], Raw):
-        raise ValueError("the last segment of a member must be compressed here, to finish the stream")
+    if isinstance(segments[-1], Raw) and not segments[-1].final:
+        raise ValueError("the last segment of a member must finish the deflate stream")
     last = len(segments) - 1
     jobs = [(seg, level, n == last) for n, seg in enumerate(segments) if not isinstance(seg, Raw)]
     plain = sum(len(c) for seg, _, _ in jobs for c in seg)
@@ -314,10 +479,17 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     end = header_at + 30 + len(name_b) + csize
     if usize >= 0xFFFFFFFF or end >= 0xFFFFFFFF:
         raise CorruptWorkbookError("a workbook part grew past 4 GB; zip64 is not supported")
-    local = _LFH + struct.pack("<HHHHHIIIHH", 20, flags, 8, dostime, dosdate, crc, csize, usize,
-                               len(name_b), 0) + name_b
+    if descriptor:
+        fh.write(_DD + struct.pack("<III", crc, csize, usize))
+        local = _LFH + struct.pack("<HHHHHIIIHH", 20, flags, 8, dostime, dosdate, 0, 0, 0,
+                                   len(name_b), 0) + name_b
+    else:
+        local = _LFH + struct.pack("<HHHHHIIIHH", 20, flags, 8, dostime, dosdate, crc, csize, usize,
+                                   len(name_b), 0) + name_b
     fh.seek(header_at)
     fh.write(local)
+    if descriptor:
+        end += 16
     fh.seek(end)
     central = _CDH + struct.pack("<HHHHHHIIIHHHHH", 20, 20, flags, 8, dostime, dosdate, crc, csize,
                                  usize, len(name_b), 0, 0, 0, 0) + ext_attr + struct.pack("<I", header_at) + name_b
