@@ -101,12 +101,14 @@ def tmp_book(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def outbox_dir(tmp_path_factory, monkeypatch) -> Path:
-    """Each test queues into an outbox folder of its own, never the user's."""
+def outbox_dir(tmp_path_factory) -> Iterator[Path]:
+    """Each test queues into an outbox folder of its own, never the user's (kept even when a
+    test undoes its own monkeypatching)."""
     folder = tmp_path_factory.mktemp("outbox")
-    monkeypatch.setenv("SHEETTRACK_OUTBOX_DIR", str(folder))
-    monkeypatch.delenv("SHEETTRACK_MODE", raising=False)
-    return folder
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SHEETTRACK_OUTBOX_DIR", str(folder))
+        mp.delenv("SHEETTRACK_MODE", raising=False)
+        yield folder
 
 
 # ---- Google Sheets emulator ------------------------------------------------------------------

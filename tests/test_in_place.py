@@ -273,10 +273,11 @@ def test_a_kill_at_any_write_step_loses_no_acknowledged_row(
     assert _openpyxl_column(tmp_book, "n") == expected
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.testzip() is None
-    # the next append finishes or undoes what was left, and lands
+    # the next append finishes or undoes what was left, and lands; a row the crash kept out
+    # of the workbook waited in the outbox and lands first, once
     sheettrack.log(tmp_book, params={"n": 100})
     assert _leftovers(tmp_book) == []
-    assert _column(read_calamine(tmp_book), "n") == expected + [100]
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 99, 100]
     assert sheettrack.validate(tmp_book) == []
 
 
