@@ -8,7 +8,8 @@ store already (a crash between the store write and the outbox update) are not wr
 
 One file per target, in a user data folder (``SHEETTRACK_OUTBOX_DIR`` overrides it). Each line
 is ``CRC32 JSON``: a line cut short by a crash, or damaged, is skipped and reported, and the
-rest are kept. Lines are ``put`` (a row), ``fail`` (why a delivery failed) and ``done``.
+rest are kept. Lines are ``layout`` (the schema rows were checked against, once per write),
+``put`` (a row), ``fail`` (why a delivery failed) and ``done``.
 """
 
 from __future__ import annotations
@@ -167,15 +168,14 @@ class Outbox:
     def put(self, rows: list[dict[str, Any]], schema: Schema, new: list[Column]) -> list[str]:
         """Queue rows durably (synced to disk before returning); returns their run ids."""
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        records, ids = [], []
-        template = schema.to_dict()
-        new_cols = [c.to_dict() for c in new]
+        ids = []
+        layout = _layout_record(schema, new)
+        records = [layout]  # the rows' schema once, however many rows share it
         for row in rows:
             rid = str(row.get("run_id") or "") or "queued-" + os.urandom(8).hex()
             ids.append(rid)
             records.append({"op": "put", "run_id": rid, "target": self.label, "queued_at": now,
-                            "schema": template, "new": new_cols,
-                            "row": {k: encode(v) for k, v in row.items()}})
+                            "layout": layout["id"], "row": {k: encode(v) for k, v in row.items()}})
         self._append(records)
         return ids
 
@@ -206,6 +206,7 @@ class Outbox:
         except FileNotFoundError:
             return out
         waiting: dict[str, Entry] = {}
+        layouts: dict[str, tuple[Schema, list[Column]]] = {}
         lines = data.split(b"\n")
         for n, raw in enumerate(lines, 1):
             if not raw.strip():
@@ -220,13 +221,20 @@ class Outbox:
                 continue
             op = record.get("op")
             try:
-                if op == "put":
-                    schema = Schema.from_dict(record["schema"], source=f"{self.path}:{n}", keep_order=True)
-                    new = Schema.from_dict({"name": "new", "columns": record.get("new") or []},
-                                           source=f"{self.path}:{n}", keep_order=True).columns
+                if op == "layout":
+                    layouts[record["id"]] = (
+                        Schema.from_dict(record["schema"], source=f"{self.path}:{n}", keep_order=True),
+                        Schema.from_dict({"name": "new", "columns": record.get("new") or []},
+                                         source=f"{self.path}:{n}", keep_order=True).columns)
+                elif op == "put":
+                    row = {k: decode(v) for k, v in record["row"].items()}
+                    if record.get("layout") in layouts:
+                        schema, new = layouts[record["layout"]]
+                    else:  # its layout line was lost: the row is kept, its columns typed by value
+                        schema, new = _fallback_layout(row)
                     waiting[record["run_id"]] = Entry(
                         record["run_id"], record.get("target", self.label), record.get("queued_at", ""),
-                        {k: decode(v) for k, v in record["row"].items()}, schema, new, line=n)
+                        row, schema, new, line=n)
                 elif op == "fail":
                     for rid in record.get("run_ids", []):
                         if rid in waiting:
@@ -247,10 +255,14 @@ class Outbox:
         if contents.lines < 2 * len(contents.entries) + 64:
             return
         records = [{"op": "target", "key": self.key, "label": self.label}]
+        written: set[str] = set()
         for e in contents.entries:
+            layout = _layout_record(e.schema, e.new)
+            if layout["id"] not in written:
+                records.append(layout)
+                written.add(layout["id"])
             records.append({"op": "put", "run_id": e.run_id, "target": e.target, "queued_at": e.queued_at,
-                            "schema": e.schema.to_dict(), "new": [c.to_dict() for c in e.new],
-                            "row": {k: encode(v) for k, v in e.row.items()}})
+                            "layout": layout["id"], "row": {k: encode(v) for k, v in e.row.items()}})
             if e.reason:
                 records.append({"op": "fail", "run_ids": [e.run_id], "reason": e.reason})
         tmp = self.path.with_suffix(".tmp")
@@ -259,6 +271,29 @@ class Outbox:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+
+def _layout_record(schema: Schema, new: list[Column]) -> dict[str, Any]:
+    """The schema and new columns some rows were checked against, keyed by their hash."""
+    body = {"schema": schema.to_dict(), "new": [c.to_dict() for c in new]}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return {"op": "layout", "id": hashlib.sha256(text.encode()).hexdigest()[:16], **body}
+
+
+def _fallback_layout(row: dict[str, Any]) -> tuple[Schema, list[Column]]:
+    """The default template, and a column typed by its value for every other name."""
+    from .templates import load_template
+
+    schema = load_template("default")
+    new = []
+    for name, value in row.items():
+        if schema.column(name) is None:
+            kind = ("bool" if isinstance(value, bool) else "int" if isinstance(value, int) else
+                    "float" if isinstance(value, float) else "datetime" if isinstance(value, _dt.datetime)
+                    else "date" if isinstance(value, _dt.date) else
+                    "json" if isinstance(value, (list, dict)) else "string")
+            new.append(Column(name, kind, group="params"))
+    return schema, new
 
 
 def _last_byte(path: Path) -> bytes:

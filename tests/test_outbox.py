@@ -162,20 +162,24 @@ def test_a_cut_or_damaged_line_loses_only_that_line(tmp_book, monkeypatch, capsy
     monkeypatch.setenv("SHEETTRACK_MODE", "offline")
     ids = [sheettrack.log(tmp_book, params={"a": i}) for i in range(4)]
     box = Outbox.for_store(api.open_store(tmp_book))
-    lines = box.path.read_bytes().split(b"\n")
-    # lines: header, then one per row; damage row 1 and cut row 3 short (a crash mid-write)
-    lines[2] = lines[2].replace(b'"a"', b'"b"')
-    data = b"\n".join(lines[:4]) + b"\n" + lines[4][: len(lines[4]) // 2]
+    lines = box.path.read_bytes().rstrip(b"\n").split(b"\n")
+    put = {i: n for n, line in enumerate(lines) for i in ids if i.encode() in line}
+    # damage run 1's line, lose run 2's layout line, cut run 3's line short (a crash mid-write)
+    lines[put[ids[1]]] = lines[put[ids[1]]].replace(b'"a"', b'"b"')
+    lines[put[ids[2]] - 1] = b"garbage"
+    assert put[ids[3]] == len(lines) - 1
+    data = b"\n".join(lines[:-1]) + b"\n" + lines[-1][: len(lines[-1]) // 2]
     box.path.write_bytes(data)
     listed = api.pending(tmp_book)
     assert [r["run_id"] for r in listed if r["run_id"]] == [ids[0], ids[2]]
     problems = [r["reason"] for r in listed if not r["run_id"]]
-    assert len(problems) == 2 and any("damaged" in p for p in problems) and any("cut short" in p for p in problems)
+    assert len(problems) == 3 and any("damaged" in p for p in problems) and any("cut short" in p for p in problems)
     monkeypatch.delenv("SHEETTRACK_MODE")
     capsys.readouterr()
     sheettrack.log(tmp_book, params={"a": 9})
     assert "cut short" in capsys.readouterr().err
     assert run_ids(tmp_book)[:2] == [ids[0], ids[2]]
+    assert sheettrack.load(tmp_book)["a"].tolist()[:2] == [0, 2]  # typed by value without its layout
 
 
 def test_values_survive_the_outbox_exactly():
