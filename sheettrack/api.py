@@ -418,7 +418,12 @@ def _series(ctype: str, values: list[Any]) -> Any:
 
 def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credentials = None) -> dict[str, Any]:
     """One run as a dict (column -> value); a unique prefix of the run id is enough."""
-    df = load(target, credentials=credentials)
+    row = find_run(load(target, credentials=credentials), run_id, target)
+    return {k: _plain(v) for k, v in row.items()}
+
+
+def find_run(df: Any, run_id: str, target: Any) -> Any:
+    """The row of ``df`` whose run id is ``run_id`` or starts with it (one only)."""
     if "run_id" not in df.columns:
         raise StoreError(f"{target}: the sheet has no run_id column")
     ids = df["run_id"].astype("string")
@@ -429,8 +434,7 @@ def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credenti
         raise ValidationError(f"run_id: no run {run_id!r} in {target}")
     if len(hits) > 1:
         raise ValidationError(f"run_id: {run_id!r} matches {len(hits)} runs; give more characters")
-    row = hits.iloc[0]
-    return {k: _plain(v) for k, v in row.items()}
+    return hits.iloc[0]
 
 
 def _plain(v: Any) -> Any:

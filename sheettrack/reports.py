@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import SheettrackError, StoreError, ValidationError
+from .errors import SheettrackError, ValidationError
 from .schema import Schema, Summary
 
 Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
@@ -109,19 +109,9 @@ def compare(target: Target, *run_ids: str, only_changed: bool = False, credentia
     if len(run_ids) < 2:
         raise ValidationError("compare needs at least two run ids")
     schema, df, _ = _frame(target, every_column=True, credentials=credentials)
-    if "run_id" not in df.columns:
-        raise StoreError(f"{target}: the sheet has no run_id column")
-    ids = df["run_id"].astype("string")
-    picked = []
-    for rid in run_ids:
-        hits = df[ids == rid]
-        if hits.empty:
-            hits = df[ids.str.startswith(rid, na=False)]
-        if hits.empty:
-            raise ValidationError(f"run_id: no run {rid!r} in {target}")
-        if len(hits) > 1:
-            raise ValidationError(f"run_id: {rid!r} matches {len(hits)} runs; give more characters")
-        picked.append(hits.iloc[0])
+    from .api import find_run
+
+    picked = [find_run(df, rid, target) for rid in run_ids]
     labels = [str(row["run_id"]) for row in picked]
     if len(set(labels)) < len(labels):
         raise ValidationError("compare: the same run is named twice")
