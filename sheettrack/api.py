@@ -69,11 +69,42 @@ class _Session:
                         f"log with template={stored.name!r} (or none), or use another workbook")
                 self.extra = [c for c in given.columns if stored.column(c.name) is None]
                 self.schema = stored.with_columns(self.extra)
+            repro = _reproducibility_columns(self.schema)
+            if repro:  # a sheet laid out before runs carried these keys gains them
+                self.extra += repro
+                self.schema = self.schema.with_columns(repro)
+        self.artifacts: str | os.PathLike | None = None
 
     def provenance(self) -> dict[str, Any]:
         from .provenance import capture
 
-        return capture(**self.schema.provenance)
+        info = capture(**self.schema.provenance)
+        info.update(self.reproducibility())
+        return info
+
+    def reproducibility(self) -> dict[str, Any]:
+        """What reproducing the run needs beyond ``capture``: the environment's key, the folder,
+        the saved patch of a dirty tree, untracked imported files, and the run it reproduces."""
+        from . import provenance as prov
+
+        groups = self.schema.provenance
+        out: dict[str, Any] = {}
+        reproduces = os.environ.get("SHEETTRACK_REPRODUCES", "").strip()
+        if reproduces:
+            out["reproduces"] = reproduces
+        if groups.get("python", True):
+            from .environment import current
+
+            out["env_hash"] = current().key
+        cwd = os.getcwd()
+        if groups.get("command", True):
+            out["workdir"] = prov.workdir(cwd)
+        if groups.get("git", True) and self.mode != "disabled":
+            from .references import capture_patch
+
+            out["patch_hash"] = capture_patch(self.store, cwd, self.artifacts)
+            out["untracked"] = prov.untracked_imports(cwd) or None
+        return out
 
     def build(self, fields_list: list[dict[str, dict[str, Any]]]) -> tuple[list[dict], list[Column]]:
         """Check every row first (a bad one names its index); nothing is written here."""
@@ -102,6 +133,10 @@ class _Session:
 
         box = Outbox.for_store(self.store)
         with box.locked():
+            from . import references
+            from .environment import current
+
+            references.queue(box, self.store, rows, current() if self.schema.provenance.get("python", True) else None)
             ids = box.put(rows, self.schema, new)
             if self.mode == "offline":
                 print(f"sheettrack: SHEETTRACK_MODE=offline: {len(ids)} row(s) for {self.target} queued in "
@@ -135,6 +170,20 @@ class _Session:
                                           f"template {self.stored.name!r}")
         self.store.append(rows, self.schema.with_columns(new),
                           [c for c in new if self.stored is None or self.stored.column(c.name) is None])
+
+
+_REPRO_COLUMNS = ("env_hash", "workdir", "patch_hash", "untracked", "reproduces")
+
+
+def _reproducibility_columns(schema: Schema) -> list[Column]:
+    """The default template's reproducibility columns that ``schema`` lacks (those of provenance
+    groups it switched off apart)."""
+    from .schema import PROVENANCE_COLUMNS
+
+    off = {n for g, on in schema.provenance.items() if not on for n in PROVENANCE_COLUMNS.get(g, ())}
+    base = load_template("default")
+    return [c for c in base.columns
+            if c.name in _REPRO_COLUMNS and c.name not in off and schema.column(c.name) is None]
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
@@ -551,6 +600,9 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
     looked up in the store first, so a row written before a crash is not written again."""
     contents = box.read()
     result = Delivery(store.target, lost=contents.lost)
+    if contents.entries and not _flush_references(store, box, result, contents.entries):
+        box.compact()
+        return result
     fresh_set = set(fresh)
     stale = [e for e in contents.entries if e.run_id not in fresh_set]
     mine = [e for e in contents.entries if e.run_id in fresh_set]
@@ -583,8 +635,29 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
             result.delivered += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+    if result.delivered:  # a store the first rows created takes what they point at now
+        _flush_references(store, box, result, [])
     box.compact()
     return result
+
+
+def _flush_references(store: Store, box: Any, result: Delivery, entries: list[Any]) -> bool:
+    """Write the Environments and Data rows queued beside the outbox (see ``references``) before
+    the run rows that point at them; False (and ``entries`` marked failed) when the store cannot
+    take them now. A store that does not exist yet takes them after its first rows."""
+    from . import references
+
+    try:
+        if store.exists():
+            references.flush(store, box)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the store cannot take them now: everything waits
+        result.reason, result.error = _reason(exc), exc
+        ids = [e.run_id for e in entries]
+        if ids:
+            box.fail(ids, result.reason)
+            result.waiting_ids += ids
+        return False
 
 
 def sync(target: str | os.PathLike | None = None, *, credentials: Credentials = None,

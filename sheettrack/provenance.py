@@ -282,4 +282,74 @@ def strip_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-__all__ = ["capture", "git_info", "loaded_packages", "strip_credentials"]
+# -- what reproducing a run needs (the patch of a dirty tree, untracked imports, the folder) -----
+
+def git_root(cwd: str) -> str | None:
+    """The top folder of the git work tree containing ``cwd``, or None outside one."""
+    result = _finish_git(_start_git(["rev-parse", "--show-toplevel"], cwd, _git_env()))
+    if result is None or result[0] != 0 or not result[1]:
+        return None
+    return result[1]
+
+
+def git_patch(cwd: str) -> bytes | None:
+    """The uncommitted changes of tracked files as a binary patch ``git apply`` takes (None when clean
+    or outside a repository)."""
+    env = _git_env()
+    proc = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], cwd, env)
+    if proc is None:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=GIT_TIMEOUT * 4)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    if proc.returncode != 0 or not out:
+        return None
+    return out
+
+
+def patch_hash(patch: bytes) -> str:
+    """The name a patch is stored under: the first 16 hex characters of its sha256."""
+    return hashlib.sha256(patch).hexdigest()[:16]
+
+
+def untracked_imports(cwd: str, modules: dict | None = None) -> list[str]:
+    """Files inside the work tree that the process imported (or runs as its script) but git does not
+    track: a checkout of the commit would lack them. Paths relative to the work tree's top."""
+    root = git_root(cwd)
+    if root is None:
+        return []
+    real_root = os.path.realpath(root)
+    files = set()
+    for module in list((modules if modules is not None else sys.modules).values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file.endswith(".py"):
+            real = os.path.realpath(file)
+            if real.startswith(real_root + os.sep):
+                files.add(os.path.relpath(real, real_root))
+    script = _script()
+    if script and os.path.realpath(script).startswith(real_root + os.sep):
+        files.add(os.path.relpath(os.path.realpath(script), real_root))
+    if not files:
+        return []
+    result = _finish_git(_start_git(["ls-files", "--others", "--", *sorted(files)], root, _git_env()))
+    if result is None or result[0] != 0:
+        return []
+    return sorted(line for line in result[1].splitlines() if line)
+
+
+def workdir(cwd: str | None = None) -> str | None:
+    """The working folder relative to the work tree's top (``.`` at the top; None outside a repository),
+    so a reproduction runs the command from the same place in a fresh checkout."""
+    here = cwd or os.getcwd()
+    root = git_root(here)
+    if root is None:
+        return None
+    rel = os.path.relpath(os.path.realpath(here), os.path.realpath(root))
+    return rel.replace(os.sep, "/")
+
+
+__all__ = ["capture", "git_info", "git_patch", "git_root", "loaded_packages", "patch_hash",
+           "strip_credentials", "untracked_imports", "workdir"]

@@ -695,6 +695,65 @@ class GoogleSheetStore(Store):
         protect = tuple(protect) + (self._state().tab, SCHEMA_SHEET)
         return write_sheets(self, sheets, remove, protect)
 
+    # -- reference sheets ----------------------------------------------------------------------
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]]) -> None:
+        """Reference rows by header name: a missing tab is added with its header (one atomic
+        batchUpdate), then one ``values:append`` (RAW, INSERT_ROWS, anchored at A1)."""
+        if not rows:
+            return
+        from .xlsx_refs import reference_cells
+
+        cells, _ = reference_cells(header, rows, f"{self.target}: tab {sheet}", self.text_limit)
+        titles = self._titles()
+        lowered = {t.lower(): t for t in titles}
+        if sheet.lower() not in lowered:
+            sheet_id = _new_sheet_id(titles)
+            requests = [
+                {"addSheet": {"properties": {"sheetId": sheet_id, "title": sheet, "gridProperties": {
+                    "rowCount": 1000, "columnCount": max(26, len(header)), "frozenRowCount": 1}}}},
+                {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                                 "rows": [_row_data(header)], "fields": "userEnteredValue"}},
+                _bold_header(sheet_id, len(header)),
+            ]
+            self._call(f"adding tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                       {"requests": requests})
+            have = list(header)
+        else:
+            sheet = lowered[sheet.lower()]
+            reply = self._call(f"reading the header of tab {sheet!r}", self.http.values_get,
+                               self.spreadsheet_id, f"{quote_sheet(sheet)}!1:1")
+            values = reply.get("values", [])
+            have = [("" if v is None else str(v)) for v in (values[0] if values else [])]
+            while have and have[-1] == "":
+                have.pop()
+            add = [n for n in header if n not in have]
+            if add:
+                props = titles[sheet]
+                requests = []
+                width = props.get("gridProperties", {}).get("columnCount", 26)
+                if len(have) + len(add) > width:
+                    requests.append({"appendDimension": {"sheetId": props["sheetId"], "dimension": "COLUMNS",
+                                                         "length": len(have) + len(add) - width}})
+                requests.append({"updateCells": {"start": {"sheetId": props["sheetId"], "rowIndex": 0,
+                                                           "columnIndex": len(have)},
+                                                 "rows": [_row_data(add)], "fields": "userEnteredValue"}})
+                self._call(f"adding columns to tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                           {"requests": requests})
+                have += add
+        values = []
+        for row in cells:
+            out = [cell_json(row.get(name)) for name in have]
+            while out and out[-1] is None:
+                out.pop()
+            values.append(out or [""])
+        try:
+            self._call(f"appending to tab {sheet!r}", self.http.values_append, self.spreadsheet_id,
+                       f"{quote_sheet(sheet)}!A1", {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
+                       {"values": values})
+        except Uncertain as exc:
+            raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r}: {exc}; the rows may "
+                                        "or may not have landed", self.target) from None
+
     # -- sharing -------------------------------------------------------------------------------
     def share(self, email: str, role: str = "reader", notify: bool = True) -> None:
         """Give ``email`` access to the spreadsheet (reader, commenter or writer)."""
