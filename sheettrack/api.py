@@ -97,13 +97,17 @@ class _Session:
 
             out["env_hash"] = current().key
         cwd = os.getcwd()
+        if not (groups.get("command", True) or groups.get("git", True)):
+            return out
+        found = prov.reproducibility(cwd)
         if groups.get("command", True):
-            out["workdir"] = prov.workdir(cwd)
-        if groups.get("git", True) and self.mode != "disabled":
-            from .references import capture_patch
+            out["workdir"] = found["workdir"]
+        if groups.get("git", True):
+            out["untracked"] = found["untracked"] or None
+            if found["patch"] and self.mode != "disabled":
+                from .references import capture_patch
 
-            out["patch_hash"] = capture_patch(self.store, cwd, self.artifacts)
-            out["untracked"] = prov.untracked_imports(cwd) or None
+                out["patch_hash"] = capture_patch(self.store, cwd, self.artifacts, found["patch"])
         return out
 
     def build(self, fields_list: list[dict[str, dict[str, Any]]]) -> tuple[list[dict], list[Column]]:

@@ -60,17 +60,24 @@ def normalize_name(name: str) -> str:
 
 
 def distributions(path: list[str] | None = None) -> dict[str, str]:
-    """Every installed distribution visible on ``path`` (default ``sys.path``): name -> version."""
+    """Every installed distribution visible on ``path`` (default ``sys.path``): name -> version.
+
+    A wheel-installed ``NAME-VERSION.dist-info`` folder is read by its name (the wheel spec
+    fixes that shape), which avoids parsing every METADATA file; other layouts are parsed."""
     from importlib import metadata
 
     found: dict[str, str] = {}
     dists = metadata.distributions(path=path) if path is not None else metadata.distributions()
     for dist in dists:
-        try:
-            name = dist.metadata["Name"]
-            version = dist.version
-        except Exception:  # noqa: BLE001 - a damaged dist-info folder: leave it out
-            continue
+        folder = getattr(getattr(dist, "_path", None), "name", "")
+        stem, _, suffix = folder.rpartition(".")
+        name, sep, version = stem.partition("-")
+        if not (suffix == "dist-info" and sep and name and version and "-" not in version):
+            try:  # an .egg-info folder or another layout: read the metadata itself (slower)
+                name = dist.metadata["Name"]
+                version = dist.version
+            except Exception:  # noqa: BLE001 - a damaged dist-info folder: leave it out
+                continue
         if name and version:
             found.setdefault(normalize_name(name), str(version))  # the first on the path wins, as for import
     return found

@@ -315,15 +315,18 @@ def patch_hash(patch: bytes) -> str:
     return hashlib.sha256(patch).hexdigest()[:16]
 
 
-def untracked_imports(cwd: str, modules: dict | None = None) -> list[str]:
-    """Files inside the work tree that the process imported (or runs as its script) but git does not
-    track: a checkout of the commit would lack them. Paths relative to the work tree's top."""
+def reproducibility(cwd: str) -> dict[str, object]:
+    """``workdir``, the dirty tree's ``patch`` bytes and the ``untracked`` imported files in one
+    pass: the work tree's top is found once and the diff and the listing run concurrently."""
+    out: dict[str, object] = {"workdir": None, "patch": None, "untracked": []}
     root = git_root(cwd)
     if root is None:
-        return []
+        return out
     real_root = os.path.realpath(root)
+    out["workdir"] = os.path.relpath(os.path.realpath(cwd), real_root).replace(os.sep, "/")
+    env = _git_env()
     files = set()
-    for module in list((modules if modules is not None else sys.modules).values()):
+    for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if isinstance(file, str) and file.endswith(".py"):
             real = os.path.realpath(file)
@@ -332,24 +335,21 @@ def untracked_imports(cwd: str, modules: dict | None = None) -> list[str]:
     script = _script()
     if script and os.path.realpath(script).startswith(real_root + os.sep):
         files.add(os.path.relpath(os.path.realpath(script), real_root))
-    if not files:
-        return []
-    result = _finish_git(_start_git(["ls-files", "--others", "--", *sorted(files)], root, _git_env()))
-    if result is None or result[0] != 0:
-        return []
-    return sorted(line for line in result[1].splitlines() if line)
+    diff = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], root, env)
+    listing = _start_git(["ls-files", "--others", "--", *sorted(files)], root, env) if files else None
+    if diff is not None:
+        try:
+            patch, _ = diff.communicate(timeout=GIT_TIMEOUT * 4)
+            if diff.returncode == 0 and patch:
+                out["patch"] = patch
+        except subprocess.TimeoutExpired:
+            diff.kill()
+            diff.communicate()
+    listed = _finish_git(listing)
+    if listed is not None and listed[0] == 0:
+        out["untracked"] = sorted(line for line in listed[1].splitlines() if line)
+    return out
 
 
-def workdir(cwd: str | None = None) -> str | None:
-    """The working folder relative to the work tree's top (``.`` at the top; None outside a repository),
-    so a reproduction runs the command from the same place in a fresh checkout."""
-    here = cwd or os.getcwd()
-    root = git_root(here)
-    if root is None:
-        return None
-    rel = os.path.relpath(os.path.realpath(here), os.path.realpath(root))
-    return rel.replace(os.sep, "/")
-
-
-__all__ = ["capture", "git_info", "git_patch", "git_root", "loaded_packages", "patch_hash",
-           "strip_credentials", "untracked_imports", "workdir"]
+__all__ = ["capture", "git_info", "git_patch", "git_root", "loaded_packages", "patch_hash", "reproducibility",
+           "strip_credentials"]

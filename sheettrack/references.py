@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
+from .schema import SheettrackWarning
 from .stores.base import Store
 
 ENV_SHEET = "Environments"
@@ -101,12 +102,15 @@ def save_patch(folder: Path, patch: bytes) -> str:
 _warned_no_artifacts: set[str] = set()
 
 
-def capture_patch(store: Store, cwd: str, artifacts: str | os.PathLike | None = None) -> str | None:
-    """Save the dirty work tree's diff in the artifacts folder and return its hash (None when the
-    tree is clean, there is no repository, or no folder is configured, which is warned once)."""
+def capture_patch(store: Store, cwd: str, artifacts: str | os.PathLike | None = None,
+                  patch: bytes | None = None) -> str | None:
+    """Save the dirty work tree's diff (``patch``, else read now) in the artifacts folder and
+    return its hash (None when the tree is clean, there is no repository, or no folder is
+    configured, which is warned once)."""
     from .provenance import git_patch
 
-    patch = git_patch(cwd)
+    if patch is None:
+        patch = git_patch(cwd)
     if not patch:
         return None
     folder = artifacts_dir(store, artifacts)
@@ -115,13 +119,13 @@ def capture_patch(store: Store, cwd: str, artifacts: str | os.PathLike | None = 
             _warned_no_artifacts.add(store.target)
             warnings.warn(f"{store.target}: the work tree has uncommitted changes but no artifacts folder is "
                           "set, so the patch is not saved; set SHEETTRACK_ARTIFACTS to a folder the team "
-                          "shares", stacklevel=3)
+                          "shares", SheettrackWarning, stacklevel=5)
         return None
     try:
         return save_patch(folder, patch)
     except OSError as exc:
         warnings.warn(f"{folder}: cannot save the patch of the uncommitted changes: {exc.strerror or exc}",
-                      stacklevel=3)
+                      SheettrackWarning, stacklevel=5)
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -25,11 +26,12 @@ def models_of_book(book) -> list[dict]:
 
 
 @pytest.fixture
-def gs(sheets_emulator, gs_credentials, monkeypatch):
+def gs(sheets_emulator, gs_credentials, monkeypatch, tmp_path):
     emu = sheets_emulator
     monkeypatch.setenv("SHEETTRACK_GOOGLE_API_BASE", emu.base_url)
     monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(gs_credentials))
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("SHEETTRACK_ARTIFACTS", str(tmp_path / "artifacts"))
     gsheets.forget()
     references.forget()
     sid = emu.create_spreadsheet("Experiments")
@@ -151,3 +153,26 @@ def test_runs_on_a_google_sheet_store_each_environment_and_fingerprint_once(gs, 
     plan = sheettrack.reproduce(gs.target, runs[1][0])
     assert plan.env_recorded and plan.changed == {} and plan.missing == {}
     assert [d.status for d in plan.data] == ["match"]
+
+
+def test_a_google_sheet_keeps_patches_only_in_a_configured_artifacts_folder(gs, tmp_path, monkeypatch):
+    from test_reproduce import git, make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / "helper.py").write_text("LR = 0.3\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("SHEETTRACK_ARTIFACTS")
+    with pytest.warns(sheettrack.SheettrackWarning, match="no artifacts folder is set"):
+        sheettrack.log(gs.target, metrics={"m": 1.0})
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("SHEETTRACK_ARTIFACTS", str(shared))
+    run_id = sheettrack.log(gs.target, metrics={"m": 2.0})
+    runs = gs.emu.values(gs.sid, "Runs")
+    col = runs[0].index("patch_hash")
+    first, second = (r + [""] * len(runs[0]) for r in runs[1:])
+    assert first[col] == ""
+    patch = shared / "patches" / f"{second[col]}.patch"
+    assert patch.read_bytes() == subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=repo,
+                                                capture_output=True).stdout
+    plan = sheettrack.reproduce(gs.target, run_id)
+    assert plan.patch_file == str(patch) and plan.commit == git(repo, "rev-parse", "HEAD")
