@@ -240,7 +240,7 @@ def flush(store: Store, box: Any) -> int:
         have = known_keys(store, sheet)
         rows = [row for key, row in pending.items() if key not in have]
         if rows:
-            store.append_rows(sheet, HEADERS[sheet], rows)
+            store.append_rows(sheet, HEADERS[sheet], rows, key=KEYS[sheet])
             written += len(rows)
         with _lock:
             _known[(store_key(store), sheet)] = have | set(pending)

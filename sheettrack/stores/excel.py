@@ -217,7 +217,8 @@ class ExcelStore(Store):
         finally:
             lock.release()
 
-    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]]) -> None:
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
+                    key: str | None = None) -> None:
         from .xlsx_refs import append_rows
 
         append_rows(self, sheet, header, rows)

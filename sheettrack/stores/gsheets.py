@@ -696,9 +696,11 @@ class GoogleSheetStore(Store):
         return write_sheets(self, sheets, remove, protect)
 
     # -- reference sheets ----------------------------------------------------------------------
-    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]]) -> None:
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
+                    key: str | None = None) -> None:
         """Reference rows by header name: a missing tab is added with its header (one atomic
-        batchUpdate), then one ``values:append`` (RAW, INSERT_ROWS, anchored at A1)."""
+        batchUpdate), then one ``values:append`` (RAW, INSERT_ROWS, anchored at A1). When the
+        append's answer is lost, rows whose ``key`` the tab holds are not sent again."""
         if not rows:
             return
         from .xlsx_refs import reference_cells
@@ -746,13 +748,28 @@ class GoogleSheetStore(Store):
             while out and out[-1] is None:
                 out.pop()
             values.append(out or [""])
-        try:
-            self._call(f"appending to tab {sheet!r}", self.http.values_append, self.spreadsheet_id,
-                       f"{quote_sheet(sheet)}!A1", {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
-                       {"values": values})
-        except Uncertain as exc:
-            raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r}: {exc}; the rows may "
-                                        "or may not have landed", self.target) from None
+        keys = [str(r.get(key)) for r in rows] if key is not None and key in have else None
+        for _ in range(4):
+            try:
+                self._call(f"appending to tab {sheet!r}", self.http.values_append, self.spreadsheet_id,
+                           f"{quote_sheet(sheet)}!A1",
+                           {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}, {"values": values})
+                return
+            except Uncertain as exc:
+                if keys is None or exc.slow:
+                    raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r}: {exc}; the rows "
+                                                "may or may not have landed", self.target) from None
+                # the answer was lost: send again only the rows whose key the tab lacks
+                letter = col_letter(have.index(key))
+                reply = self._call(f"reading tab {sheet!r}", self.http.values_get, self.spreadsheet_id,
+                                   f"{quote_sheet(sheet)}!{letter}2:{letter}")
+                present = {str(r[0]) for r in reply.get("values", []) if r}
+                keep = [i for i, k in enumerate(keys) if k not in present]
+                values, keys = [values[i] for i in keep], [keys[i] for i in keep]
+                if not values:
+                    return
+        raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r} failed repeatedly; try again "
+                                    "later", self.target)
 
     # -- sharing -------------------------------------------------------------------------------
     def share(self, email: str, role: str = "reader", notify: bool = True) -> None:
