@@ -73,7 +73,6 @@ class _Session:
             if repro:  # a sheet laid out before runs carried these keys gains them
                 self.extra += repro
                 self.schema = self.schema.with_columns(repro)
-        self.artifacts: str | os.PathLike | None = None
 
     def provenance(self) -> dict[str, Any]:
         from .provenance import capture
@@ -107,7 +106,7 @@ class _Session:
             if found["patch"] and self.mode != "disabled":
                 from .references import capture_patch
 
-                out["patch_hash"] = capture_patch(self.store, cwd, self.artifacts, found["patch"])
+                out["patch_hash"] = capture_patch(self.store, cwd, None, found["patch"])
         return out
 
     def build(self, fields_list: list[dict[str, dict[str, Any]]]) -> tuple[list[dict], list[Column]]:

@@ -131,11 +131,35 @@ def capture_patch(store: Store, cwd: str, artifacts: str | os.PathLike | None = 
 
 # -- rows of the reference sheets ------------------------------------------------------------
 
+PACKAGES_CHUNK = 30_000
+"""Characters of the distribution list per cell; a longer list continues in packages_2, ..."""
+
+
 def environment_row(env: Any, run_id: str | None) -> dict[str, Any]:
-    """The Environments row of an ``environment.Environment``."""
-    return {"env_hash": env.key, "python": env.python, "platform": env.platform,
-            "n_packages": len(env.packages), "packages": env.packages_text(),
-            "first_seen": now_text(), "first_run": run_id}
+    """The Environments row of an ``environment.Environment``. A distribution list longer than
+    a cell holds continues in ``packages_2``, ``packages_3``... (split between lines)."""
+    chunks: list[str] = []
+    for line in env.packages_text().splitlines():
+        if chunks and len(chunks[-1]) + 1 + len(line) <= PACKAGES_CHUNK:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    row = {"env_hash": env.key, "python": env.python, "platform": env.platform,
+           "n_packages": len(env.packages), "packages": chunks[0] if chunks else None,
+           "first_seen": now_text(), "first_run": run_id}
+    for i, chunk in enumerate(chunks[1:], start=2):
+        row[f"packages_{i}"] = chunk
+    return row
+
+
+def packages_of(row: dict[str, Any]) -> str:
+    """The whole distribution list of an Environments row, continuation cells included."""
+    parts = [row.get("packages")]
+    i = 2
+    while f"packages_{i}" in row:
+        parts.append(row.get(f"packages_{i}"))
+        i += 1
+    return "\n".join(str(p) for p in parts if p not in (None, ""))
 
 
 def data_row(fp: dict[str, Any], run_id: str | None) -> dict[str, Any]:
@@ -240,7 +264,8 @@ def flush(store: Store, box: Any) -> int:
         have = known_keys(store, sheet)
         rows = [row for key, row in pending.items() if key not in have]
         if rows:
-            store.append_rows(sheet, HEADERS[sheet], rows, key=KEYS[sheet])
+            header = list(dict.fromkeys([*HEADERS[sheet], *(k for row in rows for k in row)]))
+            store.append_rows(sheet, header, rows, key=KEYS[sheet])
             written += len(rows)
         with _lock:
             _known[(store_key(store), sheet)] = have | set(pending)

@@ -220,7 +220,7 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
     env_hash = row.get("env_hash")
     recorded = references.read_reference(store, references.ENV_SHEET).get(str(env_hash)) if env_hash else None
     here = packages if packages is not None else environment.current().packages
-    diff = environment.compare(environment.parse_packages(recorded.get("packages")), here) if recorded else None
+    diff = environment.compare(environment.parse_packages(references.packages_of(recorded)), here) if recorded else None
     patch_hash = row.get("patch_hash") or None
     patch_file = None
     if patch_hash:

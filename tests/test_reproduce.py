@@ -295,3 +295,20 @@ def test_a_queued_row_brings_its_environment_when_it_is_delivered(tmp_path, monk
     runs, envs = sheet(book, "Runs"), sheet(book, "Environments")
     assert len(runs) == 2
     assert sorted(e["env_hash"] for e in envs) == sorted(r["env_hash"] for r in runs)
+
+
+def test_a_distribution_list_longer_than_a_cell_continues_in_more_cells(tmp_path, monkeypatch):
+    big = environment.Environment("3.11.7", "Linux-x86_64",
+                                  {f"package-with-a-long-name-{i:04d}": f"1.{i}.0" for i in range(1500)})
+    monkeypatch.setattr(environment, "_current", big)
+    book = tmp_path / "runs.xlsx"
+    run_id = sheettrack.log(book, metrics={"m": 1.0})
+    row = sheet(book, "Environments")[0]
+    assert row["env_hash"] == big.key and row["n_packages"] == 1500
+    cells = [row["packages"], row["packages_2"]]
+    assert all(0 < len(c) <= 30_000 for c in cells)
+    assert "\n".join(cells) == big.packages_text()
+    plan = sheettrack.reproduce(book, run_id, packages=dict(big.packages))
+    assert (plan.changed, plan.missing, plan.extra) == ({}, {}, {})
+    plan = sheettrack.reproduce(book, run_id, packages={})
+    assert len(plan.missing) == 1500 and plan.missing["package-with-a-long-name-1499"] == "1.1499.0"
