@@ -37,6 +37,12 @@ sheettrack.log(book, params={"lr": helper.LR}, metrics={"accuracy": 0.9}, data=d
 '''
 
 
+@pytest.fixture(autouse=True)
+def _default_artifacts_folder(monkeypatch):
+    """These tests use the default artifacts folder, beside the workbook."""
+    monkeypatch.delenv("SHEETTRACK_ARTIFACTS", raising=False)
+
+
 def git(cwd: Path, *args: str) -> str:
     env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
