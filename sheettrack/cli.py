@@ -522,10 +522,21 @@ def reproduce_cmd(target: str, run_id: str, check: bool, run_it: bool, artifacts
     else:
         click.echo(plan.text())
     if run_it:
+        from .reproduce import reproductions
+
         click.echo(f"running in a fresh worktree at commit {plan.commit} ...", err=True)
+        before = set(reproductions(target, plan.run_id, credentials=creds()))
         code = plan.run()
         if code != 0:
             raise SystemExit(code)
+        new = [r for r in reproductions(target, plan.run_id, credentials=creds()) if r not in before]
+        if new:
+            click.echo(f"logged run {new[-1]} reproducing {plan.run_id}")
+        else:
+            click.echo(f"warning: the command finished but logged no run to {target} reproducing "
+                       f"{plan.run_id}; does the script log to a relative path? It ran in a temporary "
+                       "worktree: let it take its target from SHEETTRACK_TARGET, or an absolute path",
+                       err=True)
 
 
 @main.command("register")

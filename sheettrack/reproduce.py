@@ -57,6 +57,7 @@ class Plan:
     extra: dict[str, str] = field(default_factory=dict)
     pip: str | None = None
     data: list[DataCheck] = field(default_factory=list)
+    run_target: str | None = None  # the target as the rerun's process reaches it (a workbook's absolute path)
 
     @property
     def mismatches(self) -> list[str]:
@@ -169,7 +170,8 @@ class Plan:
                 if real.startswith(os.path.realpath(root) + os.sep):
                     inside = tree / os.path.relpath(real, os.path.realpath(root))
                     argv = [str(inside) if os.path.realpath(a) == real else a for a in argv]
-            env = dict(os.environ, SHEETTRACK_REPRODUCES=self.run_id, SHEETTRACK_TARGET=self.target)
+            env = dict(os.environ, SHEETTRACK_REPRODUCES=self.run_id,
+                       SHEETTRACK_TARGET=self.run_target or self.target)
             return subprocess.run(argv, cwd=cwd, env=env).returncode
         finally:
             if not keep:
@@ -239,7 +241,18 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
         python_now=platform.python_version(), env_recorded=recorded is not None,
         changed=diff.changed if diff else {}, missing=diff.missing if diff else {},
         extra=diff.extra if diff else {}, pip=diff.pip_command() if diff else None,
-        data=_check_data(row.get("data")))
+        data=_check_data(row.get("data")),
+        run_target=str(store.path) if getattr(store, "path", None) is not None else store.target)
 
 
-__all__ = ["DataCheck", "Plan", "reproduce"]
+def reproductions(target: str | os.PathLike | None, run_id: str, *, credentials: Any = None) -> list[str]:
+    """The run ids of the runs logged as reproducing ``run_id``."""
+    from .api import load
+
+    df = load(target, credentials=credentials)
+    if "reproduces" not in df.columns:
+        return []
+    return [str(r) for r in df.loc[df["reproduces"].astype("string") == run_id, "run_id"]]
+
+
+__all__ = ["DataCheck", "Plan", "reproduce", "reproductions"]

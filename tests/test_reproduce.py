@@ -264,6 +264,7 @@ def test_run_reproduces_a_dirty_run_in_a_fresh_worktree_and_links_it(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "git apply --binary" in result.stdout
     new = last_run(book)
+    assert result.stdout.splitlines()[-1] == f"logged run {new['run_id']} reproducing {original['run_id']}"
     assert new["reproduces"] == original["run_id"] and new["run_id"] != original["run_id"]
     assert new["lr"] == 0.25  # the patched code ran, not the checkout's
     assert new["git_commit"] == original["git_commit"] and new["patch_hash"] == original["patch_hash"]
@@ -318,3 +319,18 @@ def test_a_distribution_list_longer_than_a_cell_continues_in_more_cells(tmp_path
     assert (plan.changed, plan.missing, plan.extra) == ({}, {}, {})
     plan = sheettrack.reproduce(book, run_id, packages={})
     assert len(plan.missing) == 1500 and plan.missing["package-with-a-long-name-1499"] == "1.1499.0"
+
+
+def test_a_rerun_that_logs_elsewhere_is_reported(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    (repo / "relative.py").write_text("import sheettrack\nsheettrack.log('runs.xlsx', metrics={'m': 1.0})\n")
+    git(repo, "add", "relative.py")
+    git(repo, "commit", "-qm", "logs to a relative path")
+    train(repo, tmp_path / "ignored.xlsx", script="relative.py")
+    book = repo / "runs.xlsx"  # where the script logged, relative to the folder it ran in
+    run = last_run(book)
+    result = subprocess.run([sys.executable, "-m", "sheettrack", "reproduce", str(book), run["run_id"], "--run"],
+                            cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "logged no run to" in result.stderr and "SHEETTRACK_TARGET" in result.stderr
+    assert len(sheet(book, "Runs")) == 1
