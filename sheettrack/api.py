@@ -184,9 +184,11 @@ def _reproducibility_columns(schema: Schema) -> list[Column]:
     from .schema import PROVENANCE_COLUMNS
 
     off = {n for g, on in schema.provenance.items() if not on for n in PROVENANCE_COLUMNS.get(g, ())}
+    lacking = [n for n in _REPRO_COLUMNS if n not in off and schema.column(n) is None]
+    if not lacking:  # the usual case: no template to parse
+        return []
     base = load_template("default")
-    return [c for c in base.columns
-            if c.name in _REPRO_COLUMNS and c.name not in off and schema.column(c.name) is None]
+    return [c for c in base.columns if c.name in lacking]
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
