@@ -224,6 +224,12 @@ def known_keys(store: Store, sheet: str) -> set[str]:
     with _lock:
         if (skey, sheet) in _known:
             return _known[(skey, sheet)]
+    prefetched = getattr(store, "prefetched_keys", None)
+    keys = prefetched(sheet) if prefetched is not None else None
+    if keys is not None:  # read along with something else already (a Google Sheet's header)
+        with _lock:
+            _known[(skey, sheet)] = set(keys)
+        return _known[(skey, sheet)]
     try:
         table = store.read(sheet)
     except StoreError as exc:

@@ -176,3 +176,15 @@ def test_a_google_sheet_keeps_patches_only_in_a_configured_artifacts_folder(gs, 
                                                 capture_output=True).stdout
     plan = sheettrack.reproduce(gs.target, run_id)
     assert plan.patch_file == str(patch) and plan.commit == git(repo, "rev-parse", "HEAD")
+
+
+def test_a_one_off_log_reads_the_environment_keys_with_the_header(gs):
+    sheettrack.log(gs.target, metrics={"m": 1.0})  # lays the sheet out and stores the environment
+    gsheets.forget()  # as a fresh process: nothing known of the spreadsheet
+    references.forget()
+    seen = len(gs.emu.requests)
+    sheettrack.log(gs.target, metrics={"m": 2.0})
+    paths = [r["path"] for r in gs.emu.requests[seen:] if r["path"].startswith("/v4/")]
+    assert len(paths) == 2
+    assert paths[0].endswith("/values:batchGet") and "Runs'!A1:append" in paths[1]
+    assert len(gs.emu.values(gs.sid, "Environments")) == 2 and len(gs.emu.values(gs.sid, "Runs")) == 3

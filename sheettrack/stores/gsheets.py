@@ -42,6 +42,7 @@ SETTINGS_HEADER = "template settings (JSON)"
 SETTINGS_COL = len(SCHEMA_HEADER)
 ROLES = ("reader", "commenter", "writer")
 _ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+ENV_SHEET = "Environments"  # sheettrack.references.ENV_SHEET, named here to import nothing more
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -293,6 +294,7 @@ class _State:
     header: list[str] | None  # None: the tab does not exist
     schema: Schema | None
     schema_rows: int  # rows of the Schema sheet, header included (0: no Schema sheet)
+    env_keys: set[str] | None = None  # keys of the Environments tab, read with the header (None: not read)
 
 
 def forget() -> None:
@@ -434,6 +436,9 @@ class GoogleSheetStore(Store):
             ranges.append(f"{quote_sheet(tab)}!1:1")
         if titles is None or SCHEMA_SHEET in titles:
             ranges.append(f"{quote_sheet(SCHEMA_SHEET)}!A:{col_letter(SETTINGS_COL)}")
+        env_range = f"{quote_sheet(ENV_SHEET)}!A:A"  # the environments' keys ride along: no request of their own
+        if titles is None or ENV_SHEET in titles:
+            ranges.append(env_range)
         got: dict[str, list] = {}
         if ranges:
             try:
@@ -463,8 +468,11 @@ class GoogleSheetStore(Store):
             schema = schema_from_sheet(settings or None, rows, self.target)
             if schema is not None and self.worksheet:
                 schema = replace(schema, sheet=self.worksheet)
+        env_rows = got.get(env_range)
+        env_keys = ({str(r[0]) for r in env_rows[1:] if r and r[0] not in (None, "")} if env_rows is not None
+                    else set() if titles is not None else None)
         return _State(tab, header if header else (None if header_rows is None else []), schema,
-                      len(schema_rows) if schema_rows is not None else 0)
+                      len(schema_rows) if schema_rows is not None else 0, env_keys)
 
     # -- Store ---------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -667,7 +675,7 @@ class GoogleSheetStore(Store):
             rows.pop()
         if name == state.tab:
             with _lock:
-                _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows)
+                _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows, state.env_keys)
         return Table(sheet=name, header=header, rows=rows)
 
     # -- summary sheets ------------------------------------------------------------------------
@@ -696,6 +704,12 @@ class GoogleSheetStore(Store):
         return write_sheets(self, sheets, remove, protect)
 
     # -- reference sheets ----------------------------------------------------------------------
+    def prefetched_keys(self, sheet: str) -> set[str] | None:
+        """The keys of reference tab ``sheet`` read along with the header (None: not read that way)."""
+        if sheet != ENV_SHEET:
+            return None
+        return self._state().env_keys
+
     def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
                     key: str | None = None) -> None:
         """Reference rows by header name: a missing tab is added with its header (one atomic
