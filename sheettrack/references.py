@@ -9,7 +9,7 @@ what they point at is stored once per target:
   hash, first seen), keyed by ``hash``;
 - patch files: the uncommitted diff of a dirty work tree, saved as ``patches/HASH.patch`` in
   the target's artifacts folder (``BOOK-artifacts`` beside a workbook by default;
-  ``SHEETTRACK_ARTIFACTS`` or ``artifacts=`` elsewhere, and required for Google Sheets).
+  ``SHEETTRACK_ARTIFACTS`` names another, and is required for Google Sheets).
 
 The rows a run needs are queued beside the run's own row in the outbox and written when the
 row is delivered, just before it; each sheet is read once per process to know which keys it
