@@ -40,7 +40,9 @@ from .errors import (
     ValidationError,
     WorkbookLockedError,
 )
+from .registry import Model, get_model, list_models, register_model
 from .reports import best, compare, export, summarize
+from .reproduce import Plan, reproduce
 from .run import Run
 from .schema import Column, Schema, SheettrackWarning
 from .templates import list_templates, load_template
@@ -50,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
     "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "create_google_sheet",
+    "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
     "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",

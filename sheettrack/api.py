@@ -99,12 +99,46 @@ class _Session:
                         f"log with template={stored.name!r} (or none), or use another workbook")
                 self.extra = [c for c in given.columns if stored.column(c.name) is None]
                 self.schema = stored.with_columns(self.extra)
+            repro = _reproducibility_columns(self.schema)
+            if repro:  # a sheet laid out before runs carried these keys gains them
+                self.extra += repro
+                self.schema = self.schema.with_columns(repro)
 
     def provenance(self) -> dict[str, Any]:
         """Provenance of this process; git is re-asked only when the repository changed."""
         from .provenance import capture_cached
 
-        return capture_cached(**self.schema.provenance)
+        info = capture_cached(**self.schema.provenance)
+        info.update(self.reproducibility())
+        return info
+
+    def reproducibility(self) -> dict[str, Any]:
+        """What reproducing the run needs beyond ``capture``: the environment's key, the folder,
+        the saved patch of a dirty tree, untracked imported files, and the run it reproduces."""
+        from . import provenance as prov
+
+        groups = self.schema.provenance
+        out: dict[str, Any] = {}
+        reproduces = os.environ.get("SHEETTRACK_REPRODUCES", "").strip()
+        if reproduces:
+            out["reproduces"] = reproduces
+        if groups.get("python", True):
+            from .environment import current
+
+            out["env_hash"] = current().key
+        cwd = os.getcwd()
+        if not (groups.get("command", True) or groups.get("git", True)):
+            return out
+        found = prov.cached_reproducibility(cwd)
+        if groups.get("command", True):
+            out["workdir"] = found["workdir"]
+        if groups.get("git", True):
+            out["untracked"] = found["untracked"] or None
+            if found["patch"] and self.mode != "disabled":
+                from .references import capture_patch
+
+                out["patch_hash"] = capture_patch(self.store, cwd, None, found["patch"])
+        return out
 
     def _late_columns(self, fields_list: list[dict[str, dict[str, Any]]]) -> list[Column]:
         """Sweep columns for a workbook laid out before they existed, when a row fills them."""
@@ -146,6 +180,10 @@ class _Session:
 
         box = Outbox.for_store(self.store)
         with box.locked():
+            from . import references
+            from .environment import current
+
+            references.queue(box, self.store, rows, current() if self.schema.provenance.get("python", True) else None)
             ids = box.put(rows, self.schema, new)
             if self.mode == "offline":
                 print(f"sheettrack: SHEETTRACK_MODE=offline: {len(ids)} row(s) for {self.target} queued in "
@@ -189,6 +227,22 @@ class _Session:
             after = _file_version(self.store)
             if after is not None:
                 _STORED[key] = (after, self.stored)
+
+
+_REPRO_COLUMNS = ("env_hash", "workdir", "patch_hash", "untracked", "reproduces")
+
+
+def _reproducibility_columns(schema: Schema) -> list[Column]:
+    """The default template's reproducibility columns that ``schema`` lacks (those of provenance
+    groups it switched off apart)."""
+    from .schema import PROVENANCE_COLUMNS
+
+    off = {n for g, on in schema.provenance.items() if not on for n in PROVENANCE_COLUMNS.get(g, ())}
+    lacking = [n for n in _REPRO_COLUMNS if n not in off and schema.column(n) is None]
+    if not lacking:  # the usual case: no template to parse
+        return []
+    base = load_template("default")
+    return [c for c in base.columns if c.name in lacking]
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
@@ -618,6 +672,9 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
     looked up in the store first, so a row written before a crash is not written again."""
     contents = box.read()
     result = Delivery(store.target, lost=contents.lost)
+    if contents.entries and not _flush_references(store, box, result, contents.entries):
+        box.compact()
+        return result
     fresh_set = set(fresh)
     stale = [e for e in contents.entries if e.run_id not in fresh_set]
     mine = [e for e in contents.entries if e.run_id in fresh_set]
@@ -650,8 +707,29 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
             result.delivered += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+    if result.delivered:  # a store the first rows created takes what they point at now
+        _flush_references(store, box, result, [])
     box.compact()
     return result
+
+
+def _flush_references(store: Store, box: Any, result: Delivery, entries: list[Any]) -> bool:
+    """Write the Environments and Data rows queued beside the outbox (see ``references``) before
+    the run rows that point at them; False (and ``entries`` marked failed) when the store cannot
+    take them now. A store that does not exist yet takes them after its first rows."""
+    from . import references
+
+    try:
+        if store.exists():
+            references.flush(store, box)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the store cannot take them now: everything waits
+        result.reason, result.error = _reason(exc), exc
+        ids = [e.run_id for e in entries]
+        if ids:
+            box.fail(ids, result.reason)
+            result.waiting_ids += ids
+        return False
 
 
 def sync(target: str | os.PathLike | None = None, *, credentials: Credentials = None,

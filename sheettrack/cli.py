@@ -313,7 +313,7 @@ def ls(target: str | None, sort: str | None, top: int | None, where: str | None,
     _print_table(df)
 
 
-def _print_table(df: Any) -> None:
+def _print_table(df: Any, noun: str = "run") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -326,7 +326,7 @@ def _print_table(df: Any) -> None:
     for row in df.itertuples(index=False):
         table.add_row(*[_fmt(v) for v in row])
     Console(width=max(100, min(240, 12 * len(df.columns)))).print(table)
-    click.echo(f"{len(df)} run{'s' if len(df) != 1 else ''}")
+    click.echo(f"{len(df)} {noun}{'s' if len(df) != 1 else ''}")
 
 
 def _fmt(v: Any) -> str:
@@ -613,6 +613,112 @@ def templates_show(name: str, as_json: bool) -> None:
         emit_json(data)
     else:
         click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), nl=False)
+
+
+# -- reproduce and register ------------------------------------------------------------------
+
+@main.command("reproduce")
+@click.argument("target")
+@click.argument("run_id")
+@click.option("--check", is_flag=True, help="Only report mismatches; exit 1 when there are any.")
+@click.option("--run", "run_it", is_flag=True,
+              help="Run the command in a fresh git worktree (never this checkout) and log the new run.")
+@click.option("--artifacts", type=click.Path(file_okay=False), default=None,
+              help="Artifacts folder holding patch files [BOOK-artifacts beside a workbook; SHEETTRACK_ARTIFACTS].")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def reproduce_cmd(target: str, run_id: str, check: bool, run_it: bool, artifacts: str | None,
+                  as_json: bool) -> None:
+    """The exact steps that reproduce a run, and what differs here (packages, data, code)."""
+    from .reproduce import reproduce
+
+    plan = reproduce(target, run_id, credentials=creds(), artifacts=artifacts)
+    if check:
+        problems = plan.mismatches
+        if as_json:
+            emit_json(problems)
+        else:
+            for line in problems:
+                click.echo(line)
+            if not problems:
+                click.echo(f"run {plan.run_id}: no mismatches")
+        raise SystemExit(1 if problems else 0)
+    if as_json:
+        emit_json(plan.as_dict())
+    else:
+        click.echo(plan.text())
+    if run_it:
+        from .reproduce import reproductions
+
+        click.echo(f"running in a fresh worktree at commit {plan.commit} ...", err=True)
+        before = set(reproductions(target, plan.run_id, credentials=creds()))
+        code = plan.run()
+        if code != 0:
+            raise SystemExit(code)
+        new = [r for r in reproductions(target, plan.run_id, credentials=creds()) if r not in before]
+        if new:
+            click.echo(f"logged run {new[-1]} reproducing {plan.run_id}")
+        else:
+            click.echo(f"warning: the command finished but logged no run to {target} reproducing "
+                       f"{plan.run_id}; does the script log to a relative path? It ran in a temporary "
+                       "worktree: let it take its target from SHEETTRACK_TARGET, or an absolute path",
+                       err=True)
+
+
+@main.command("register")
+@click.argument("target")
+@click.argument("run_id", required=False)
+@click.option("--name", required=True, help="The model's name; each registration adds its next version.")
+@click.option("--alias", "aliases", multiple=True, help="An alias such as production (repeatable); it moves here.")
+@click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
+              help="The model file: its path, size and sha256 are recorded.")
+@click.option("--best", is_flag=True, help="Register the best finished run by the primary metric.")
+@click.option("--metric", default=None, help="With --best: the metric to rank by [the primary metric].")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered version as JSON.")
+def register_cmd(target: str, run_id: str | None, name: str, aliases: tuple[str, ...], model: str | None,
+                 best: bool, metric: str | None, as_json: bool) -> None:
+    """Register a run's model in the Models sheet (version, aliases, metrics, params, file hash)."""
+    from .registry import register_model
+
+    if (run_id is None) != best:
+        raise click.UsageError("give RUN_ID or --best (not both)")
+    got = register_model(target, run_id, name=name, aliases=aliases, model=model, best=best, metric=metric,
+                         credentials=creds())
+    if as_json:
+        emit_json(got.as_dict())
+        return
+    held = f" [{', '.join(got.aliases)}]" if got.aliases else ""
+    click.echo(f"registered {got.name} v{got.version}{held} from run {got.run_id}")
+
+
+@main.command("models")
+@click.argument("target", required=False, envvar="SHEETTRACK_TARGET")
+@click.option("--name", default=None, help="Only this model's versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+def models_cmd(target: str | None, name: str | None, as_json: bool) -> None:
+    """Registered models: version, aliases, run, metrics and whether the file still matches."""
+    from .registry import list_models
+
+    models = list_models(target, name, credentials=creds())
+    if as_json:
+        emit_json([m.as_dict() for m in models])
+        return
+    if not models:
+        click.echo("no models registered" + (f" under {name!r}" if name else ""))
+        return
+    import pandas as pd
+
+    rows = []
+    for m in models:
+        info = m.as_dict()
+        rows.append({"name": m.name, "version": m.version, "aliases": ", ".join(m.aliases), "run_id": m.run_id,
+                     "metrics": ", ".join(f"{k}={v}" for k, v in m.metrics.items()),
+                     "file": info["file"], "model_path": m.path or "", "registered_by": m.registered_by or "",
+                     "registered_at": m.registered_at or ""})
+    _print_table(pd.DataFrame(rows), "version")
+    changed = [m for m in models if m.file_status() in ("changed", "missing")]
+    for m in changed:
+        click.echo(f"warning: {m.name} v{m.version}: model file {m.path} is {m.file_status()} since it was "
+                   "registered", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -372,5 +372,100 @@ def _git_signature(layout: tuple) -> tuple:
             tuple(_stat(f) for f in files))
 
 
-__all__ = ["capture", "capture_cached", "cached_git_info", "git_info", "loaded_packages",
+
+# -- what reproducing a run needs (the patch of a dirty tree, untracked imports, the folder) -----
+
+def git_root(cwd: str) -> str | None:
+    """The top folder of the git work tree containing ``cwd``, or None outside one."""
+    result = _finish_git(_start_git(["rev-parse", "--show-toplevel"], cwd, _git_env()))
+    if result is None or result[0] != 0 or not result[1]:
+        return None
+    return result[1]
+
+
+def git_patch(cwd: str) -> bytes | None:
+    """The uncommitted changes of tracked files as a binary patch ``git apply`` takes (None when clean
+    or outside a repository)."""
+    env = _git_env()
+    proc = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], cwd, env)
+    if proc is None:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=GIT_TIMEOUT * 4)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    if proc.returncode != 0 or not out:
+        return None
+    return out
+
+
+def patch_hash(patch: bytes) -> str:
+    """The name a patch is stored under: the first 16 hex characters of its sha256."""
+    return hashlib.sha256(patch).hexdigest()[:16]
+
+
+def reproducibility(cwd: str) -> dict[str, object]:
+    """``workdir``, the dirty tree's ``patch`` bytes and the ``untracked`` imported files in one
+    pass: the work tree's top is found once and the diff and the listing run concurrently."""
+    out: dict[str, object] = {"workdir": None, "patch": None, "untracked": []}
+    root = git_root(cwd)
+    if root is None:
+        return out
+    real_root = os.path.realpath(root)
+    out["workdir"] = os.path.relpath(os.path.realpath(cwd), real_root).replace(os.sep, "/")
+    env = _git_env()
+    files = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file.endswith(".py"):
+            real = os.path.realpath(file)
+            if real.startswith(real_root + os.sep):
+                files.add(os.path.relpath(real, real_root))
+    script = _script()
+    if script and os.path.realpath(script).startswith(real_root + os.sep):
+        files.add(os.path.relpath(os.path.realpath(script), real_root))
+    diff = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], root, env)
+    listing = _start_git(["ls-files", "--others", "--", *sorted(files)], root, env) if files else None
+    if diff is not None:
+        try:
+            patch, _ = diff.communicate(timeout=GIT_TIMEOUT * 4)
+            if diff.returncode == 0 and patch:
+                out["patch"] = patch
+        except subprocess.TimeoutExpired:
+            diff.kill()
+            diff.communicate()
+    listed = _finish_git(listing)
+    if listed is not None and listed[0] == 0:
+        out["untracked"] = sorted(line for line in listed[1].splitlines() if line)
+    return out
+
+
+
+_REPRO_CACHE: dict[str, tuple] = {}
+
+
+def cached_reproducibility(cwd: str) -> dict[str, object]:
+    """``reproducibility(cwd)`` for a process that logs many runs: asked again only when git's
+    signature (see ``capture_cached``) or the set of imported modules changed, or the last
+    answer is ``GIT_RECHECK_S`` old."""
+    key = os.path.realpath(cwd)
+    now = time.monotonic()
+    modules = len(sys.modules)
+    entry = _REPRO_CACHE.get(key)
+    if entry is not None:
+        layout, signature, when, seen, info = entry
+        if (now - when < GIT_RECHECK_S and seen == modules
+                and (layout is None or _git_signature(layout) == signature)):
+            return dict(info)
+    layout = _git_layout(cwd)
+    signature = _git_signature(layout) if layout is not None else None
+    info = reproducibility(cwd)
+    _REPRO_CACHE[key] = (layout, signature, now, modules, info)
+    return dict(info)
+
+
+__all__ = ["capture", "capture_cached", "cached_git_info", "cached_reproducibility", "git_info", "git_patch",
+           "git_root", "loaded_packages", "patch_hash", "reproducibility",
            "strip_credentials"]

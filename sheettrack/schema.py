@@ -36,9 +36,9 @@ PROVENANCE_GROUPS = ("user", "host", "python", "command", "git")
 PROVENANCE_COLUMNS = {
     "user": ("user",),
     "host": ("host",),
-    "python": ("python", "platform", "packages"),
-    "command": ("command", "script"),
-    "git": ("git_commit", "git_branch", "git_dirty", "git_diff_hash", "git_remote"),
+    "python": ("python", "platform", "packages", "env_hash"),
+    "command": ("command", "script", "workdir"),
+    "git": ("git_commit", "git_branch", "git_dirty", "git_diff_hash", "git_remote", "patch_hash", "untracked"),
 }
 COLUMN_KEYS = ("name", "type", "required", "default", "choices", "min", "max", "pattern",
                "description", "unit", "format", "group", "truncate")

@@ -111,6 +111,15 @@ def outbox_dir(tmp_path_factory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.fixture(autouse=True)
+def artifacts_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Patches of the checkout's own uncommitted changes (tests log from inside it) go to a
+    folder of the test's own, not beside the workbooks tests inspect."""
+    folder = tmp_path_factory.mktemp("artifacts")
+    monkeypatch.setenv("SHEETTRACK_ARTIFACTS", str(folder))
+    return folder
+
+
 # ---- Google Sheets emulator ------------------------------------------------------------------
 
 from tests.sheets_emulator import Emulator  # noqa: E402

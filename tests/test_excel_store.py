@@ -474,7 +474,19 @@ def test_personal_chart_image_and_sheet_are_kept_byte_for_byte(tmp_book: Path, c
     before = zip_members(tmp_book)
     assert "xl/charts/chart1.xml" in before and "xl/media/image1.png" in before
 
-    for i in range(3):
+    # the first log also adds the Environments sheet: one new worksheet, listed in the
+    # package's small index parts; every part of the person's stays byte for byte
+    sheettrack.log(tmp_book, params={"model": "m0", "lr": 0.0, "n_images": 100}, metrics={"accuracy": 0.0})
+    first = zip_members(tmp_book)
+    added = set(first) - set(before)
+    assert len(added) == 1 and added.pop().startswith("xl/worksheets/sheet")
+    indexes = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "docProps/app.xml"}
+    assert {n for n in before if before[n] != first[n]} <= {RUNS_PART, "xl/tables/table1.xml", "xl/styles.xml",
+                                                            "xl/sharedStrings.xml"} | indexes
+    before = first
+    with zipfile.ZipFile(tmp_book) as zf:
+        before_info = {i.filename: (i.CRC, i.compress_type, i.date_time) for i in zf.infolist()}
+    for i in range(1, 3):
         sheettrack.log(tmp_book, params={"model": f"m{i}", "lr": 0.1 * i, "n_images": 100 + i},
                        metrics={"accuracy": 0.25 * i})
 

@@ -416,9 +416,21 @@ def test_a_quota_storm_ends_in_a_clear_error_and_nothing_written(gs, monkeypatch
 @pytest.mark.parametrize("kind", ["500", "503", "drop"])
 def test_an_append_whose_answer_is_lost_is_not_written_twice(gs, kind):
     sheettrack.init(gs.target)
+    first = sheettrack.log(gs.target, params={"lr": 0.2})  # its environment row is in the sheet now
     gs.emu.fault(kind, times=1, match=":append")
     rid = sheettrack.log(gs.target, params={"lr": 0.1})
+    assert column(gs.emu, gs.sid, "run_id") == [first, rid]
+
+
+@pytest.mark.parametrize("kind", ["500", "drop"])
+def test_a_reference_row_whose_answer_is_lost_is_not_written_twice(gs, kind):
+    sheettrack.init(gs.target)
+    gs.emu.fault(kind, times=1, match="Environments'!A1:append")
+    rid = sheettrack.log(gs.target, params={"lr": 0.1})
     assert column(gs.emu, gs.sid, "run_id") == [rid]
+    assert len(gs.emu.values(gs.sid, "Environments")) == 2
+    appends = [r for r in gs.emu.requests if "Environments'!A1:append" in r["path"]]
+    assert len(appends) == 2  # the faulted one, then one more: the row was found missing and resent
 
 
 def test_slow_replies_past_the_timeout_are_retried_for_reads(gs, monkeypatch):

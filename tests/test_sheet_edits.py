@@ -379,7 +379,7 @@ def test_template_naming_its_runs_sheet_after_the_schema_sheet(tmp_book: Path, s
     sheettrack.log(tmp_book, params={"a": 1}, template={**template, "sheet": "Experiments"})
     book = python_calamine.CalamineWorkbook.from_path(str(tmp_book))
     try:
-        assert book.sheet_names == ["Experiments", "Schema"]
+        assert book.sheet_names == ["Experiments", "Schema", "Environments"]
     finally:
         book.close()
     assert _column(read_calamine(tmp_book, "Experiments"), "a") == [1]

@@ -461,7 +461,7 @@ def test_summarize_after_libreoffice_resaved_the_workbook(book: Path, libreoffic
     sheettrack.summarize(saved)  # recognised as sheettrack's: rebuilt, not refused
     sheettrack.log(saved, params={"model": "cnn"}, metrics={"accuracy": 0.5})
     names = openpyxl.load_workbook(saved, read_only=True).sheetnames
-    assert names == ["Runs", "Schema", "By model", "By data size", "Leaderboard", "Progress"]
+    assert names == ["Runs", "Schema", "By model", "By data size", "Leaderboard", "Progress", "Environments"]
     assert len(read_calamine(saved, "Runs")) == 26
 
 

@@ -66,3 +66,12 @@ class Store(ABC):
         names written.
         """
         raise StoreError(f"{self.target}: this store cannot write summary sheets yet", self.target)
+
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
+                    key: str | None = None) -> None:
+        """Append plain rows (column name -> text, number, bool or datetime) to a reference
+        sheet (Environments, Data, Models) by header name, creating the sheet with ``header``
+        when it is missing and adding header columns it lacks. All rows land, or none.
+        ``key`` names a column identifying a row, so a store that must resend after a lost
+        answer sends only the rows not there yet."""
+        raise StoreError(f"{self.target}: this store cannot keep reference sheets yet", self.target)

@@ -297,6 +297,12 @@ class ExcelStore(Store):
         finally:
             lock.release()
 
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
+                    key: str | None = None) -> None:
+        from .xlsx_refs import append_rows
+
+        append_rows(self, sheet, header, rows)
+
     def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
                      protect: tuple[str, ...] = ()) -> list[str]:
         from .xlsx_sheets import write_sheets

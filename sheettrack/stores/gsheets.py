@@ -42,6 +42,7 @@ SETTINGS_HEADER = "template settings (JSON)"
 SETTINGS_COL = len(SCHEMA_HEADER)
 ROLES = ("reader", "commenter", "writer")
 _ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+ENV_SHEET = "Environments"  # sheettrack.references.ENV_SHEET, named here to import nothing more
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -293,6 +294,7 @@ class _State:
     header: list[str] | None  # None: the tab does not exist
     schema: Schema | None
     schema_rows: int  # rows of the Schema sheet, header included (0: no Schema sheet)
+    env_keys: set[str] | None = None  # keys of the Environments tab, read with the header (None: not read)
 
 
 def forget() -> None:
@@ -434,6 +436,9 @@ class GoogleSheetStore(Store):
             ranges.append(f"{quote_sheet(tab)}!1:1")
         if titles is None or SCHEMA_SHEET in titles:
             ranges.append(f"{quote_sheet(SCHEMA_SHEET)}!A:{col_letter(SETTINGS_COL)}")
+        env_range = f"{quote_sheet(ENV_SHEET)}!A:A"  # the environments' keys ride along: no request of their own
+        if titles is None or ENV_SHEET in titles:
+            ranges.append(env_range)
         got: dict[str, list] = {}
         if ranges:
             try:
@@ -463,8 +468,11 @@ class GoogleSheetStore(Store):
             schema = schema_from_sheet(settings or None, rows, self.target)
             if schema is not None and self.worksheet:
                 schema = replace(schema, sheet=self.worksheet)
+        env_rows = got.get(env_range)
+        env_keys = ({str(r[0]) for r in env_rows[1:] if r and r[0] not in (None, "")} if env_rows is not None
+                    else set() if titles is not None else None)
         return _State(tab, header if header else (None if header_rows is None else []), schema,
-                      len(schema_rows) if schema_rows is not None else 0)
+                      len(schema_rows) if schema_rows is not None else 0, env_keys)
 
     # -- Store ---------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -667,7 +675,7 @@ class GoogleSheetStore(Store):
             rows.pop()
         if name == state.tab:
             with _lock:
-                _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows)
+                _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows, state.env_keys)
         return Table(sheet=name, header=header, rows=rows)
 
     # -- summary sheets ------------------------------------------------------------------------
@@ -694,6 +702,88 @@ class GoogleSheetStore(Store):
 
         protect = tuple(protect) + (self._state().tab, SCHEMA_SHEET)
         return write_sheets(self, sheets, remove, protect)
+
+    # -- reference sheets ----------------------------------------------------------------------
+    def prefetched_keys(self, sheet: str) -> set[str] | None:
+        """The keys of reference tab ``sheet`` read along with the header (None: not read that way)."""
+        if sheet != ENV_SHEET:
+            return None
+        return self._state().env_keys
+
+    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
+                    key: str | None = None) -> None:
+        """Reference rows by header name: a missing tab is added with its header (one atomic
+        batchUpdate), then one ``values:append`` (RAW, INSERT_ROWS, anchored at A1). When the
+        append's answer is lost, rows whose ``key`` the tab holds are not sent again."""
+        if not rows:
+            return
+        from .xlsx_refs import reference_cells
+
+        cells, _ = reference_cells(header, rows, f"{self.target}: tab {sheet}", self.text_limit)
+        titles = self._titles()
+        lowered = {t.lower(): t for t in titles}
+        if sheet.lower() not in lowered:
+            sheet_id = _new_sheet_id(titles)
+            requests = [
+                {"addSheet": {"properties": {"sheetId": sheet_id, "title": sheet, "gridProperties": {
+                    "rowCount": 1000, "columnCount": max(26, len(header)), "frozenRowCount": 1}}}},
+                {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                                 "rows": [_row_data(header)], "fields": "userEnteredValue"}},
+                _bold_header(sheet_id, len(header)),
+            ]
+            self._call(f"adding tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                       {"requests": requests})
+            have = list(header)
+        else:
+            sheet = lowered[sheet.lower()]
+            reply = self._call(f"reading the header of tab {sheet!r}", self.http.values_get,
+                               self.spreadsheet_id, f"{quote_sheet(sheet)}!1:1")
+            values = reply.get("values", [])
+            have = [("" if v is None else str(v)) for v in (values[0] if values else [])]
+            while have and have[-1] == "":
+                have.pop()
+            add = [n for n in header if n not in have]
+            if add:
+                props = titles[sheet]
+                requests = []
+                width = props.get("gridProperties", {}).get("columnCount", 26)
+                if len(have) + len(add) > width:
+                    requests.append({"appendDimension": {"sheetId": props["sheetId"], "dimension": "COLUMNS",
+                                                         "length": len(have) + len(add) - width}})
+                requests.append({"updateCells": {"start": {"sheetId": props["sheetId"], "rowIndex": 0,
+                                                           "columnIndex": len(have)},
+                                                 "rows": [_row_data(add)], "fields": "userEnteredValue"}})
+                self._call(f"adding columns to tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                           {"requests": requests})
+                have += add
+        values = []
+        for row in cells:
+            out = [cell_json(row.get(name)) for name in have]
+            while out and out[-1] is None:
+                out.pop()
+            values.append(out or [""])
+        keys = [str(r.get(key)) for r in rows] if key is not None and key in have else None
+        for _ in range(4):
+            try:
+                self._call(f"appending to tab {sheet!r}", self.http.values_append, self.spreadsheet_id,
+                           f"{quote_sheet(sheet)}!A1",
+                           {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}, {"values": values})
+                return
+            except Uncertain as exc:
+                if keys is None or exc.slow:
+                    raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r}: {exc}; the rows "
+                                                "may or may not have landed", self.target) from None
+                # the answer was lost: send again only the rows whose key the tab lacks
+                letter = col_letter(have.index(key))
+                reply = self._call(f"reading tab {sheet!r}", self.http.values_get, self.spreadsheet_id,
+                                   f"{quote_sheet(sheet)}!{letter}2:{letter}")
+                present = {str(r[0]) for r in reply.get("values", []) if r}
+                keep = [i for i, k in enumerate(keys) if k not in present]
+                values, keys = [values[i] for i in keep], [keys[i] for i in keep]
+                if not values:
+                    return
+        raise StoreUnavailableError(f"{self.target}: appending to tab {sheet!r} failed repeatedly; try again "
+                                    "later", self.target)
 
     # -- sharing -------------------------------------------------------------------------------
     def share(self, email: str, role: str = "reader", notify: bool = True) -> None:

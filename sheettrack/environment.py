@@ -1,0 +1,138 @@
+"""The Python environment a run used: interpreter, platform and every installed distribution.
+
+An environment is stored once, in the ``Environments`` sheet, under a short hash of its
+contents; each run row carries that hash (``env_hash``). The distribution list and its hash
+are computed once per process, so a sweep of many runs pays for them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment: Python version, platform and installed distributions (name -> version)."""
+
+    python: str
+    platform: str
+    packages: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """A 12-hex-character hash of the environment's contents, the same on every machine."""
+        payload = json.dumps([self.python, self.platform, sorted(self.packages.items())],
+                             separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+    def packages_text(self) -> str:
+        """The distributions as ``name==version`` lines, sorted: compact and readable in a cell."""
+        return "\n".join(f"{n}=={v}" for n, v in sorted(self.packages.items()))
+
+
+def parse_packages(text: Any) -> dict[str, str]:
+    """The ``name==version`` lines of an Environments row back as a dict (JSON text also read)."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):
+        return {str(k): str(v) for k, v in text.items()}
+    text = str(text)
+    if text.lstrip().startswith("{"):
+        return {str(k): str(v) for k, v in json.loads(text).items()}
+    out = {}
+    for line in text.splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and name:
+            out[name] = version
+    return out
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503: lower case, runs of -_. as one -)."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distributions(path: list[str] | None = None) -> dict[str, str]:
+    """Every installed distribution visible on ``path`` (default ``sys.path``): name -> version.
+
+    A wheel-installed ``NAME-VERSION.dist-info`` folder is read by its name (the wheel spec
+    fixes that shape), which avoids parsing every METADATA file; other layouts are parsed."""
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    dists = metadata.distributions(path=path) if path is not None else metadata.distributions()
+    for dist in dists:
+        folder = getattr(getattr(dist, "_path", None), "name", "")
+        stem, _, suffix = folder.rpartition(".")
+        name, sep, version = stem.partition("-")
+        if not (suffix == "dist-info" and sep and name and version and "-" not in version):
+            try:  # an .egg-info folder or another layout: read the metadata itself (slower)
+                name = dist.metadata["Name"]
+                version = dist.version
+            except Exception:  # noqa: BLE001 - a damaged dist-info folder: leave it out
+                continue
+        if name and version:
+            found.setdefault(normalize_name(name), str(version))  # the first on the path wins, as for import
+    return found
+
+
+def _platform() -> str:
+    parts = [platform.system(), platform.release(), platform.machine()]
+    return "-".join(part for part in parts if part) or sys.platform
+
+
+_current: Environment | None = None
+
+
+def current() -> Environment:
+    """This process's environment, computed once per process."""
+    global _current
+    if _current is None:
+        _current = Environment(platform.python_version(), _platform(), distributions())
+    return _current
+
+
+def forget() -> None:
+    """Compute the environment afresh next time (after installing packages in the process)."""
+    global _current
+    _current = None
+
+
+@dataclass
+class PackageDiff:
+    """How a recorded environment differs from another: changed, missing and extra distributions."""
+
+    changed: dict[str, tuple[str, str]]  # name -> (recorded, here)
+    missing: dict[str, str]  # recorded, not installed here
+    extra: dict[str, str]  # installed here, not recorded
+
+    @property
+    def same(self) -> bool:
+        return not (self.changed or self.missing or self.extra)
+
+    def pip_command(self) -> str | None:
+        """The pip command that installs the recorded versions of what differs (None when nothing does)."""
+        pins = {**{n: v for n, (v, _) in self.changed.items()}, **self.missing}
+        if not pins:
+            return None
+        return "pip install " + " ".join(f"'{n}=={v}'" for n, v in sorted(pins.items()))
+
+
+def compare(recorded: dict[str, str], here: dict[str, str]) -> PackageDiff:
+    """Compare a recorded distribution list with another (names compared as pip compares them)."""
+    rec = {normalize_name(n): v for n, v in recorded.items()}
+    now = {normalize_name(n): v for n, v in here.items()}
+    changed = {n: (v, now[n]) for n, v in rec.items() if n in now and now[n] != v}
+    missing = {n: v for n, v in rec.items() if n not in now}
+    extra = {n: v for n, v in now.items() if n not in rec}
+    return PackageDiff(changed, missing, extra)
+
+
+__all__ = ["Environment", "PackageDiff", "compare", "current", "distributions", "forget", "parse_packages"]
