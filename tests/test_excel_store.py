@@ -746,6 +746,7 @@ def test_a_copy_that_fails_halfway_leaves_the_workbook_as_it_was(
                                 journal.STEP_WORKBOOK_SYNCED])
 def test_an_in_place_write_that_fails_halfway_leaves_the_workbook_as_it_was(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch, at: int) -> None:
+    monkeypatch.setenv("SHEETTRACK_WRITE", "inplace")
     sheettrack.log(tmp_book, params={"i": 0})
     sheettrack.log(tmp_book, params={"i": 1})
     before = sha256(tmp_book)

@@ -21,6 +21,12 @@ import sheettrack
 from sheettrack.stores import journal, ooxml
 from sheettrack.stores.excel import ExcelStore
 
+
+@pytest.fixture(autouse=True)
+def in_place_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the opt-in in-place write (the default replaces the file)."""
+    monkeypatch.setenv("SHEETTRACK_WRITE", "inplace")
+
 RUNS_PART = "xl/worksheets/sheet1.xml"
 
 
@@ -70,8 +76,12 @@ def test_appends_write_in_place_and_keep_the_file(tmp_book: Path) -> None:
     assert _leftovers(tmp_book) == []
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.testzip() is None
-        # the Runs worksheet and its table are the last members: an append rewrites only them
-        assert [i.filename for i in zf.infolist()][-2:] == [RUNS_PART, "xl/tables/table1.xml"]
+        # the Runs worksheet and its table come last but for small reference sheets added
+        # later (Environments): an append rewrites only what follows the rows it keeps
+        names = [i.filename for i in zf.infolist()]
+        after = names[names.index(RUNS_PART) + 1:]
+        assert after[0] == "xl/tables/table1.xml"
+        assert all(zf.getinfo(n).file_size < 64_000 for n in after)
     rows = read_calamine(tmp_book)
     assert _column(rows, "n") == list(range(40))
     assert _openpyxl_column(tmp_book, "n") == list(range(40))
@@ -133,7 +143,7 @@ def test_in_place_copy_and_general_paths_write_what_every_reader_sees_as_equal(
              "general": _paths_book(tmp_path, runs, "general")}
     monkeypatch.setenv("SHEETTRACK_WRITE", "replace")
     books["copy"] = _paths_book(tmp_path, runs, "copy")
-    monkeypatch.delenv("SHEETTRACK_WRITE")
+    monkeypatch.setenv("SHEETTRACK_WRITE", "inplace")
     names = ["model", "lr", "batch_size", "accuracy", "loss", "notes", "status"]
     seen = {}
     for mode, book in books.items():
@@ -204,9 +214,10 @@ def test_a_full_rewrite_through_the_package_keeps_appends_fast(tmp_book: Path) -
         lock.release()
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.read("xl/extra/notes.xml") == b"<notes/>"
-        # the added part goes before the Runs worksheet and its table, which stay last
-        assert [i.filename for i in zf.infolist()][-3:] == ["xl/extra/notes.xml", RUNS_PART,
-                                                           "xl/tables/table1.xml"]
+        # the added part goes before the Runs worksheet and its table, which stay at the end
+        names = [i.filename for i in zf.infolist()]
+        assert names.index("xl/extra/notes.xml") < names.index(RUNS_PART)
+        assert names[names.index(RUNS_PART) + 1] == "xl/tables/table1.xml"
     assert _how_it_wrote(tmp_book, params={"n": 2}) == "inplace"
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
     with zipfile.ZipFile(tmp_book) as zf:
@@ -241,8 +252,10 @@ def _crash(book: Path, at: int, n: int, env: dict[str, str] | None = None) -> No
 def acked(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A workbook with three acknowledged runs, laid out for in-place appends."""
     book = tmp_path_factory.mktemp("acked") / "runs.xlsx"
-    for n in range(3):
-        sheettrack.log(book, params={"n": n})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SHEETTRACK_WRITE", "inplace")
+        for n in range(3):
+            sheettrack.log(book, params={"n": n})
     return book.read_bytes()
 
 

@@ -114,12 +114,15 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_mode() -> str:
-    """How appends reach the file: "inplace" (the default: overwrite the workbook's end
-    behind a rollback journal) or "replace" (``SHEETTRACK_WRITE=replace``: write a whole
-    new copy and swap it in, so even programs that ignore sheettrack's lock and journal
-    never see a workbook mid-write)."""
+    """How appends reach the file: "replace" (the default: write a new copy beside it, its
+    existing parts copied as compressed bytes, fsync, and swap it in atomically, so no
+    reader ever sees a workbook mid-write, whatever kills the writer) or "inplace"
+    (``SHEETTRACK_WRITE=inplace``: overwrite only the workbook's end behind a rollback
+    journal; a cost that does not grow with the workbook, but a program that ignores
+    sheettrack's lock and journal can find the file damaged while the end is rewritten, or
+    after a writer is killed in that write, until sheettrack next opens it)."""
     mode = os.environ.get("SHEETTRACK_WRITE", "").strip().lower()
-    return "replace" if mode == "replace" else "inplace"
+    return "inplace" if mode in ("inplace", "in-place") else "replace"
 
 
 MAX_IN_PLACE_BYTES = 1 << 20  # rewrite at most this much of the file's end in place
