@@ -406,6 +406,9 @@ def patch_hash(patch: bytes) -> str:
     return hashlib.sha256(patch).hexdigest()[:16]
 
 
+MAX_UNTRACKED = 50
+
+
 def reproducibility(cwd: str) -> dict[str, object]:
     """``workdir``, the dirty tree's ``patch`` bytes and the ``untracked`` imported files in one
     pass: the work tree's top is found once and the diff and the listing run concurrently."""
@@ -417,17 +420,22 @@ def reproducibility(cwd: str) -> dict[str, object]:
     out["workdir"] = os.path.relpath(os.path.realpath(cwd), real_root).replace(os.sep, "/")
     env = _git_env()
     files = set()
+    # installed packages are an environment's, not the run's code, even when the virtualenv
+    # sits inside the repository
+    installed = {os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if isinstance(file, str) and file.endswith(".py"):
             real = os.path.realpath(file)
-            if real.startswith(real_root + os.sep):
+            if (real.startswith(real_root + os.sep) and not real.startswith(tuple(installed))
+                    and "site-packages" not in real.split(os.sep)):
                 files.add(os.path.relpath(real, real_root))
     script = _script()
     if script and os.path.realpath(script).startswith(real_root + os.sep):
         files.add(os.path.relpath(os.path.realpath(script), real_root))
     diff = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], root, env)
-    listing = _start_git(["ls-files", "--others", "--", *sorted(files)], root, env) if files else None
+    listing = (_start_git(["ls-files", "--others", "--exclude-standard", "--", *sorted(files)], root, env)
+               if files else None)
     if diff is not None:
         try:
             patch, _ = diff.communicate(timeout=GIT_TIMEOUT * 4)
@@ -438,7 +446,10 @@ def reproducibility(cwd: str) -> dict[str, object]:
             diff.communicate()
     listed = _finish_git(listing)
     if listed is not None and listed[0] == 0:
-        out["untracked"] = sorted(line for line in listed[1].splitlines() if line)
+        names = sorted(line for line in listed[1].splitlines() if line)
+        if len(names) > MAX_UNTRACKED:  # a list, not a dump: the row must always fit its cell
+            names = names[:MAX_UNTRACKED] + [f"... and {len(names) - MAX_UNTRACKED} more"]
+        out["untracked"] = names
     return out
 
 

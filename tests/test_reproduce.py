@@ -334,3 +334,29 @@ def test_a_rerun_that_logs_elsewhere_is_reported(tmp_path):
     assert result.returncode == 0
     assert "logged no run to" in result.stderr and "SHEETTRACK_TARGET" in result.stderr
     assert len(sheet(book, "Runs")) == 1
+
+
+def test_ignored_packages_and_many_untracked_imports_never_flood_the_row(tmp_path):
+    """A virtualenv inside the repository (ignored, or not: its site-packages are the
+    environment's, not the run's code) is not listed, and a long list is cut short."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".gitignore").write_text(".venv/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore the venv")
+    for folder in (".venv/lib/site-packages", "vendored/site-packages"):
+        (repo / folder).mkdir(parents=True)
+    (repo / ".venv/lib/site-packages/pkg_ignored.py").write_text("X = 1\n")
+    (repo / "vendored/site-packages/pkg_vendored.py").write_text("X = 1\n")
+    (repo / "many").mkdir()
+    for i in range(80):
+        (repo / "many" / f"m{i:02d}.py").write_text("X = 1\n")
+    imports = "".join(f"import many.m{i:02d}\n" for i in range(80))
+    (repo / "helper.py").write_text(
+        "import sys\nsys.path[:0] = ['.venv/lib/site-packages', 'vendored/site-packages']\n"
+        "import pkg_ignored, pkg_vendored\n" + imports + "LR = 0.01\n")
+    book = tmp_path / "runs.xlsx"
+    train(repo, book)
+    listed = json.loads(last_run(book)["untracked"])
+    assert not any("site-packages" in name for name in listed)
+    assert len(listed) == 51 and listed[-1] == "... and 30 more"
+    assert listed[0] == "many/m00.py"
