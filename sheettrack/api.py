@@ -692,9 +692,9 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
             box.fail(ids, result.reason)
             result.waiting_ids += ids
             stale = []
-    for group in (stale, mine):
-        for start in range(0, len(group), batch):
-            chunk = group[start:start + batch]
+    for group, size in ((stale, batch), (mine, len(mine))):  # this call's rows: one store write
+        for start in range(0, len(group), max(size, 1)):
+            chunk = group[start:start + max(size, 1)]
             try:
                 _write_entries(store, chunk)
             except Exception as exc:  # noqa: BLE001 - whatever it was, the rows stay queued

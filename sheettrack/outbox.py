@@ -191,7 +191,8 @@ class Outbox:
             return
         # Not synced: if a crash loses this record, the rows look queued again, and delivery
         # finds them in the store by run id and does not write them twice.
-        left = [e for e in self.read().entries if e.run_id not in set(run_ids)]
+        gone = set(run_ids)
+        left = [e for e in self.read().entries if e.run_id not in gone]
         if not left:
             with contextlib.suppress(FileNotFoundError):
                 os.truncate(self.path, 0)

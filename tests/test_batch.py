@@ -291,3 +291,20 @@ def test_cli_log_many_flags_that_exclude_each_other(book: Path, tmp_path: Path) 
     result = cli("log-many", book, src, "--no-sweep")
     assert result.exit_code == 0, result.output
     assert runs(book)[0]["sweep_id"] == ""
+
+
+def test_a_large_batch_is_one_store_write(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheettrack.stores.excel import ExcelStore
+
+    calls: list[int] = []
+    real = ExcelStore.append
+
+    def counting(self: Any, rows: Any, *args: Any) -> None:
+        calls.append(len(rows))
+        real(self, rows, *args)
+
+    sheettrack.log(book, metrics={"accuracy": 0.1})
+    monkeypatch.setattr(ExcelStore, "append", counting)
+    ids = sheettrack.log_many(book, [{"metrics": {"accuracy": i / 1300}} for i in range(1200)])
+    assert calls == [1200]
+    assert len(read_calamine(book)) == 1 + 1 + 1200 and len(set(ids)) == 1200
