@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .schema import Column, Schema
+from .schema import Column, Schema, infer_type
 
 SUFFIX = ".outbox"
 LOCK_TIMEOUT_S = 300.0
@@ -286,14 +286,8 @@ def _fallback_layout(row: dict[str, Any]) -> tuple[Schema, list[Column]]:
     from .templates import load_template
 
     schema = load_template("default")
-    new = []
-    for name, value in row.items():
-        if schema.column(name) is None:
-            kind = ("bool" if isinstance(value, bool) else "int" if isinstance(value, int) else
-                    "float" if isinstance(value, float) else "datetime" if isinstance(value, _dt.datetime)
-                    else "date" if isinstance(value, _dt.date) else
-                    "json" if isinstance(value, (list, dict)) else "string")
-            new.append(Column(name, kind, group="params"))
+    new = [Column(name, infer_type(value, "params"), group="params")
+           for name, value in row.items() if schema.column(name) is None]
     return schema, new
 
 
