@@ -225,8 +225,8 @@ def known_keys(store: Store, sheet: str) -> set[str]:
         if (skey, sheet) in _known:
             return _known[(skey, sheet)]
     prefetched = getattr(store, "prefetched_keys", None)
-    keys = prefetched(sheet) if prefetched is not None else None
-    if keys is not None:  # read along with something else already (a Google Sheet's header)
+    keys = prefetched(sheet, KEYS[sheet]) if prefetched is not None else None
+    if keys is not None:  # read cheaply: a workbook's own part, a Google Sheet's header read
         with _lock:
             _known[(skey, sheet)] = set(keys)
         return _known[(skey, sheet)]

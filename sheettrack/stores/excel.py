@@ -286,8 +286,14 @@ class ExcelStore(Store):
                 wb = Workbook(pkg)
                 edits = plan_append(wb, schema, rows, new_columns,
                                     self._stored(wb) if new_columns else None)
-                if edits.fast is not None and self._in_place(pkg, edits, fh):
+                end = self._new_end(pkg, edits) if edits.fast is not None else None
+                if end is not None and self._in_place(pkg, edits, end, fh):
                     self.last_write = "inplace"
+                    return
+                if end is not None:  # a new copy: the unchanged start copied by the OS
+                    offset, data = end
+                    self._replace_with(lambda out: journal.copy_prefix(fh, out, offset, data))
+                    self.last_write = "replace"
                     return
                 if edits.fast is not None:
                     edits.replace[edits.fast.part] = edits.fast.segments(pkg)
@@ -306,39 +312,70 @@ class ExcelStore(Store):
 
         append_rows(self, sheet, header, rows)
 
+    def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
+        """The values of column ``key`` of reference sheet ``sheet`` (empty when the sheet is
+        absent), read from that sheet's own part: the Runs worksheet is neither read nor held
+        in memory. None where the lock cannot be taken (the caller then reads the sheet)."""
+        if self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
+            return None
+        lock = self._lock()
+        try:
+            with open(self.path, "rb") as fh:
+                wb = Workbook(Package.from_file(fh, str(self.path)))
+                if sheet not in wb.sheets:
+                    return set()
+                rows = wb.read_small_sheet(sheet)
+        except FileNotFoundError:
+            raise self._missing() from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+        finally:
+            lock.release()
+        if not rows:
+            return set()
+        header = {str(v): col for col, v in rows[0][1].items()}
+        col = header.get(key)
+        if col is None:
+            return set()
+        return {str(cells[col]) for _, cells in rows[1:] if cells.get(col) not in (None, "")}
+
     def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
                      protect: tuple[str, ...] = ()) -> list[str]:
         from .xlsx_sheets import write_sheets
 
         return write_sheets(self, sheets, remove, protect)
 
-    def _in_place(self, pkg: Package, edits: Edits, fh: Any) -> bool:
-        """Overwrite the end of the workbook behind a journal when that is safe; False when
-        the whole file must be copied instead (nothing written then)."""
+    def _new_end(self, pkg: Package, edits: Edits, pad: int = 0) -> tuple[int, bytes] | None:
+        """For a fast-path append, the bytes that turn the workbook into its next version
+        by replacing its end, as (offset, bytes), with ``pad`` spaces added to the zip
+        comment; None when more than the end would change."""
         fast = edits.fast
         assert fast is not None
-        if write_mode() == "replace" or not fh.writable():
-            return False
-        st = os.fstat(fh.fileno())
-        if st.st_nlink != 1:  # another name of the file would not see the journal
-            return False
         e = pkg.by_name[fast.part]
         if not pkg.local_flags(e) & 0x8:  # the local header would have to change
-            return False
+            return None
         others = {name: data for name, data in edits.replace.items() if name != fast.part}
         if any(pkg.by_name[name].offset < e.offset if name in pkg.by_name else True for name in others):
+            return None
+        if pkg.size - e.end > MAX_IN_PLACE_BYTES or len(fast.comment) + pad > 0xFFFF:
+            return None
+        return pkg.rewrite_after(fast.part, fast.keep, fast.pieces, fast.crc, fast.usize,
+                                 {k: bytes(v) for k, v in others.items()}, fast.comment + b" " * pad)
+
+    def _in_place(self, pkg: Package, edits: Edits, end: tuple[int, bytes], fh: Any) -> bool:
+        """With ``SHEETTRACK_WRITE=inplace``, overwrite the end of the workbook behind a
+        journal when that is safe; False when a new copy must be written instead (nothing
+        written then)."""
+        if write_mode() == "replace" or not fh.writable():
             return False
-        if pkg.size - e.end > MAX_IN_PLACE_BYTES:
+        if os.fstat(fh.fileno()).st_nlink != 1:  # another name of the file would not see the journal
             return False
-        offset, data = pkg.rewrite_after(fast.part, fast.keep, fast.pieces, fast.crc, fast.usize,
-                                         {k: bytes(v) for k, v in others.items()}, fast.comment)
-        if len(data) + offset < pkg.size:  # never shorter: pad the comment (readers ignore it)
-            pad = pkg.size - offset - len(data)
-            if len(fast.comment) + pad > 0xFFFF:
+        offset, data = end
+        if offset + len(data) < pkg.size:  # never shorter: pad the comment (readers ignore it)
+            padded = self._new_end(pkg, edits, pkg.size - offset - len(data))
+            if padded is None:
                 return False
-            offset, data = pkg.rewrite_after(fast.part, fast.keep, fast.pieces, fast.crc, fast.usize,
-                                             {k: bytes(v) for k, v in others.items()},
-                                             fast.comment + b" " * pad)
+            offset, data = padded
         return journal.write_in_place(self.path, fh, offset, data)
 
     def read(self, sheet: str | None = None) -> Table:
@@ -601,8 +638,8 @@ class FastAppend:
     def segments(self, pkg: Package) -> Segments:
         """The member as segments, for writing a whole new copy of the package."""
         h, b = self.head, self.body
-        out = Segments([Raw(pkg.member_slice(self.part, 0, h.clen), h.ulen, h.crc),
-                        Raw(pkg.member_slice(self.part, h.clen, b.clen), b.ulen, b.crc)])
+        out = Segments([Raw(pkg.member_span(self.part, 0, h.clen), h.ulen, h.crc),
+                        Raw(pkg.member_span(self.part, h.clen, b.clen), b.ulen, b.crc)])
         for n, (piece, st) in enumerate(zip(self.pieces, self.stats)):
             out.append(Raw(piece, st.ulen, st.crc, final=n == len(self.pieces) - 1))
         return out

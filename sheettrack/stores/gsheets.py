@@ -704,7 +704,7 @@ class GoogleSheetStore(Store):
         return write_sheets(self, sheets, remove, protect)
 
     # -- reference sheets ----------------------------------------------------------------------
-    def prefetched_keys(self, sheet: str) -> set[str] | None:
+    def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
         """The keys of reference tab ``sheet`` read along with the header (None: not read that way)."""
         if sheet != ENV_SHEET:
             return None

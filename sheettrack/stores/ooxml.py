@@ -158,6 +158,13 @@ class Package:
             raise self._bad(f"part {name} is shorter than its index says")
         return self._at(self.data_start(e) + offset, n)
 
+    def member_span(self, name: str, offset: int, n: int) -> Span:
+        """Like ``member_slice``, but the bytes stay in the file until they are written."""
+        e = self.by_name[name]
+        if offset < 0 or offset + n > e.csize:
+            raise self._bad(f"part {name} is shorter than its index says")
+        return Span(self, self.data_start(e) + offset, n)
+
     def read(self, name: str) -> bytes:
         """The uncompressed bytes of part ``name``."""
         e = self.by_name.get(name)
@@ -305,10 +312,22 @@ class SegmentStat:
 
 
 @dataclass(frozen=True)
+class Span:
+    """``n`` bytes of a package's file from ``offset``, read only as they are written out."""
+
+    pkg: Package
+    offset: int
+    n: int
+
+    def __len__(self) -> int:
+        return self.n
+
+
+@dataclass(frozen=True)
 class Raw:
     """Already-compressed bytes of whole segments (ending on a full flush), copied as they are."""
 
-    data: memoryview | bytes
+    data: memoryview | bytes | Span
     ulen: int
     crc: int
     final: bool = False  # ends the deflate stream (may be a member's last segment)
@@ -464,7 +483,10 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     stats: list[SegmentStat] = []
     for seg in segments:
         if isinstance(seg, Raw):
-            fh.write(seg.data)
+            if isinstance(seg.data, Span):  # copied from the file a megabyte at a time
+                seg.data.pkg._copy(fh, seg.data.offset, seg.data.n)
+            else:
+                fh.write(seg.data)
             stats.append(SegmentStat(len(seg.data), seg.ulen, seg.crc))
             continue
         out, usize, crc = next(done)
