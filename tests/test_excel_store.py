@@ -844,3 +844,84 @@ def test_damaged_workbook_is_a_corrupt_workbook_error(tmp_book: Path, good_bytes
     assert tmp_book.name in str(info.value)
     assert tmp_book.read_bytes() == data
     assert _leftovers(tmp_book.parent, tmp_book) == []
+
+
+# --------------------------------------------------------------------------- the default write's copy
+
+def _store_rows(book: Path, rows: list[dict[str, Any]]) -> Any:
+    """Checked rows for the store's own append, built the way ``sheettrack.log`` builds them."""
+    from sheettrack.api import _Session
+    from sheettrack.run import Run
+
+    session = _Session(book)
+    fields = []
+    for i, row in enumerate(rows):
+        run = Run(book)
+        run.run_id = f"20261126-000000-{i:06x}"
+        run.params.update(row)
+        fields.append(run.fields())
+    built, new_columns = session.build(fields)
+    return session, built, new_columns
+
+
+def test_the_default_copy_writes_the_bytes_the_in_place_write_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default write copies the workbook's unchanged start and writes only its new end:
+    the file it swaps in is byte for byte the one the in-place write leaves, whichever way
+    the start is copied (the kernel's copy, or a megabyte at a time where there is none)."""
+    first = tmp_path / "first.xlsx"
+    sheettrack.log(first, params={"model": "mlp", "i": 0})
+    books = {}
+    for way in ("inplace", "kernel", "chunks"):
+        folder = tmp_path / way
+        folder.mkdir()
+        books[way] = folder / "runs.xlsx"
+        books[way].write_bytes(first.read_bytes())
+    session, rows, new_columns = _store_rows(first, [{"model": "cnn", "i": i} for i in range(1, 4)])
+    assert new_columns == []
+    for way, book in books.items():
+        monkeypatch.setenv("SHEETTRACK_WRITE", "inplace" if way == "inplace" else "replace")
+        if way == "chunks":
+            monkeypatch.delattr(os, "copy_file_range", raising=False)
+        store = type(session.store)(book)
+        for row in rows:
+            store.append([row], session.schema, [])
+            assert store.last_write == ("inplace" if way == "inplace" else "replace")
+        monkeypatch.undo()
+    assert sha256(books["kernel"]) == sha256(books["chunks"]) == sha256(books["inplace"])
+    rows_seen = read_calamine(books["kernel"])
+    assert [r[header_of(rows_seen)["i"]] for r in rows_seen[1:]] == [0, 1, 2, 3]
+    with zipfile.ZipFile(books["chunks"]) as zf:
+        assert zf.testzip() is None
+
+
+def test_the_default_append_neither_reads_nor_holds_the_existing_rows(
+        tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cost in reads and memory is the workbook's end, not its rows."""
+    import tracemalloc
+
+    rng = __import__("random").Random(7)
+    sheettrack.log_many(tmp_book, [{"params": {"i": i}, "notes": rng.randbytes(3000).hex()}
+                                   for i in range(800)])
+    assert tmp_book.stat().st_size > 2_000_000
+    session, rows, _ = _store_rows(tmp_book, [{"i": 800}])
+    read = []
+    real_at = ooxml.Package._at
+
+    def counting_at(self: Any, offset: int, n: int) -> bytes:
+        data = real_at(self, offset, n)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(ooxml.Package, "_at", counting_at)
+    tracemalloc.start()
+    try:
+        session.store.append(rows, session.schema, [])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert session.store.last_write == "replace"
+    assert sum(read) < 300_000, read
+    assert peak < 1_000_000, peak
+    got = read_calamine(tmp_book)
+    assert [r[header_of(got)["i"]] for r in got[1:]] == list(range(801))

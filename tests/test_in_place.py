@@ -206,10 +206,10 @@ def test_a_full_rewrite_through_the_package_keeps_appends_fast(tmp_book: Path) -
     store = ExcelStore(tmp_book)
     lock = store._lock()
     try:
-        pkg = store._package()
-        schema_xml = pkg.read("xl/worksheets/sheet2.xml")
-        store._replace_with(lambda fh: pkg.write(fh, {"xl/worksheets/sheet2.xml": schema_xml,
-                                                      "xl/extra/notes.xml": b"<notes/>"}))
+        with store._package() as pkg:
+            schema_xml = pkg.read("xl/worksheets/sheet2.xml")
+            store._replace_with(lambda fh: pkg.write(fh, {"xl/worksheets/sheet2.xml": schema_xml,
+                                                          "xl/extra/notes.xml": b"<notes/>"}))
     finally:
         lock.release()
     with zipfile.ZipFile(tmp_book) as zf:

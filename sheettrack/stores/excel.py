@@ -19,6 +19,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,9 @@ class ExcelStore(Store):
         self.target = str(path)
         self._schema: tuple[tuple, Schema | None] | None = None  # (file version, stored schema)
         self.last_write: str | None = None  # "inplace" or "replace": how the last append wrote
+        # how a "replace" copied the unchanged start: "reflink", "copy_file_range",
+        # "read/write", or "package" (every part written out again: the general path)
+        self.last_copy: str | None = None
 
     # -- locking -------------------------------------------------------------------------------
     def _lock(self) -> Any:
@@ -167,8 +171,10 @@ class ExcelStore(Store):
                 f"rows when it is saved. Close it there, or delete {file.name} if nobody has it open.",
                 self.target, who)
 
-    def _replace_with(self, write: Any) -> None:
-        """Write a temp file in the same folder with ``write(fh)``, fsync, and swap it in."""
+    def _replace_with(self, write: Any, source: Any = None) -> None:
+        """Write a temp file in the same folder with ``write(fh)``, fsync, and swap it in.
+        ``source``, the open workbook the copy was read from, is closed before the swap
+        (Windows refuses to replace a file that is open)."""
         folder = self.path.parent
         tmp = str(folder / f".{self.path.name}.tmp")  # one name: only the lock holder writes it
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
@@ -181,6 +187,8 @@ class ExcelStore(Store):
             with contextlib.suppress(OSError):
                 os.chmod(tmp, self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644)
             journal.step(journal.STEP_COPY_SYNCED)
+            if source is not None:
+                source.close()
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -210,22 +218,27 @@ class ExcelStore(Store):
         finally:
             lock.release()
 
-    def _package(self) -> Package:
-        """The whole workbook, read into memory (hold the lock while calling it). Writing it
-        back with ``Package.write`` keeps the Runs worksheet and its tables at the end of
-        the archive, so appends after such a rewrite still write in place."""
+    @contextlib.contextmanager
+    def _package(self) -> Iterator[Package]:
+        """The workbook as a package read lazily from the open file (hold the lock while
+        using it): only the zip directory up front, each part when it is asked for, and the
+        parts a write copies unchanged pass through a megabyte at a time. Writing it back
+        with ``Package.write`` keeps the Runs worksheet and its tables at the end of the
+        archive, so appends after such a rewrite still take the fast path."""
         try:
-            pkg = Package.open(str(self.path))
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            raise self._missing() from None
+        except OSError as exc:
+            raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+        with fh:
+            pkg = Package.from_file(fh, str(self.path))
             index = SheetIndex.parse(pkg.comment)
             if index is not None and index.part in pkg.by_name:
                 at = pkg.by_name[index.part].offset
                 pkg.keep_last = [e.name for e in sorted(pkg.entries, key=lambda e: e.offset)
                                  if e.offset >= at]
-            return pkg
-        except FileNotFoundError:
-            raise self._missing() from None
-        except OSError as exc:
-            raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
+            yield pkg
 
     def _missing(self) -> StoreError:
         return StoreError(f"{self.target}: no such workbook; create it with "
@@ -292,15 +305,17 @@ class ExcelStore(Store):
                     return
                 if end is not None:  # a new copy: the unchanged start copied by the OS
                     offset, data = end
-                    self._replace_with(lambda out: journal.copy_prefix(fh, out, offset, data))
-                    self.last_write = "replace"
+                    how: list[str] = []
+                    self._replace_with(lambda out: how.append(journal.copy_prefix(fh, out, offset, data)), fh)
+                    self.last_write, self.last_copy = "replace", how[0]
                     return
                 if edits.fast is not None:
                     edits.replace[edits.fast.part] = edits.fast.segments(pkg)
                 self._replace_with(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL,
                                                          comment=index_comment(edits),
-                                                         last=edits.last, descriptor=edits.descriptor))
-                self.last_write = "replace"
+                                                         last=edits.last, descriptor=edits.descriptor),
+                                   fh)
+                self.last_write, self.last_copy = "replace", "package"
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot write: {exc.strerror or exc}", self.target) from None
         finally:

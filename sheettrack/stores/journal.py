@@ -46,12 +46,13 @@ STEP_WORKBOOK_HALF = 4      # half of the new bytes written over the workbook's 
 STEP_WORKBOOK_WRITTEN = 5   # new bytes written, not yet synced
 STEP_WORKBOOK_SYNCED = 6    # the new version is durable; the journal still holds the old
 STEP_DONE = 7               # journal emptied
-# the steps of the copy path (``ExcelStore._replace_with``)
+# the steps of the copy path (``ExcelStore._replace_with``, ``copy_prefix``)
+STEP_COPY_START = 10        # the workbook's unchanged start copied, its new end not yet written
 STEP_COPY_WRITTEN = 11      # temporary copy written, not yet synced
 STEP_COPY_SYNCED = 12       # temporary copy synced, not yet swapped in
 STEP_COPY_REPLACED = 13     # copy swapped in, folder not yet synced
 IN_PLACE_STEPS = (1, 2, 3, 4, 5, 6, 7)
-COPY_STEPS = (11, 12, 13)
+COPY_STEPS = (10, 11, 12, 13)
 
 
 def step(n: int) -> None:
@@ -295,6 +296,7 @@ def copy_prefix(src: Any, out: Any, offset: int, data: bytes) -> str:
     out.flush()
     sfd, ofd = src.fileno(), out.fileno()
     how = _clone(sfd, ofd) or _kernel_copy(sfd, ofd, offset) or _chunk_copy(sfd, ofd, offset)
+    step(STEP_COPY_START)
     _write_at(ofd, offset, data)
     os.ftruncate(ofd, offset + len(data))
     out.seek(offset + len(data))

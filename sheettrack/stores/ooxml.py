@@ -81,6 +81,11 @@ class Package:
         return pkg
 
     @property
+    def source(self) -> Any:
+        """The open file a lazy package reads from (None when it holds its bytes)."""
+        return self._fh
+
+    @property
     def data(self) -> bytes:
         """The whole file (read on first use when the package is lazy)."""
         if self._data is None:

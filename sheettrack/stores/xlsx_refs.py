@@ -112,36 +112,36 @@ def append_rows(store: Any, sheet: str, header: list[str], rows: list[dict[str, 
     lock = store._lock()
     try:
         store._check_owner()
-        pkg = store._package()
-        wb = Workbook(pkg)
-        styles_xml = pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None
-        styles = Styles(styles_xml)
-        existing = {name.lower(): name for name in wb.sheets}
-        if sheet.lower() in existing:
-            name = existing[sheet.lower()]
-            part = wb.sheet_part(name)
-            xml_sheet = SheetXml(pkg.read(part), f"{pkg.label}: {part}", wb.shared)
-            have = xml_sheet.header_list()
-            add = [n for n in header if n not in have]
-            replace: dict[str, Any] = {part: edit_sheet(wb, part, xml_sheet, cells, columns, add, styles).segments}
-            if styles.changed:
-                replace[wb.styles_part] = styles.xml
-            store._replace_with(lambda fh: pkg.write(fh, replace, COMPRESS_LEVEL))
-        else:
-            part = _free(set(pkg.by_name), "xl/worksheets/sheet{}.xml")
-            parts = {part: _new_sheet_xml(header, cells, columns, styles, label)}
-            if styles.changed:
-                parts[wb.styles_part] = styles.xml
-            parts["[Content_Types].xml"] = _content_types(pkg.read("[Content_Types].xml"),
-                                                          {part: CT_WORKSHEET}, set())
-            wrp = rels_part(wb.workbook_part)
-            parts[wrp], rids = _workbook_rels(pkg.read(wrp), wb, [(sheet, part)], [])
-            wb_xml, order = _workbook_xml(pkg.read(wb.workbook_part), wb, [(sheet, part)], rids, [],
-                                          built_sheets(wb))
-            parts[wb.workbook_part] = wb_xml
-            if pkg.has("docProps/app.xml"):
-                parts["docProps/app.xml"] = _app_xml(pkg.read("docProps/app.xml"), order)
-            store._replace_with(lambda fh: write_package(pkg, fh, parts, set()))
+        with store._package() as pkg:
+            wb = Workbook(pkg)
+            styles_xml = pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None
+            styles = Styles(styles_xml)
+            existing = {name.lower(): name for name in wb.sheets}
+            if sheet.lower() in existing:
+                name = existing[sheet.lower()]
+                part = wb.sheet_part(name)
+                xml_sheet = SheetXml(pkg.read(part), f"{pkg.label}: {part}", wb.shared)
+                have = xml_sheet.header_list()
+                add = [n for n in header if n not in have]
+                replace: dict[str, Any] = {part: edit_sheet(wb, part, xml_sheet, cells, columns, add, styles).segments}
+                if styles.changed:
+                    replace[wb.styles_part] = styles.xml
+                store._replace_with(lambda fh: pkg.write(fh, replace, COMPRESS_LEVEL), pkg.source)
+            else:
+                part = _free(set(pkg.by_name), "xl/worksheets/sheet{}.xml")
+                parts = {part: _new_sheet_xml(header, cells, columns, styles, label)}
+                if styles.changed:
+                    parts[wb.styles_part] = styles.xml
+                parts["[Content_Types].xml"] = _content_types(pkg.read("[Content_Types].xml"),
+                                                              {part: CT_WORKSHEET}, set())
+                wrp = rels_part(wb.workbook_part)
+                parts[wrp], rids = _workbook_rels(pkg.read(wrp), wb, [(sheet, part)], [])
+                wb_xml, order = _workbook_xml(pkg.read(wb.workbook_part), wb, [(sheet, part)], rids, [],
+                                              built_sheets(wb))
+                parts[wb.workbook_part] = wb_xml
+                if pkg.has("docProps/app.xml"):
+                    parts["docProps/app.xml"] = _app_xml(pkg.read("docProps/app.xml"), order)
+                store._replace_with(lambda fh: write_package(pkg, fh, parts, set()), pkg.source)
     except OSError as exc:
         raise StoreError(f"{store.target}: cannot write: {exc.strerror or exc}", store.target) from None
     finally:

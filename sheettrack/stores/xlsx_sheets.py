@@ -714,10 +714,9 @@ def write_package(pkg: Package, fh: Any, parts: dict[str, bytes], drop: set[str]
             rec, pos = _member(fh, pos, e.name, parts[e.name], level, e.central)
             done.add(e.name)
         else:
-            raw = memoryview(pkg.data)[e.offset:e.end]
-            fh.write(raw)
+            pkg._copy(fh, e.offset, e.end - e.offset)
             rec = e.central[:42] + struct.pack("<I", pos) + e.central[46:]
-            pos += len(raw)
+            pos += e.end - e.offset
         central.append(rec)
     for name, data in parts.items():
         if name not in done:
@@ -760,9 +759,9 @@ def write_sheets(store: Any, specs: list[SheetSpec], remove: list[str] | tuple =
     lock = store._lock()
     try:
         store._check_owner()
-        pkg = store._package()
-        edits = plan_sheets(Workbook(pkg), specs, remove, protect)
-        store._replace_with(lambda fh: write_package(pkg, fh, edits.parts, edits.drop))
+        with store._package() as pkg:
+            edits = plan_sheets(Workbook(pkg), specs, remove, protect)
+            store._replace_with(lambda fh: write_package(pkg, fh, edits.parts, edits.drop), pkg.source)
     except OSError as exc:
         raise StoreError(f"{store.target}: cannot write: {exc.strerror or exc}", store.target) from None
     finally:
