@@ -925,3 +925,22 @@ def test_the_default_append_neither_reads_nor_holds_the_existing_rows(
     assert peak < 1_000_000, peak
     got = read_calamine(tmp_book)
     assert [r[header_of(got)["i"]] for r in got[1:]] == list(range(801))
+
+
+def test_a_workbook_resaved_by_openpyxl_is_laid_out_again_by_its_next_default_append(
+        tmp_book: Path) -> None:
+    """The general path rewrites every part once; the append after it copies only the start."""
+    sheettrack.log(tmp_book, params={"i": 0})
+    wb = openpyxl.load_workbook(tmp_book)
+    wb.save(tmp_book)
+    ways = []
+    for i in (1, 2, 3):
+        session, rows, new_columns = _store_rows(tmp_book, [{"i": i}])
+        session.store.append(rows, session.schema, new_columns)
+        ways.append((session.store.last_write, session.store.last_copy))
+    assert ways[0] == ("replace", "package")
+    assert ways[1][1] != "package" and ways[1] == ways[2]
+    got = read_calamine(tmp_book)
+    assert [r[header_of(got)["i"]] for r in got[1:]] == [0, 1, 2, 3]
+    ws = openpyxl.load_workbook(tmp_book)["Runs"]
+    assert [row[header_of(got)["i"]] for row in ws.iter_rows(min_row=2, values_only=True)] == [0, 1, 2, 3]

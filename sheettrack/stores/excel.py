@@ -115,13 +115,14 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_mode() -> str:
-    """How appends reach the file: "replace" (the default: write a new copy beside it, its
-    existing parts copied as compressed bytes, fsync, and swap it in atomically, so no
-    reader ever sees a workbook mid-write, whatever kills the writer) or "inplace"
-    (``SHEETTRACK_WRITE=inplace``: overwrite only the workbook's end behind a rollback
-    journal; a cost that does not grow with the workbook, but a program that ignores
-    sheettrack's lock and journal can find the file damaged while the end is rewritten, or
-    after a writer is killed in that write, until sheettrack next opens it)."""
+    """How appends reach the file: "replace" (the default: a new copy beside it, whose
+    unchanged start the operating system copies (a reflink clone where the file system
+    shares extents), then the new end, fsync, and an atomic swap, so no reader ever sees a
+    workbook mid-write, whatever kills the writer) or "inplace" (``SHEETTRACK_WRITE=inplace``:
+    overwrite only the workbook's end behind a rollback journal; a cost that does not grow
+    with the workbook on any file system, but a program that ignores sheettrack's lock and
+    journal can find the file damaged while the end is rewritten, or after a writer is
+    killed in that write, until sheettrack next opens it)."""
     mode = os.environ.get("SHEETTRACK_WRITE", "").strip().lower()
     return "inplace" if mode in ("inplace", "in-place") else "replace"
 

@@ -1,16 +1,23 @@
-"""Writing a workbook in place behind a rollback journal, and the workbook's lock.
+"""How an append reaches the workbook file, and the workbook's lock.
 
 An append changes only the end of the file (the Runs worksheet is the last big member of
-the archive), so it overwrites that end instead of copying the whole file. Before the
-first byte of the workbook changes, the bytes about to be overwritten and the file's old
-length go to a journal beside it (``.BOOK.xlsx.journal``), fsynced; after the workbook is
-fsynced the journal is emptied. The journal file stays (empty) between appends, like the
-lock file: emptying it needs no fsync and no change to the folder, so an append costs two
-fsyncs. Whoever next takes the workbook's lock finds a non-empty journal and either rolls
-the workbook back to those bytes or, when the workbook already holds the whole new version,
-just empties the journal (it records a checksum of what was being written, so a journal
-that outlived its commit is recognised). A journal that fails its own checksum was never
-complete, so the workbook was never touched and the journal is emptied.
+the archive). By default (``copy_prefix``) a new file beside the workbook gets the old
+file's unchanged start, copied by the operating system without passing through this
+process (a reflink clone where the file system shares extents, so only the end is new on
+disk; else ``copy_file_range``; else a megabyte at a time), then the new end; the caller
+fsyncs it and swaps it in with an atomic rename, so no reader ever sees a torn workbook.
+
+With ``SHEETTRACK_WRITE=inplace`` the end is overwritten in place instead
+(``write_in_place``). Before the first byte of the workbook changes, the bytes about to be
+overwritten and the file's old length go to a journal beside it (``.BOOK.xlsx.journal``),
+fsynced; after the workbook is fsynced the journal is emptied. The journal file stays
+(empty) between appends, like the lock file: emptying it needs no fsync and no change to
+the folder, so an append costs two fsyncs. Whoever next takes the workbook's lock finds a
+non-empty journal and either rolls the workbook back to those bytes or, when the workbook
+already holds the whole new version, just empties the journal (it records a checksum of
+what was being written, so a journal that outlived its commit is recognised). A journal
+that fails its own checksum was never complete, so the workbook was never touched and the
+journal is emptied.
 
 The numbered steps of a write call ``step_hook`` (when set), so tests can crash a process
 at each of them.
