@@ -733,7 +733,7 @@ def test_a_copy_that_fails_halfway_leaves_the_workbook_as_it_was(
 
     def fail_after(real: Any) -> Any:
         def failing(*args: Any, **kwargs: Any) -> None:
-            fh = args[2] if real is journal.copy_prefix else args[1]
+            fh = args[1]  # copy_prefix(src, out, ...) and Package.write(self, out, ...)
             real(*args, **kwargs)
             calls.append(real)
             fh.truncate(fh.tell() // 2)
@@ -881,12 +881,16 @@ def test_the_default_copy_writes_the_bytes_the_in_place_write_writes(
     assert new_columns == []
     for way, book in books.items():
         monkeypatch.setenv("SHEETTRACK_WRITE", "inplace" if way == "inplace" else "replace")
+        monkeypatch.setenv("SHEETTRACK_NO_REFLINK", "1")
         if way == "chunks":
             monkeypatch.delattr(os, "copy_file_range", raising=False)
         store = type(session.store)(book)
         for row in rows:
             store.append([row], session.schema, [])
             assert store.last_write == ("inplace" if way == "inplace" else "replace")
+            assert store.last_copy == {"inplace": None, "kernel": "copy_file_range"
+                                       if hasattr(os, "copy_file_range") else "read/write",
+                                       "chunks": "read/write"}[way]
         monkeypatch.undo()
     assert sha256(books["kernel"]) == sha256(books["chunks"]) == sha256(books["inplace"])
     rows_seen = read_calamine(books["kernel"])
@@ -914,13 +918,15 @@ def test_the_default_append_neither_reads_nor_holds_the_existing_rows(
         return data
 
     monkeypatch.setattr(ooxml.Package, "_at", counting_at)
+    monkeypatch.setenv("SHEETTRACK_NO_REFLINK", "1")
+    monkeypatch.delattr(os, "copy_file_range", raising=False)  # the copy that passes through Python
     tracemalloc.start()
     try:
         session.store.append(rows, session.schema, [])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert session.store.last_write == "replace"
+    assert (session.store.last_write, session.store.last_copy) == ("replace", "read/write")
     assert sum(read) < 300_000, read
     assert peak < 1_000_000, peak
     got = read_calamine(tmp_book)
@@ -944,3 +950,98 @@ def test_a_workbook_resaved_by_openpyxl_is_laid_out_again_by_its_next_default_ap
     assert [r[header_of(got)["i"]] for r in got[1:]] == [0, 1, 2, 3]
     ws = openpyxl.load_workbook(tmp_book)["Runs"]
     assert [row[header_of(got)["i"]] for row in ws.iter_rows(min_row=2, values_only=True)] == [0, 1, 2, 3]
+
+
+def test_a_clone_of_the_whole_file_is_cut_to_the_new_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the file system clones the whole old file, bytes past the new end (a new end
+    shorter than the old one) are cut off: the result is the bytes of a plain copy."""
+    src = tmp_path / "old.bin"
+    src.write_bytes(bytes(range(256)) * 64)
+
+    def fake_clone(sfd: int, ofd: int) -> str:
+        journal._write_at(ofd, 0, os.pread(sfd, 1 << 20, 0))
+        return "reflink"
+
+    made = {}
+    for way in ("clone", "kernel", "chunks"):
+        with monkeypatch.context() as mp:
+            if way == "clone":
+                mp.setattr(journal, "_clone", fake_clone)
+            else:
+                mp.setenv("SHEETTRACK_NO_REFLINK", "1")
+            if way == "chunks":
+                mp.delattr(os, "copy_file_range", raising=False)
+                mp.setattr(journal, "COPY_CHUNK", 1000)  # many reads through the one buffer
+            with open(src, "rb") as fh, open(tmp_path / f"{way}.bin", "w+b") as out:
+                how = journal.copy_prefix(fh, out, 10_000, b"new end")
+                assert out.tell() == 10_007
+            made[way] = (how, (tmp_path / f"{way}.bin").read_bytes())
+    expected = src.read_bytes()[:10_000] + b"new end"
+    assert made["clone"] == ("reflink", expected)
+    assert made["chunks"] == ("read/write", expected)
+    assert made["kernel"][1] == expected
+
+
+def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_hand(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    src = tmp_path / "old.bin"
+    src.write_bytes(os.urandom(50_000))
+    monkeypatch.setenv("SHEETTRACK_NO_REFLINK", "1")
+    answers = iter([4096, 0])  # some file systems answer 0 where they cannot copy
+
+    def partial(sfd: int, ofd: int, n: int, so: int, do: int) -> int:
+        got = next(answers)
+        if got:
+            journal._write_at(ofd, do, os.pread(sfd, got, so))
+        return got
+
+    monkeypatch.setattr(os, "copy_file_range", partial, raising=False)
+    with open(src, "rb") as fh, open(tmp_path / "a.bin", "w+b") as out:
+        assert journal.copy_prefix(fh, out, 40_000, b"!") == "copy_file_range"
+    assert (tmp_path / "a.bin").read_bytes() == src.read_bytes()[:40_000] + b"!"
+
+    def unsupported(*args: Any) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported, raising=False)
+    with open(src, "rb") as fh, open(tmp_path / "b.bin", "w+b") as out:
+        assert journal.copy_prefix(fh, out, 40_000, b"!") == "read/write"
+    assert (tmp_path / "b.bin").read_bytes() == src.read_bytes()[:40_000] + b"!"
+
+    def full(*args: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full, raising=False)
+    with open(src, "rb") as fh, open(tmp_path / "c.bin", "w+b") as out, pytest.raises(OSError, match="No space"):
+        journal.copy_prefix(fh, out, 40_000, b"!")
+
+
+def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
+        tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheettrack import references
+    from sheettrack.stores.excel import ExcelStore
+
+    data = tmp_book.parent / "train.csv"
+    data.write_text("a,b\n1,2\n")
+    sheettrack.log(tmp_book, params={"i": 0}, data=[str(data)])
+    data.write_text("a,b\n1,2\n3,4\n")
+    sheettrack.log(tmp_book, params={"i": 1}, data=[str(data)])
+    store = ExcelStore(tmp_book)
+    for sheet in (references.ENV_SHEET, references.DATA_SHEET):
+        key = references.KEYS[sheet]
+        rows = read_calamine(tmp_book, sheet)
+        i = rows[0].index(key)
+        expected = {str(r[i]) for r in rows[1:] if r[i] not in ("", None)}
+        assert len(expected) == (1 if sheet == references.ENV_SHEET else 2)
+        assert store.prefetched_keys(sheet, key) == expected
+        assert store.prefetched_keys(sheet.lower(), key) == expected  # matched as the writer matches
+        assert store.prefetched_keys(sheet, "no such column") == set()
+    assert store.prefetched_keys("No such sheet", "hash") == set()
+    # a sheet whose first row is not row 1 has no header row: no keys (the writer adds rows again)
+    wb = openpyxl.load_workbook(tmp_book)
+    ws = wb.create_sheet("Moved")
+    ws["A2"], ws["A3"] = "hash", "abc"
+    wb.save(tmp_book)
+    assert ExcelStore(tmp_book).prefetched_keys("Moved", "hash") == set()

@@ -302,7 +302,7 @@ class ExcelStore(Store):
                                     self._stored(wb) if new_columns else None)
                 end = self._new_end(pkg, edits) if edits.fast is not None else None
                 if end is not None and self._in_place(pkg, edits, end, fh):
-                    self.last_write = "inplace"
+                    self.last_write, self.last_copy = "inplace", None
                     return
                 if end is not None:  # a new copy: the unchanged start copied by the OS
                     offset, data = end
@@ -329,28 +329,32 @@ class ExcelStore(Store):
         append_rows(self, sheet, header, rows)
 
     def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
-        """The values of column ``key`` of reference sheet ``sheet`` (empty when the sheet is
-        absent), read from that sheet's own part: the Runs worksheet is neither read nor held
-        in memory. None where the lock cannot be taken (the caller then reads the sheet)."""
+        """The values of column ``key`` (named in row 1) of reference sheet ``sheet``, whose
+        name is matched regardless of case as the reference writer matches it (empty when
+        there is no such sheet), read from that sheet's own part: the Runs worksheet is
+        neither read nor held in memory. None where that cannot be done (no lock in a
+        read-only folder, a damaged part): the caller then reads the sheet in full."""
         if self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
             return None
         lock = self._lock()
         try:
             with open(self.path, "rb") as fh:
                 wb = Workbook(Package.from_file(fh, str(self.path)))
-                if sheet not in wb.sheets:
+                names = {name.lower(): name for name in wb.sheets}
+                if sheet.lower() not in names:
                     return set()
-                rows = wb.read_small_sheet(sheet)
+                rows = wb.read_small_sheet(names[sheet.lower()])
         except FileNotFoundError:
             raise self._missing() from None
+        except CorruptWorkbookError:
+            return None
         except OSError as exc:
             raise StoreError(f"{self.target}: cannot read: {exc.strerror or exc}", self.target) from None
         finally:
             lock.release()
-        if not rows:
+        if not rows or rows[0][0] != 1:
             return set()
-        header = {str(v): col for col, v in rows[0][1].items()}
-        col = header.get(key)
+        col = next((c for c, v in sorted(rows[0][1].items()) if str(v) == key), None)
         if col is None:
             return set()
         return {str(cells[col]) for _, cells in rows[1:] if cells.get(col) not in (None, "")}

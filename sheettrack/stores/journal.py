@@ -4,7 +4,7 @@ An append changes only the end of the file (the Runs worksheet is the last big m
 the archive). By default (``copy_prefix``) a new file beside the workbook gets the old
 file's unchanged start, copied by the operating system without passing through this
 process (a reflink clone where the file system shares extents, so only the end is new on
-disk; else ``copy_file_range``; else a megabyte at a time), then the new end; the caller
+disk; else ``copy_file_range``; else through one small buffer), then the new end; the caller
 fsyncs it and swaps it in with an atomic rename, so no reader ever sees a torn workbook.
 
 With ``SHEETTRACK_WRITE=inplace`` the end is overwritten in place instead
@@ -26,6 +26,7 @@ at each of them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import struct
 import sys
@@ -291,14 +292,14 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
 
 
 FICLONE = 0x40049409  # Linux ioctl: share a file's extents with another (btrfs, XFS, ...)
-COPY_CHUNK = 1 << 20
+COPY_CHUNK = 1 << 18
 
 
 def copy_prefix(src: Any, out: Any, offset: int, data: bytes) -> str:
     """Make ``out`` (an empty file) the first ``offset`` bytes of ``src`` followed by
-    ``data``, without reading those bytes into this process: a reflink clone where the
+    ``data``, without holding those bytes in this process: a reflink clone where the
     file system shares extents (then only the changed end is new on disk), else the
-    kernel's own copy (``copy_file_range``), else 1 MB at a time. Returns which one."""
+    kernel's own copy (``copy_file_range``), else through one small buffer. Returns which one."""
     src.flush()
     out.flush()
     sfd, ofd = src.fileno(), out.fileno()
@@ -322,6 +323,12 @@ def _clone(sfd: int, ofd: int) -> str:
         return ""
 
 
+# copy_file_range errors that mean "not here" (another file system, an old kernel, a
+# sandbox), after which the bytes are copied by hand; any other error (a full disk) is real
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM,
+                   errno.EBADF, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+
+
 def _kernel_copy(sfd: int, ofd: int, n: int) -> str:
     if not hasattr(os, "copy_file_range"):
         return ""
@@ -329,37 +336,35 @@ def _kernel_copy(sfd: int, ofd: int, n: int) -> str:
     try:
         while done < n:
             got = os.copy_file_range(sfd, ofd, n - done, done, done)
-            if got == 0:
-                raise StoreError("the workbook ended before its zip directory; it changed while "
-                                 "being copied")
+            if got == 0:  # some file systems answer 0 where they cannot: finish by hand
+                break
             done += got
-    except OSError:
-        if done:  # part copied: finish by hand from there
-            _chunk_copy(sfd, ofd, n, done)
-            return "copy_file_range"
-        return ""
+    except OSError as exc:
+        if exc.errno not in _NO_KERNEL_COPY:
+            raise
+    if done < n:
+        _chunk_copy(sfd, ofd, n, done)
+        return "copy_file_range" if done else "read/write"
     return "copy_file_range"
 
 
 def _chunk_copy(sfd: int, ofd: int, n: int, done: int = 0) -> str:
-    while done < n:
-        chunk = _read_at(sfd, done, min(COPY_CHUNK, n - done))
-        if not chunk:
-            raise StoreError("the workbook ended before its zip directory; it changed while "
-                             "being copied")
-        _write_at(ofd, done, chunk)
-        done += len(chunk)
+    """Copy through one reusable buffer, so the memory used does not depend on the file."""
+    buf = bytearray(COPY_CHUNK)
+    view = memoryview(buf)
+    with open(sfd, "rb", buffering=0, closefd=False) as src:
+        while done < n:
+            src.seek(done)
+            got = src.readinto(view[:min(COPY_CHUNK, n - done)])
+            if not got:
+                raise StoreError("the workbook ended before its zip directory; it changed while "
+                                 "being copied")
+            _write_at(ofd, done, view[:got])
+            done += got
     return "read/write"
 
 
-def _read_at(fd: int, offset: int, n: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, n, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    return os.read(fd, n)
-
-
-def _write_at(fd: int, offset: int, data: bytes) -> None:
+def _write_at(fd: int, offset: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` at ``offset`` (one pwrite where the OS has it)."""
     view = memoryview(data)
     if hasattr(os, "pwrite"):
