@@ -1,13 +1,17 @@
 """Benchmark: what it costs to append one run to a large sheettrack workbook.
 
 sheettrack keeps the Runs worksheet as independently compressed segments at the end of the
-.xlsx zip, so an append compresses only the new rows, the sheet's tail and its table, and
-overwrites only the end of the file behind a small rollback journal (two fsyncs). The
+.xlsx zip, so an append compresses only the new rows, the sheet's tail and its table. By
+default it writes a new copy of the workbook whose unchanged start the operating system
+copies (a reflink clone where the file system shares extents, else ``copy_file_range``),
+then the new end, fsyncs it and swaps it in atomically; with ``SHEETTRACK_WRITE=inplace``
+it overwrites only the end of the file behind a small rollback journal (two fsyncs). The
 obvious alternative, openpyxl ``load_workbook`` + ``ws.append`` + ``save``, parses and
 rebuilds the whole workbook on every run; sheettrack's own general path (a workbook last
 saved by another program) re-reads and re-compresses the whole sheet once. This script
 measures all of them on the same workbooks, in the same run, so a regression in speed or
-memory shows up as a number.
+memory shows up as a number. Run it with ``--workdir`` on another file system (XFS or
+btrfs, where the copy is a reflink) to see the default write's cost there.
 
 For each size N (default 1,000, 10,000, 50,000 and 200,000 rows):
 
