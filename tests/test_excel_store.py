@@ -1045,3 +1045,22 @@ def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
     ws["A2"], ws["A3"] = "hash", "abc"
     wb.save(tmp_book)
     assert ExcelStore(tmp_book).prefetched_keys("Moved", "hash") == set()
+
+
+@pytest.mark.skipif(not os.environ.get("SHEETTRACK_TEST_REFLINK_DIR"),
+                    reason="set SHEETTRACK_TEST_REFLINK_DIR to a folder on XFS or btrfs")
+def test_on_a_reflink_file_system_the_default_append_clones_the_workbook(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(dir=os.environ["SHEETTRACK_TEST_REFLINK_DIR"]))
+    book = folder / "runs.xlsx"
+    sheettrack.log(book, params={"i": 0})
+    session, rows, _ = _store_rows(book, [{"i": i} for i in range(1, 4)])
+    for row in rows:
+        session.store.append([row], session.schema, [])
+        assert (session.store.last_write, session.store.last_copy) == ("replace", "reflink")
+    got = read_calamine(book)
+    assert [r[header_of(got)["i"]] for r in got[1:]] == [0, 1, 2, 3]
+    with zipfile.ZipFile(book) as zf:
+        assert zf.testzip() is None
