@@ -997,25 +997,25 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
             journal._write_at(ofd, do, os.pread(sfd, got, so))
         return got
 
-    monkeypatch.setattr(os, "copy_file_range", partial, raising=False)
-    with open(src, "rb") as fh, open(tmp_path / "a.bin", "w+b") as out:
-        assert journal.copy_prefix(fh, out, 40_000, b"!") == "copy_file_range"
-    assert (tmp_path / "a.bin").read_bytes() == src.read_bytes()[:40_000] + b"!"
+    def copy_with(fake: Any, name: str) -> str:
+        monkeypatch.setattr(os, "copy_file_range", fake, raising=False)
+        with open(src, "rb") as fh, open(tmp_path / name, "w+b") as out:
+            how = journal.copy_prefix(fh, out, 40_000, b"!")
+        assert (tmp_path / name).read_bytes() == src.read_bytes()[:40_000] + b"!"
+        return how
+
+    assert copy_with(partial, "a.bin") == "copy_file_range"
 
     def unsupported(*args: Any) -> int:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(os, "copy_file_range", unsupported, raising=False)
-    with open(src, "rb") as fh, open(tmp_path / "b.bin", "w+b") as out:
-        assert journal.copy_prefix(fh, out, 40_000, b"!") == "read/write"
-    assert (tmp_path / "b.bin").read_bytes() == src.read_bytes()[:40_000] + b"!"
+    assert copy_with(unsupported, "b.bin") == "read/write"
 
     def full(*args: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "copy_file_range", full, raising=False)
-    with open(src, "rb") as fh, open(tmp_path / "c.bin", "w+b") as out, pytest.raises(OSError, match="No space"):
-        journal.copy_prefix(fh, out, 40_000, b"!")
+    with pytest.raises(OSError, match="No space"):
+        copy_with(full, "c.bin")
 
 
 def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
