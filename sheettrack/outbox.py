@@ -223,10 +223,7 @@ class Outbox:
             op = record.get("op")
             try:
                 if op == "layout":
-                    layouts[record["id"]] = (
-                        Schema.from_dict(record["schema"], source=f"{self.path}:{n}", keep_order=True),
-                        Schema.from_dict({"name": "new", "columns": record.get("new") or []},
-                                         source=f"{self.path}:{n}", keep_order=True).columns)
+                    layouts[record["id"]] = _parsed_layout(record, f"{self.path}:{n}")
                 elif op == "put":
                     row = {k: decode(v) for k, v in record["row"].items()}
                     if record.get("layout") in layouts:
@@ -279,6 +276,24 @@ def _layout_record(schema: Schema, new: list[Column]) -> dict[str, Any]:
     body = {"schema": schema.to_dict(), "new": [c.to_dict() for c in new]}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return {"op": "layout", "id": hashlib.sha256(text.encode()).hexdigest()[:16], **body}
+
+
+_LAYOUTS: dict[str, tuple[Schema, list[Column]]] = {}  # layout id -> parsed, for this process
+_LAYOUTS_MAX = 64
+
+
+def _parsed_layout(record: dict[str, Any], source: str) -> tuple[Schema, list[Column]]:
+    """A layout line's schema and new columns, parsed once per process: the outbox is read
+    on every log, and the id is the hash of the layout's text, so one id is one layout."""
+    found = _LAYOUTS.get(record["id"])
+    if found is None:
+        found = (Schema.from_dict(record["schema"], source=source, keep_order=True),
+                 Schema.from_dict({"name": "new", "columns": record.get("new") or []},
+                                  source=source, keep_order=True).columns)
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[record["id"]] = found
+    return found
 
 
 def _fallback_layout(row: dict[str, Any]) -> tuple[Schema, list[Column]]:

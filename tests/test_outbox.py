@@ -182,6 +182,29 @@ def test_a_cut_or_damaged_line_loses_only_that_line(tmp_book, monkeypatch, capsy
     assert sheettrack.load(tmp_book)["a"].tolist()[:2] == [0, 2]  # typed by value without its layout
 
 
+def test_a_layout_is_parsed_once_per_process_however_often_the_outbox_is_read(tmp_book, monkeypatch):
+    from sheettrack import outbox as outbox_module
+    from sheettrack.schema import Schema
+
+    monkeypatch.setenv("SHEETTRACK_MODE", "offline")
+    ids = [sheettrack.log(tmp_book, params={"a": i}) for i in range(3)]
+    monkeypatch.setattr(outbox_module, "_LAYOUTS", {})
+    parsed = []
+    real = Schema.from_dict.__func__
+
+    def counting(cls, *args, **kwargs):
+        parsed.append(1)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Schema, "from_dict", classmethod(counting))
+    first = api.pending(tmp_book)
+    once = len(parsed)
+    assert once > 0
+    again = api.pending(tmp_book)
+    assert len(parsed) == once  # the second read reused the parsed layout
+    assert [p["run_id"] for p in first] == [p["run_id"] for p in again] == ids
+
+
 def test_values_survive_the_outbox_exactly():
     import datetime as dt
     import math
