@@ -231,13 +231,19 @@ def _hash_git_output(args: list[str], cwd: str, env: dict[str, str]) -> str | No
     return digest.hexdigest()[:16]
 
 
+# the whole work tree, but for Python's bytecode caches, which running the code writes beside
+# it (a repository without a .gitignore for them stays clean after its own script ran)
+_STATUS_PATHS = (":(top)", ":(top,exclude,glob)**/__pycache__/**", ":(top,exclude,glob)**/*.py[co]")
+
+
 def git_info(cwd: str) -> dict[str, object]:
     """Return the git_* provenance values of the repository containing ``cwd``; all None outside one."""
     info: dict[str, object] = dict.fromkeys(_GIT_KEYS)
     env = _git_env()
     # The independent queries run concurrently so the whole capture costs about one git call.
     procs = {
-        "status": _start_git(["status", "--porcelain", "--untracked-files=normal"], cwd, env),
+        "status": _start_git(["status", "--porcelain", "--untracked-files=normal", "--", *_STATUS_PATHS],
+                             cwd, env),
         "commit": _start_git(["rev-parse", "--verify", "-q", "HEAD"], cwd, env),
         "branch": _start_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd, env),
         "remote": _start_git(["config", "--get", "remote.origin.url"], cwd, env),

@@ -122,6 +122,21 @@ def test_untracked_file_is_dirty(tmp_path: Path) -> None:
 
 
 @needs_git
+def test_python_bytecode_caches_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
+    """Running a repository's own code writes __pycache__ beside it, .gitignore or not."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "__pycache__").mkdir()
+    (repo / "__pycache__" / "helper.cpython-311.pyc").write_bytes(b"\x00")
+    (repo / "pkg" / "__pycache__").mkdir(parents=True)
+    (repo / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\x00")
+    (repo / "old.pyc").write_bytes(b"\x00")
+    assert git(repo, "status", "--porcelain") != ""  # git itself lists them
+    assert capture(cwd=str(repo))["git_dirty"] is False
+    (repo / "pkg" / "m.py").write_text("X = 1\n")  # an untracked module beside its cache is a change
+    assert capture(cwd=str(repo))["git_dirty"] is True
+
+
+@needs_git
 def test_capture_does_not_touch_the_index(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     index = repo / ".git" / "index"
