@@ -77,6 +77,9 @@ class _Session:
         self.mode = mode()
         self.store: Store = open_store(target, credentials)
         self.target = self.store.target
+        from .provenance import own_files  # a workbook in the repository does not make it dirty
+
+        own_files(getattr(self.store, "path", None), os.environ.get("SHEETTRACK_ARTIFACTS", "").strip() or None)
         self.extra: list[Column] = []
         self.unreachable: str | None = None
         stored = None

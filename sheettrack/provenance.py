@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
@@ -234,6 +235,35 @@ def _hash_git_output(args: list[str], cwd: str, env: dict[str, str]) -> str | No
 # the whole work tree, but for Python's bytecode caches, which running the code writes beside
 # it (a repository without a .gitignore for them stays clean after its own script ran)
 _STATUS_PATHS = (":(top)", ":(top,exclude,glob)**/__pycache__/**", ":(top,exclude,glob)**/*.py[co]")
+_DIFF = ("diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
+_OWN: set[str] = set()  # names of files sheettrack itself writes and changes with every log
+
+
+def own_files(path: str | os.PathLike | None = None, folder: str | os.PathLike | None = None) -> None:
+    """Leave workbook ``path`` and sheettrack's files beside it (its lock, journal, copy and
+    artifacts folder), and an artifacts ``folder`` set elsewhere, out of ``git_dirty``, the
+    diff hash and the saved patch, wherever they sit in the repository: a workbook kept in
+    the repository changes with every log, and counting it would make every run after the
+    first look dirty."""
+    if path is not None:
+        name = os.path.basename(os.fspath(path))
+        stem = os.path.splitext(name)[0]
+        _OWN.update({name, f".{name}.lock", f".{name}.journal", f".{name}.tmp", f"{stem}-artifacts"})
+    if folder is not None and os.path.basename(os.path.normpath(os.fspath(folder))):
+        _OWN.add(os.path.basename(os.path.normpath(os.fspath(folder))))
+
+
+def _pathspecs() -> list[str]:
+    """The pathspecs of everything git status and diff should look at (see ``_STATUS_PATHS``)."""
+    specs = list(_STATUS_PATHS)
+    for name in sorted(_OWN):
+        glob = re.sub(r"([*?\[\]\\])", r"\\\1", name)
+        specs += [f":(top,exclude,glob)**/{glob}", f":(top,exclude,glob)**/{glob}/**"]
+    return specs
+
+
+def _is_own(path: str) -> bool:
+    return bool(_OWN) and any(part in _OWN for part in path.replace(os.sep, "/").split("/"))
 
 
 def git_info(cwd: str) -> dict[str, object]:
@@ -242,7 +272,7 @@ def git_info(cwd: str) -> dict[str, object]:
     env = _git_env()
     # The independent queries run concurrently so the whole capture costs about one git call.
     procs = {
-        "status": _start_git(["status", "--porcelain", "--untracked-files=normal", "--", *_STATUS_PATHS],
+        "status": _start_git(["status", "--porcelain", "--untracked-files=normal", "--", *_pathspecs()],
                              cwd, env),
         "commit": _start_git(["rev-parse", "--verify", "-q", "HEAD"], cwd, env),
         "branch": _start_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd, env),
@@ -269,7 +299,7 @@ def git_info(cwd: str) -> dict[str, object]:
     info["git_dirty"] = dirty
     if dirty and info["git_commit"] is not None:
         info["git_diff_hash"] = _hash_git_output(
-            ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"],
+            [*_DIFF, "--", *_pathspecs()],
             cwd,
             env,
         )
@@ -297,7 +327,7 @@ GIT_RECHECK_S = 10.0
 """Seconds a cached git answer is trusted for changes its signature cannot see (new untracked files)."""
 
 # cwd -> (layout, signature, monotonic time of capture, git values)
-_GIT_CACHE: dict[str, tuple[tuple | None, tuple | None, float, dict[str, object]]] = {}
+_GIT_CACHE: dict[tuple[str, frozenset], tuple[tuple | None, tuple | None, float, dict[str, object]]] = {}
 
 
 def capture_cached(*, git: bool = True, user: bool = True, host: bool = True, python: bool = True,
@@ -318,7 +348,7 @@ def capture_cached(*, git: bool = True, user: bool = True, host: bool = True, py
 
 def cached_git_info(cwd: str) -> dict[str, object]:
     """``git_info(cwd)``, reused while the repository's signature is unchanged (see ``capture_cached``)."""
-    key = os.path.realpath(cwd)
+    key = (os.path.realpath(cwd), frozenset(_OWN))
     now = time.monotonic()
     entry = _GIT_CACHE.get(key)
     if entry is not None:
@@ -351,7 +381,8 @@ def _git_layout(cwd: str) -> tuple | None:
         return None
     if listed.returncode != 0:
         return None
-    files = tuple(os.path.join(top, name) for name in out.decode("utf-8", "replace").split("\0") if name)
+    files = tuple(os.path.join(top, name) for name in out.decode("utf-8", "replace").split("\0")
+                  if name and not _is_own(name))
     return git_dir, common_dir, files
 
 
@@ -393,7 +424,7 @@ def git_patch(cwd: str) -> bytes | None:
     """The uncommitted changes of tracked files as a binary patch ``git apply`` takes (None when clean
     or outside a repository)."""
     env = _git_env()
-    proc = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], cwd, env)
+    proc = _start_git([*_DIFF, "--", *_pathspecs()], cwd, env)
     if proc is None:
         return None
     try:
@@ -439,7 +470,7 @@ def reproducibility(cwd: str) -> dict[str, object]:
     script = _script()
     if script and os.path.realpath(script).startswith(real_root + os.sep):
         files.add(os.path.relpath(os.path.realpath(script), real_root))
-    diff = _start_git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], root, env)
+    diff = _start_git([*_DIFF, "--", *_pathspecs()], root, env)
     listing = (_start_git(["ls-files", "--others", "--exclude-standard", "--", *sorted(files)], root, env)
                if files else None)
     if diff is not None:
@@ -460,14 +491,14 @@ def reproducibility(cwd: str) -> dict[str, object]:
 
 
 
-_REPRO_CACHE: dict[str, tuple] = {}
+_REPRO_CACHE: dict[tuple[str, frozenset], tuple] = {}
 
 
 def cached_reproducibility(cwd: str) -> dict[str, object]:
     """``reproducibility(cwd)`` for a process that logs many runs: asked again only when git's
     signature (see ``capture_cached``) or the set of imported modules changed, or the last
     answer is ``GIT_RECHECK_S`` old."""
-    key = os.path.realpath(cwd)
+    key = (os.path.realpath(cwd), frozenset(_OWN))
     now = time.monotonic()
     modules = len(sys.modules)
     entry = _REPRO_CACHE.get(key)

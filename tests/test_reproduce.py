@@ -80,6 +80,32 @@ def last_run(book: Path) -> dict:
 
 # -- what a run row carries ------------------------------------------------------------------
 
+@pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "committed"])
+def test_a_workbook_kept_in_the_repository_does_not_make_it_dirty(tmp_path, tracked):
+    """The workbook, its lock, journal and artifacts folder change with every log; only the
+    code does: the same runs in a repository are clean until a tracked file changes."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "results").mkdir()
+    book = repo / "results" / "runs [v1].xlsx"
+    train(repo, book)
+    if tracked:
+        git(repo, "add", "-f", ".")
+        git(repo, "commit", "-q", "-m", "the workbook too")
+    train(repo, book)
+    train(repo, book)
+    assert git(repo, "status", "--porcelain") != ""  # git itself sees the workbook's files
+    runs = sheet(book, "Runs")
+    assert [r["git_dirty"] for r in runs] == [False, False, False]
+    assert [r["patch_hash"] for r in runs] == ["", "", ""]
+    (repo / "helper.py").write_text("LR = 0.02\n")
+    train(repo, book)
+    run = last_run(book)
+    assert run["git_dirty"] is True and run["patch_hash"]
+    patch = (repo / "results" / "runs [v1]-artifacts" / "patches" / f"{run['patch_hash']}.patch").read_bytes()
+    assert b"helper.py" in patch and b"xlsx" not in patch  # the code's change, not the workbook's
+
+
+
 def test_a_clean_repository_run_carries_its_environment_key_and_no_patch(tmp_path):
     repo = make_repo(tmp_path / "repo")
     book = tmp_path / "runs.xlsx"
