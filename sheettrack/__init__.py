@@ -17,6 +17,7 @@ from .api import (
     Problem,
     copy,
     create_google_sheet,
+    drop,
     init,
     load,
     log,
@@ -51,7 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
-    "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "create_google_sheet",
+    "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "drop", "create_google_sheet",
     "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",

@@ -205,6 +205,12 @@ class _Session:
                     error.add_note(f"the row waits in the outbox {box.path} ('sheettrack sync' delivers it)")
                 raise error
             print(f"sheettrack: {message}", file=sys.stderr)
+        earlier = [(rid, why) for rid, why in result.refused.items() if rid not in ids]
+        if earlier:
+            rid, why = earlier[0]
+            print(f"sheettrack: {len(earlier)} earlier row(s) for {self.target} break the sheet's rules and "
+                  f"wait in the outbox {box.path} (run {rid}: {why}); fix the sheet, or drop them with "
+                  f"'sheettrack outbox --drop RUN_ID'", file=sys.stderr)
 
     def store_rows(self, rows: list[dict[str, Any]], new: list[Column]) -> None:
         """Write checked rows in one store operation, laying the store out first if needed."""
@@ -612,6 +618,9 @@ class Delivery:
     reason: str | None = None
     lost: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    # rows the store's own rules refuse (a column defined meanwhile, a stricter sheet): each
+    # waits alone, with why, and the rows queued with it are delivered
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def _stored_ids(store: Store, sheet: str) -> set[str]:
@@ -699,21 +708,45 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
         for start in range(0, len(group), max(size, 1)):
             chunk = group[start:start + max(size, 1)]
             try:
-                _write_entries(store, chunk)
+                written = _write_refusing(store, box, chunk, result, fresh_set)
             except Exception as exc:  # noqa: BLE001 - whatever it was, the rows stay queued
                 result.reason, result.error = _reason(exc), exc
-                left = [e.run_id for e in group[start:]]
+                left = [e.run_id for e in group[start:] if e.run_id not in result.refused]
                 box.fail(left, result.reason)
                 result.waiting_ids += left
                 break
-            box.done([e.run_id for e in chunk])
-            result.delivered += len(chunk)
+            box.done([e.run_id for e in written])
+            result.delivered += len(written)
             if progress is not None:
                 progress(len(chunk))
     if result.delivered:  # a store the first rows created takes what they point at now
         _flush_references(store, box, result, [])
     box.compact()
     return result
+
+
+def _write_refusing(store: Store, box: Any, chunk: list[Any], result: Delivery,
+                    fresh: set[str]) -> list[Any]:
+    """Write ``chunk`` in one store operation; a row the store's rules refuse is taken out
+    (recorded in the outbox with why, and in ``result.refused``) and the others are written.
+    Returns the rows written; raises when the store cannot take any now."""
+    while chunk:
+        try:
+            _write_entries(store, chunk)
+            return chunk
+        except ValidationError as exc:
+            if len(chunk) > 1 and not (exc.row_index is not None and 0 <= exc.row_index < len(chunk)):
+                # which row it was is not known: one at a time finds it
+                return [e for one in chunk for e in _write_refusing(store, box, [one], result, fresh)]
+            bad = chunk[exc.row_index] if len(chunk) > 1 else chunk[0]
+            reason = _reason(ValidationError(exc.problems))
+            box.fail([bad.run_id], reason)
+            result.refused[bad.run_id] = reason
+            result.waiting_ids.append(bad.run_id)
+            if bad.run_id in fresh or result.reason is None:
+                result.reason, result.error = reason, ValidationError(exc.problems)
+            chunk = [e for e in chunk if e is not bad]
+    return []
 
 
 def _flush_references(store: Store, box: Any, result: Delivery, entries: list[Any]) -> bool:
@@ -777,6 +810,23 @@ def pending(target: str | os.PathLike | None = None, *, credentials: Credentials
             out.append({"target": box.label, "run_id": None, "queued_at": None, "attempts": None,
                         "reason": lost, "file": str(box.path)})
     return out
+
+
+def drop(target: str | os.PathLike | None, run_ids: list[str] | tuple, *,
+         credentials: Credentials = None) -> list[str]:
+    """Take rows out of the outbox of ``target`` without delivering them (a row the sheet's
+    rules refuse, say); returns the run ids dropped. Unknown ids raise, and nothing is dropped."""
+    from .outbox import Outbox
+
+    box = Outbox.for_store(open_store(target, credentials))
+    with box.locked():
+        waiting = {e.run_id for e in box.read().entries}
+        unknown = [rid for rid in run_ids if rid not in waiting]
+        if unknown:
+            raise ValidationError(f"run_id: {', '.join(unknown)} not waiting in the outbox {box.path} "
+                                  f"({len(waiting)} row(s) wait there; 'sheettrack outbox' lists them)")
+        box.done(list(dict.fromkeys(run_ids)))
+    return list(dict.fromkeys(run_ids))
 
 
 def create_google_sheet(title: str, *, share_with: list[str] | tuple = (), role: str = "writer",

@@ -106,6 +106,15 @@ def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
     browser address; it may be left out when SHEETTRACK_TARGET is set.
     """
     ctx.obj = {"debug": debug, "credentials": credentials}
+    if not debug:  # a warning is one line for whoever reads the terminal, not a source excerpt
+        import warnings
+
+        warnings.showwarning = _warning_line
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def creds() -> str | None:
@@ -425,10 +434,16 @@ def sync(target: str | None) -> None:
 @main.command("outbox")
 @click.argument("target", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the waiting rows as JSON.")
-def outbox_cmd(target: str | None, as_json: bool) -> None:
+@click.option("--drop", "drop_ids", multiple=True, metavar="RUN_ID",
+              help="Take this waiting row out of TARGET's outbox without delivering it (repeatable).")
+def outbox_cmd(target: str | None, as_json: bool, drop_ids: tuple[str, ...]) -> None:
     """List the rows waiting in the outbox, and why; prints the outbox folder."""
     from .outbox import outbox_dir
 
+    if drop_ids:
+        dropped = api.drop(target, drop_ids, credentials=creds())
+        click.echo(f"dropped {len(dropped)} row(s) from the outbox: {', '.join(dropped)}")
+        return
     rows = api.pending(target, credentials=creds())
     if as_json:
         emit_json({"folder": str(outbox_dir()), "waiting": rows})

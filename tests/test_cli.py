@@ -439,3 +439,27 @@ def test_console_script_logs_a_run(tmp_path: Path) -> None:
     assert row["status"] == "finished"
     assert "log" in row["command"] and str(book) in row["command"]
     assert Path(row["script"]).name == "sheettrack"
+
+
+def test_a_warning_reaches_the_terminal_as_one_line(tmp_path: Path) -> None:
+    """A cell someone typed by hand that is not a number: one 'warning:' line naming the cell,
+    the value and the column, and no Python source excerpt."""
+    exe = Path(sys.executable).with_name("sheettrack")
+    command = str(exe) if exe.is_file() else shutil.which("sheettrack")
+    if command is None:  # pragma: no cover
+        pytest.skip("the sheettrack command is not installed")
+    book = tmp_path / "runs.xlsx"
+    for accuracy in (0.9, 0.8):
+        sheettrack.log(book, metrics={"accuracy": accuracy})
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Runs"]
+    header = [c.value for c in ws[1]]
+    ws.cell(3, header.index("accuracy") + 1).value = "O.9"
+    wb.save(book)
+    done = subprocess.run([command, "best", str(book), "--metric", "accuracy"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("warning: Runs!") and "'O.9'" in lines[0] and "accuracy" in lines[0]
+    assert ".py" not in done.stderr

@@ -658,7 +658,8 @@ def _excel_owner_file(folder: Path, book: str, user: str) -> Path:
 
 def _libreoffice_owner_file(folder: Path, book: str, user: str) -> Path:
     path = folder / f".~lock.{book}#"
-    path.write_text(f"{user},host,jane,26.11.2026 10:00,file:///home/jane/.config/libreoffice/4;",
+    # user name, system user name, host, time, profile URL (LibreOffice's lock entry)
+    path.write_text(f"{user},jane,laptop-7,26.11.2026 10:00,file:///home/jane/.config/libreoffice/4;",
                     encoding="utf-8")
     return path
 
@@ -675,6 +676,8 @@ def test_workbook_open_elsewhere_is_not_written(tmp_book: Path, make_owner: Any)
     assert "Jane Doe" in str(info.value)
     assert owner.name in str(info.value)
     assert "Jane Doe" in (info.value.owner or "")
+    if make_owner is _libreoffice_owner_file:
+        assert "Jane Doe on laptop-7 (LibreOffice)" in str(info.value)
     assert sha256(tmp_book) == before
     owner.unlink()
     sheettrack.log(tmp_book, params={"a": 3})

@@ -205,6 +205,53 @@ def test_a_layout_is_parsed_once_per_process_however_often_the_outbox_is_read(tm
     assert [p["run_id"] for p in first] == [p["run_id"] for p in again] == ids
 
 
+def test_a_queued_row_the_sheet_refuses_waits_alone_and_the_others_are_delivered(tmp_book, monkeypatch,
+                                                                                 capsys):
+    """Offline, rows are checked against the template at hand; the workbook's own stricter
+    rules apply at delivery. A row they refuse waits with why; it never holds back the rows
+    queued with it, and it leaves only when someone drops it."""
+    sheettrack.init(tmp_book, template="classification")  # accuracy: at most 1
+    monkeypatch.setenv("SHEETTRACK_MODE", "offline")
+    bad = sheettrack.log(tmp_book, metrics={"accuracy": 1.5})
+    good = [sheettrack.log(tmp_book, metrics={"accuracy": 0.5 + i / 100}) for i in range(3)]
+    monkeypatch.delenv("SHEETTRACK_MODE")
+    capsys.readouterr()
+    result = CliRunner().invoke(main, ["sync", str(tmp_book)])
+    assert result.exit_code == 1
+    assert "accuracy" in result.output and "1.5" in result.output and "maximum 1" in result.output
+    assert run_ids(tmp_book) == good
+    assert waiting(tmp_book) == [bad]
+    [row] = api.pending(tmp_book)
+    assert "accuracy" in row["reason"] and "1.5" in row["reason"]
+    # the next log lands, and says an earlier row waits refused
+    later = sheettrack.log(tmp_book, metrics={"accuracy": 0.9})
+    assert run_ids(tmp_book) == good + [later]
+    err = capsys.readouterr().err
+    assert "1 earlier row(s)" in err and bad in err and "--drop" in err
+    # dropping it is explicit; an id that is not waiting drops nothing
+    result = CliRunner().invoke(main, ["outbox", str(tmp_book), "--drop", bad, "--drop", "nope"])
+    assert result.exit_code != 0 and "nope" in result.output
+    assert waiting(tmp_book) == [bad]
+    result = CliRunner().invoke(main, ["outbox", str(tmp_book), "--drop", bad])
+    assert result.exit_code == 0 and bad in result.output
+    assert waiting(tmp_book) == []
+    assert run_ids(tmp_book) == good + [later]
+
+
+def test_a_batch_with_a_refused_row_delivers_the_rest_once(tmp_book, monkeypatch):
+    sheettrack.init(tmp_book, template="classification")
+    monkeypatch.setenv("SHEETTRACK_MODE", "offline")
+    ids = sheettrack.log_many(tmp_book, [{"metrics": {"accuracy": a}} for a in (0.1, 2.0, 0.3, 3.0, 0.5)],
+                              template="default")
+    monkeypatch.delenv("SHEETTRACK_MODE")
+    results = api.sync(tmp_book)
+    assert results[0].delivered == 3 and sorted(results[0].refused) == sorted([ids[1], ids[3]])
+    assert run_ids(tmp_book) == [ids[0], ids[2], ids[4]]
+    assert sorted(waiting(tmp_book)) == sorted([ids[1], ids[3]])
+    again = api.sync(tmp_book)  # retried, refused again, nothing doubled
+    assert again[0].delivered == 0 and run_ids(tmp_book) == [ids[0], ids[2], ids[4]]
+
+
 def test_values_survive_the_outbox_exactly():
     import datetime as dt
     import math

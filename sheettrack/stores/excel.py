@@ -101,9 +101,10 @@ def _excel_owner(path: Path) -> str:
 
 def _libreoffice_owner(path: Path) -> str:
     try:
+        # LibreOffice's lock entry: user name, system user name, host, time, profile URL
         fields = path.read_text(encoding="utf-8", errors="replace").split(",")
-        who = fields[0].strip() or (fields[2].strip() if len(fields) > 2 else "")
-        host = fields[1].strip() if len(fields) > 1 else ""
+        who = fields[0].strip() or (fields[1].strip() if len(fields) > 1 else "")
+        host = fields[2].strip() if len(fields) > 2 else ""
         text = who + (f" on {host}" if host else "")
         return f"{text} (LibreOffice)" if text else "someone in LibreOffice"
     except OSError:
