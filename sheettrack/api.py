@@ -210,7 +210,7 @@ class _Session:
             rid, why = earlier[0]
             print(f"sheettrack: {len(earlier)} earlier row(s) for {self.target} break the sheet's rules and "
                   f"wait in the outbox {box.path} (run {rid}: {why}); fix the sheet, or drop them with "
-                  f"'sheettrack outbox --drop RUN_ID'", file=sys.stderr)
+                  f"'sheettrack outbox {self.target} --drop RUN_ID'", file=sys.stderr)
 
     def store_rows(self, rows: list[dict[str, Any]], new: list[Column]) -> None:
         """Write checked rows in one store operation, laying the store out first if needed."""
@@ -621,6 +621,7 @@ class Delivery:
     # rows the store's own rules refuse (a column defined meanwhile, a stricter sheet): each
     # waits alone, with why, and the rows queued with it are delivered
     refused: dict[str, str] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)  # run ids this delivery wrote
 
 
 def _stored_ids(store: Store, sheet: str) -> set[str]:
@@ -690,7 +691,7 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
     fresh_set = set(fresh)
     stale = [e for e in contents.entries if e.run_id not in fresh_set]
     mine = [e for e in contents.entries if e.run_id in fresh_set]
-    if stale:
+    if any(not e.refused for e in stale):  # a refused row was never written: nothing to look up
         try:
             if store.exists():
                 present = _stored_ids(store, (store.read_schema() or stale[0].schema).sheet)
@@ -704,19 +705,20 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
             box.fail(ids, result.reason)
             result.waiting_ids += ids
             stale = []
-    for group, size in ((stale, batch), (mine, len(mine))):  # this call's rows: one store write
+    # rows queued earlier: a row the store's rules refuse waits alone and the others go on;
+    # this call's rows: one store write, all or nothing (the caller is told at once)
+    for group, size, write in ((stale, batch, _write_refusing), (mine, len(mine), _write_all)):
         for start in range(0, len(group), max(size, 1)):
             chunk = group[start:start + max(size, 1)]
             try:
-                written = _write_refusing(store, box, chunk, result, fresh_set)
+                write(store, box, chunk, result)
             except Exception as exc:  # noqa: BLE001 - whatever it was, the rows stay queued
                 result.reason, result.error = _reason(exc), exc
-                left = [e.run_id for e in group[start:] if e.run_id not in result.refused]
+                settled = set(result.refused) | result.written
+                left = [e.run_id for e in group[start:] if e.run_id not in settled]
                 box.fail(left, result.reason)
                 result.waiting_ids += left
                 break
-            box.done([e.run_id for e in written])
-            result.delivered += len(written)
             if progress is not None:
                 progress(len(chunk))
     if result.delivered:  # a store the first rows created takes what they point at now
@@ -725,28 +727,47 @@ def _deliver(store: Store, box: Any, fresh: list[str] | tuple = (), batch: int =
     return result
 
 
-def _write_refusing(store: Store, box: Any, chunk: list[Any], result: Delivery,
-                    fresh: set[str]) -> list[Any]:
-    """Write ``chunk`` in one store operation; a row the store's rules refuse is taken out
-    (recorded in the outbox with why, and in ``result.refused``) and the others are written.
-    Returns the rows written; raises when the store cannot take any now."""
-    while chunk:
+def _write_all(store: Store, box: Any, chunk: list[Any], result: Delivery) -> None:
+    """Write ``chunk`` in one store operation and take it out of the outbox."""
+    _write_entries(store, chunk)
+    _delivered(box, chunk, result)
+
+
+def _delivered(box: Any, rows: list[Any], result: Delivery) -> None:
+    box.done([e.run_id for e in rows])
+    result.delivered += len(rows)
+    result.written.update(e.run_id for e in rows)
+
+
+def _write_refusing(store: Store, box: Any, chunk: list[Any], result: Delivery) -> None:
+    """Write ``chunk`` in one store operation; a row the store's own rules refuse is taken
+    out (kept in the outbox with why, marked refused, listed in ``result.refused``) and the
+    others are written. Raises when the store cannot take rows now; rows written before that
+    are out of the outbox already."""
+    pending = list(chunk)
+    while pending:
         try:
-            _write_entries(store, chunk)
-            return chunk
+            _write_all(store, box, pending, result)
+            return
         except ValidationError as exc:
-            if len(chunk) > 1 and not (exc.row_index is not None and 0 <= exc.row_index < len(chunk)):
-                # which row it was is not known: one at a time finds it
-                return [e for one in chunk for e in _write_refusing(store, box, [one], result, fresh)]
-            bad = chunk[exc.row_index] if len(chunk) > 1 else chunk[0]
-            reason = _reason(ValidationError(exc.problems))
-            box.fail([bad.run_id], reason)
-            result.refused[bad.run_id] = reason
-            result.waiting_ids.append(bad.run_id)
-            if bad.run_id in fresh or result.reason is None:
-                result.reason, result.error = reason, ValidationError(exc.problems)
-            chunk = [e for e in chunk if e is not bad]
-    return []
+            at = exc.row_index if len(pending) > 1 else 0
+            if at is None or not 0 <= at < len(pending):  # which row is not known: one at a time
+                for one in pending:
+                    try:
+                        _write_all(store, box, [one], result)
+                    except ValidationError as single:
+                        _refuse(box, one, single, result)
+                return
+            _refuse(box, pending.pop(at), exc, result)
+
+
+def _refuse(box: Any, entry: Any, exc: ValidationError, result: Delivery) -> None:
+    reason = _reason(ValidationError(exc.problems))  # its index was the chunk's, not the user's
+    box.fail([entry.run_id], reason, refused=True)
+    result.refused[entry.run_id] = reason
+    result.waiting_ids.append(entry.run_id)
+    if result.reason is None:
+        result.reason, result.error = reason, ValidationError(exc.problems)
 
 
 def _flush_references(store: Store, box: Any, result: Delivery, entries: list[Any]) -> bool:

@@ -109,12 +109,15 @@ def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
     if not debug:  # a warning is one line for whoever reads the terminal, not a source excerpt
         import warnings
 
+        before = warnings.showwarning
         warnings.showwarning = _warning_line
+        ctx.call_on_close(lambda: setattr(warnings, "showwarning", before))
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    click.echo(f"warning: {message}", err=True)
+    kind = "" if issubclass(category, UserWarning) else f"{category.__name__}: "
+    click.echo(f"warning: {kind}{message}", err=True)
 
 
 def creds() -> str | None:

@@ -91,6 +91,7 @@ class Entry:
     attempts: int = 0
     reason: str | None = None
     line: int = 0
+    refused: bool = False  # the store's rules refused it: it was never written
 
 
 @dataclass
@@ -179,11 +180,15 @@ class Outbox:
         self._append(records)
         return ids
 
-    def fail(self, run_ids: list[str], reason: str) -> None:
-        """Record why a delivery failed (``sheettrack outbox`` shows it)."""
+    def fail(self, run_ids: list[str], reason: str, refused: bool = False) -> None:
+        """Record why a delivery failed (``sheettrack outbox`` shows it); ``refused``: the
+        store's rules refused the rows, so they were not written (nothing to look up later)."""
         if run_ids:
-            self._append([{"op": "fail", "run_ids": run_ids, "reason": reason,
-                           "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}])
+            record = {"op": "fail", "run_ids": run_ids, "reason": reason,
+                      "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            if refused:
+                record["refused"] = True
+            self._append([record])
 
     def done(self, run_ids: list[str]) -> None:
         """The store has these rows: they leave the outbox (the file empties when none wait)."""
@@ -238,6 +243,7 @@ class Outbox:
                         if rid in waiting:
                             waiting[rid].attempts += 1
                             waiting[rid].reason = record.get("reason")
+                            waiting[rid].refused = bool(record.get("refused"))
                 elif op == "done":
                     for rid in record.get("run_ids", []):
                         waiting.pop(rid, None)
@@ -262,7 +268,8 @@ class Outbox:
             records.append({"op": "put", "run_id": e.run_id, "target": e.target, "queued_at": e.queued_at,
                             "layout": layout["id"], "row": {k: encode(v) for k, v in e.row.items()}})
             if e.reason:
-                records.append({"op": "fail", "run_ids": [e.run_id], "reason": e.reason})
+                records.append({"op": "fail", "run_ids": [e.run_id], "reason": e.reason,
+                                **({"refused": True} if e.refused else {})})
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
             fh.write(b"".join(_line(r) for r in records))

@@ -12,7 +12,6 @@ import getpass
 import hashlib
 import os
 import platform
-import re
 import shlex
 import socket
 import subprocess
@@ -236,34 +235,71 @@ def _hash_git_output(args: list[str], cwd: str, env: dict[str, str]) -> str | No
 # it (a repository without a .gitignore for them stays clean after its own script ran)
 _STATUS_PATHS = (":(top)", ":(top,exclude,glob)**/__pycache__/**", ":(top,exclude,glob)**/*.py[co]")
 _DIFF = ("diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv")
-_OWN: set[str] = set()  # names of files sheettrack itself writes and changes with every log
+_OWN: set[str] = set()  # real paths of files and folders sheettrack itself writes
 
 
 def own_files(path: str | os.PathLike | None = None, folder: str | os.PathLike | None = None) -> None:
-    """Leave workbook ``path`` and sheettrack's files beside it (its lock, journal, copy and
-    artifacts folder), and an artifacts ``folder`` set elsewhere, out of ``git_dirty``, the
-    diff hash and the saved patch, wherever they sit in the repository: a workbook kept in
-    the repository changes with every log, and counting it would make every run after the
-    first look dirty."""
+    """Leave workbook ``path`` and sheettrack's files beside it (its lock, journal and copy,
+    its artifacts folder, the owner files Excel and LibreOffice keep while it is open), and an
+    artifacts ``folder`` set elsewhere, out of ``git_dirty``, the diff hash and the saved
+    patch. Only those exact paths: a workbook kept in the repository changes with every
+    log, and counting it would make every run after the first look dirty."""
     if path is not None:
-        name = os.path.basename(os.fspath(path))
+        where, name = os.path.split(os.path.realpath(os.fspath(path)))
         stem = os.path.splitext(name)[0]
-        _OWN.update({name, f".{name}.lock", f".{name}.journal", f".{name}.tmp", f"{stem}-artifacts"})
-    if folder is not None and os.path.basename(os.path.normpath(os.fspath(folder))):
-        _OWN.add(os.path.basename(os.path.normpath(os.fspath(folder))))
+        _OWN.update(os.path.join(where, n) for n in (
+            name, f".{name}.lock", f".{name}.journal", f".{name}.tmp", f"{stem}-artifacts",
+            f"~${name}", f".~lock.{name}#"))
+    if folder is not None:
+        _OWN.add(os.path.realpath(os.fspath(folder)))
 
 
-def _pathspecs() -> list[str]:
-    """The pathspecs of everything git status and diff should look at (see ``_STATUS_PATHS``)."""
-    specs = list(_STATUS_PATHS)
-    for name in sorted(_OWN):
-        glob = re.sub(r"([*?\[\]\\])", r"\\\1", name)
-        specs += [f":(top,exclude,glob)**/{glob}", f":(top,exclude,glob)**/{glob}/**"]
-    return specs
+def _own_inside(top: str | None) -> list[str]:
+    """The registered paths inside work tree ``top``, relative to it ('/'-separated)."""
+    if not top or not _OWN:
+        return []
+    real_top = os.path.realpath(top)
+    out = []
+    for path in sorted(_OWN):
+        rel = os.path.relpath(path, real_top)
+        if rel == os.curdir:  # artifacts kept at the top of the repository: its patches folder
+            rel = "patches"
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+            continue
+        out.append(rel.replace(os.sep, "/"))
+    return out
+
+
+def _pathspecs(top: str | None) -> list[str]:
+    """What git status and diff look at: the whole work tree but bytecode caches and
+    sheettrack's own files inside it."""
+    return [*_STATUS_PATHS, *(f":(top,exclude,literal){rel}" for rel in _own_inside(top))]
 
 
 def _is_own(path: str) -> bool:
-    return bool(_OWN) and any(part in _OWN for part in path.replace(os.sep, "/").split("/"))
+    """Whether ``path`` is one of sheettrack's own files or inside one of its folders."""
+    real = os.path.normpath(path)  # under git's top, which is a real path already
+    return any(real == own or real.startswith(own + os.sep) for own in _OWN)
+
+
+def _dirty(status: str, top: str | None, cwd: str, env: dict[str, str]) -> bool:
+    """Whether ``git status --porcelain -z`` output lists a change. An untracked folder
+    that git shows as one entry is looked into when it holds sheettrack's own files, so
+    that a folder holding only them is no change."""
+    own = _own_inside(top)
+    for entry in status.split("\0"):
+        if not entry.strip():
+            continue
+        path = entry[3:]
+        if not (entry.startswith("?? ") and path.endswith("/")):
+            return True
+        if not any(rel.startswith(path) for rel in own):
+            return True
+        inside = _finish_git(_start_git(["status", "--porcelain", "-z", "--untracked-files=all", "--",
+                                         f":(top,literal){path}", *_pathspecs(top)[1:]], cwd, env))
+        if inside is None or inside[0] != 0 or inside[1].strip("\0").strip():
+            return True
+    return False
 
 
 def git_info(cwd: str) -> dict[str, object]:
@@ -271,9 +307,10 @@ def git_info(cwd: str) -> dict[str, object]:
     info: dict[str, object] = dict.fromkeys(_GIT_KEYS)
     env = _git_env()
     # The independent queries run concurrently so the whole capture costs about one git call.
+    top = git_root(cwd) if _OWN else None  # where sheettrack's own files are, relative to it
     procs = {
-        "status": _start_git(["status", "--porcelain", "--untracked-files=normal", "--", *_pathspecs()],
-                             cwd, env),
+        "status": _start_git(["status", "--porcelain", "-z", "--untracked-files=normal", "--",
+                              *_pathspecs(top)], cwd, env),
         "commit": _start_git(["rev-parse", "--verify", "-q", "HEAD"], cwd, env),
         "branch": _start_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd, env),
         "remote": _start_git(["config", "--get", "remote.origin.url"], cwd, env),
@@ -295,11 +332,11 @@ def git_info(cwd: str) -> dict[str, object]:
     if remote is not None and remote[0] == 0 and remote[1]:
         info["git_remote"] = strip_credentials(remote[1])
 
-    dirty = bool(status[1])
+    dirty = _dirty(status[1], top, cwd, env)
     info["git_dirty"] = dirty
     if dirty and info["git_commit"] is not None:
         info["git_diff_hash"] = _hash_git_output(
-            [*_DIFF, "--", *_pathspecs()],
+            [*_DIFF, "--", *_pathspecs(top)],
             cwd,
             env,
         )
@@ -382,7 +419,7 @@ def _git_layout(cwd: str) -> tuple | None:
     if listed.returncode != 0:
         return None
     files = tuple(os.path.join(top, name) for name in out.decode("utf-8", "replace").split("\0")
-                  if name and not _is_own(name))
+                  if name and not (_OWN and _is_own(os.path.join(top, name))))
     return git_dir, common_dir, files
 
 
@@ -424,7 +461,7 @@ def git_patch(cwd: str) -> bytes | None:
     """The uncommitted changes of tracked files as a binary patch ``git apply`` takes (None when clean
     or outside a repository)."""
     env = _git_env()
-    proc = _start_git([*_DIFF, "--", *_pathspecs()], cwd, env)
+    proc = _start_git([*_DIFF, "--", *_pathspecs(git_root(cwd) if _OWN else None)], cwd, env)
     if proc is None:
         return None
     try:
@@ -470,7 +507,7 @@ def reproducibility(cwd: str) -> dict[str, object]:
     script = _script()
     if script and os.path.realpath(script).startswith(real_root + os.sep):
         files.add(os.path.relpath(os.path.realpath(script), real_root))
-    diff = _start_git([*_DIFF, "--", *_pathspecs()], root, env)
+    diff = _start_git([*_DIFF, "--", *_pathspecs(root)], root, env)
     listing = (_start_git(["ls-files", "--others", "--exclude-standard", "--", *sorted(files)], root, env)
                if files else None)
     if diff is not None:

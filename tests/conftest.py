@@ -101,6 +101,16 @@ def tmp_book(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _own_files_per_test() -> Iterator[None]:
+    """Each test starts with no workbook registered as sheettrack's own (see provenance)."""
+    from sheettrack import provenance
+
+    provenance._OWN.clear()
+    yield
+    provenance._OWN.clear()
+
+
+@pytest.fixture(autouse=True)
 def outbox_dir(tmp_path_factory) -> Iterator[Path]:
     """Each test queues into an outbox folder of its own, never the user's (kept even when a
     test undoes its own monkeypatching)."""

@@ -252,6 +252,38 @@ def test_a_batch_with_a_refused_row_delivers_the_rest_once(tmp_book, monkeypatch
     assert again[0].delivered == 0 and run_ids(tmp_book) == [ids[0], ids[2], ids[4]]
 
 
+def test_refusals_found_row_by_row_and_a_store_failure_midway_lose_and_double_nothing(tmp_book, monkeypatch):
+    from sheettrack.errors import StoreError
+
+    first = sheettrack.log(tmp_book, metrics={"accuracy": 0.05})
+    monkeypatch.setenv("SHEETTRACK_MODE", "offline")
+    ids = [sheettrack.log(tmp_book, metrics={"accuracy": i / 10}) for i in range(1, 6)]
+    monkeypatch.delenv("SHEETTRACK_MODE")
+    real = api._write_entries
+
+    def store_says(store, entries):
+        if len(entries) > 1:
+            raise ValidationError("a row breaks a rule (the store does not say which)")
+        if entries[0].run_id == ids[1]:
+            raise ValidationError("column accuracy: 0.2 is not allowed here")
+        if entries[0].run_id == ids[3]:
+            raise StoreError("disk full")
+        real(store, entries)
+
+    monkeypatch.setattr(api, "_write_entries", store_says)
+    [result] = api.sync(tmp_book)
+    assert result.delivered == 2 and list(result.refused) == [ids[1]]
+    assert run_ids(tmp_book) == [first, ids[0], ids[2]]
+    assert sorted(waiting(tmp_book)) == sorted([ids[1], ids[3], ids[4]])
+    reasons = {r["run_id"]: r["reason"] for r in api.pending(tmp_book)}
+    assert "not allowed" in reasons[ids[1]] and "disk full" in reasons[ids[3]] == reasons[ids[4]]
+    monkeypatch.setattr(api, "_write_entries", real)
+    [result] = api.sync(tmp_book)  # the store takes them all now; nothing is written twice
+    assert result.delivered == 3 and waiting(tmp_book) == []
+    got = run_ids(tmp_book)
+    assert sorted(got) == sorted([first, *ids]) and len(got) == len(set(got))
+
+
 def test_values_survive_the_outbox_exactly():
     import datetime as dt
     import math

@@ -137,6 +137,36 @@ def test_python_bytecode_caches_do_not_make_the_tree_dirty(tmp_path: Path) -> No
 
 
 @needs_git
+def test_only_the_exact_own_files_are_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An artifacts folder elsewhere that shares a name with a code folder, or a file that
+    shares the workbook's name in another folder, still count."""
+    monkeypatch.setattr(provenance, "_OWN", set())
+    repo = make_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    (repo / "models" / "net.py").write_text("W = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "model")
+    provenance.own_files(repo / "results" / "runs.xlsx", tmp_path / "scratch" / "models")
+    (repo / "results").mkdir()
+    for name in ("runs.xlsx", ".runs.xlsx.lock", "~$runs.xlsx"):
+        (repo / "results" / name).write_bytes(b"x")
+    (repo / "results" / "runs-artifacts" / "patches").mkdir(parents=True)
+    (repo / "results" / "runs-artifacts" / "patches" / "p.patch").write_bytes(b"x")
+    assert provenance.git_info(str(repo))["git_dirty"] is False
+    (repo / "models" / "net.py").write_text("W = 2\n")  # a folder named like the artifacts one
+    info = provenance.git_info(str(repo))
+    assert info["git_dirty"] is True and info["git_diff_hash"]
+    assert b"models/net.py" in (provenance.git_patch(str(repo)) or b"")
+    git(repo, "checkout", "-q", "models/net.py")
+    (repo / "data").mkdir()
+    (repo / "data" / "runs.xlsx").write_bytes(b"x")  # the workbook's name, another folder
+    assert provenance.git_info(str(repo))["git_dirty"] is True
+    (repo / "data" / "runs.xlsx").unlink()
+    (repo / "results" / "notes.txt").write_text("mine\n")  # beside the workbook, not its own
+    assert provenance.git_info(str(repo))["git_dirty"] is True
+
+
+@needs_git
 def test_capture_does_not_touch_the_index(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     index = repo / ".git" / "index"
