@@ -102,6 +102,21 @@ class History:
         return "finished", None
 
 
+class CallbackSettings:
+    """What every framework callback takes, and the history it collects. A mixin listed
+    before the framework's own callback class, whose ``__init__`` it calls."""
+
+    def __init__(self, target: Any = None, *, params: dict[str, Any] | None = None,
+                 template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
+                 notes: str | None = None, goals: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.target, self.template, self.hypothesis = target, template, hypothesis
+        self.hparams, self.tags, self.notes, self.goals = dict(params or {}), tags, notes, goals
+        self.run_id: str | None = None
+        self.history = History(goals)
+        self._started: tuple[Any, float] | None = None
+
+
 def started_now() -> tuple[Any, float]:
     """The (UTC datetime, perf_counter) pair a training callback keeps when training begins."""
     import datetime as dt

@@ -12,26 +12,15 @@ became NaN (as with ``TerminateOnNaN``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ._common import History, hparam, log_training, require, started_now
+from ._common import CallbackSettings, History, hparam, log_training, require, started_now
 
 keras = require("keras", "keras", "Keras 3")
 
 
-class SheettrackCallback(keras.callbacks.Callback):
+class SheettrackCallback(CallbackSettings, keras.callbacks.Callback):
     """Collects each epoch's logs; appends the run's row in ``on_train_end``."""
-
-    def __init__(self, target: str | os.PathLike | None = None, *, params: dict[str, Any] | None = None,
-                 template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
-                 notes: str | None = None, goals: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.target, self.template, self.hypothesis = target, template, hypothesis
-        self.hparams, self.tags, self.notes, self.goals = dict(params or {}), tags, notes, goals
-        self.run_id: str | None = None
-        self.history = History(goals)
-        self._started: tuple[Any, float] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.history = History(self.goals)

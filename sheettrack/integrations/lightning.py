@@ -12,10 +12,9 @@ became NaN; ``interrupted`` on Ctrl-C. Works with ``lightning`` and ``pytorch_li
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ._common import History, hparam, log_training, require, started_now
+from ._common import CallbackSettings, History, hparam, log_training, require, started_now
 
 try:
     import lightning.pytorch as pl
@@ -23,19 +22,10 @@ except ImportError:
     pl = require("pytorch_lightning", "lightning", "PyTorch Lightning")
 
 
-class SheettrackCallback(pl.Callback):
+class SheettrackCallback(CallbackSettings, pl.Callback):
     """Collects ``callback_metrics`` each epoch; appends the run's row when fitting ends."""
 
-    def __init__(self, target: str | os.PathLike | None = None, *, params: dict[str, Any] | None = None,
-                 template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
-                 notes: str | None = None, goals: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.target, self.template, self.hypothesis = target, template, hypothesis
-        self.hparams, self.tags, self.notes, self.goals = dict(params or {}), tags, notes, goals
-        self.run_id: str | None = None
-        self.history = History(goals)
-        self._started: tuple[Any, float] | None = None
-        self._done = False
+    _done = False  # the row is written once, on rank 0
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self.history = History(self.goals)

@@ -13,10 +13,9 @@ or ``failed`` when a metric became NaN.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ._common import History, hparam, log_training, require, started_now
+from ._common import CallbackSettings, History, hparam, log_training, require, started_now
 
 transformers = require("transformers", "transformers", "Hugging Face transformers")
 
@@ -26,18 +25,10 @@ _ARGS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_bat
 _SKIP = {"epoch", "step", "total_flos"}
 
 
-class SheettrackCallback(transformers.TrainerCallback):
+class SheettrackCallback(CallbackSettings, transformers.TrainerCallback):
     """Collects what the Trainer logs; appends the run's row in ``on_train_end``."""
 
-    def __init__(self, target: str | os.PathLike | None = None, *, params: dict[str, Any] | None = None,
-                 template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
-                 notes: str | None = None, goals: dict[str, str] | None = None) -> None:
-        self.target, self.template, self.hypothesis = target, template, hypothesis
-        self.hparams, self.tags, self.notes, self.goals = dict(params or {}), tags, notes, goals
-        self.run_id: str | None = None
-        self.history = History(goals)
-        self._started: tuple[Any, float] | None = None
-        self._model_params: dict[str, Any] = {}
+    _model_params: dict[str, Any] = {}  # replaced, never changed in place
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         self.history = History(self.goals)

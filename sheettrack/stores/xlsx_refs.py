@@ -10,12 +10,11 @@ comment, so the Runs sheet's next append stays on its fast path.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from ..cells import Cell, col_letter, to_cell
 from ..errors import StoreError, ValidationError
-from ..schema import Column
+from ..schema import Column, infer_type
 from .excel import (
     COMPRESS_LEVEL,
     SheetXml,
@@ -38,23 +37,6 @@ from .xlsx_sheets import (
     write_package,
 )
 
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
-
-
-def value_type(value: Any) -> str:
-    """The cell type a plain reference value is written as."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, _dt.datetime):
-        return "datetime"
-    if isinstance(value, (list, dict)):
-        return "json"
-    return "string"
-
 
 def reference_cells(header: list[str], rows: list[dict[str, Any]], label: str,
                     text_limit: int) -> tuple[list[dict[str, Cell | None]], dict[str, Column]]:
@@ -71,8 +53,8 @@ def reference_cells(header: list[str], rows: list[dict[str, Any]], label: str,
                                       f"({', '.join(header)})", i if len(rows) > 1 else None)
             if value is None or value == "":
                 continue
-            kind = value_type(value)
-            col = Column(name=name, type=kind, format=DATETIME_FORMAT if kind == "datetime" else None)
+            kind = infer_type(value, None)  # dates and date-times get their type's number format
+            col = Column(name=name, type=kind)
             try:
                 value = col.coerce(value, text_limit=text_limit)
             except ValueError as exc:
