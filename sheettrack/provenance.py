@@ -190,19 +190,26 @@ def _start_git(args: list[str], cwd: str, env: dict[str, str]) -> subprocess.Pop
         return None
 
 
-def _finish_git(proc: subprocess.Popen[bytes] | None) -> tuple[int, str] | None:
-    """Wait for a started git command and return (exit code, stripped stdout), or None on failure."""
+def _wait_git(proc: subprocess.Popen[bytes] | None, timeout: float = GIT_TIMEOUT) -> tuple[int, bytes] | None:
+    """Wait for a started git command: (exit code, stdout bytes), or None when it could not
+    start, failed to answer, or ran past ``timeout`` (it is killed then)."""
     if proc is None:
         return None
     try:
-        out, _ = proc.communicate(timeout=GIT_TIMEOUT)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         return None
     except OSError:
         return None
-    return proc.returncode, out.decode("utf-8", "replace").strip()
+    return proc.returncode, out
+
+
+def _finish_git(proc: subprocess.Popen[bytes] | None) -> tuple[int, str] | None:
+    """Wait for a started git command and return (exit code, stripped stdout), or None on failure."""
+    done = _wait_git(proc)
+    return None if done is None else (done[0], done[1].decode("utf-8", "replace").strip())
 
 
 def _hash_git_output(args: list[str], cwd: str, env: dict[str, str]) -> str | None:
@@ -302,12 +309,14 @@ def _dirty(status: str, top: str | None, cwd: str, env: dict[str, str]) -> bool:
     return False
 
 
-def git_info(cwd: str) -> dict[str, object]:
-    """Return the git_* provenance values of the repository containing ``cwd``; all None outside one."""
+def git_info(cwd: str, top: str | None = None) -> dict[str, object]:
+    """Return the git_* provenance values of the repository containing ``cwd``; all None outside one.
+    ``top``, the work tree's top folder, saves asking git for it when the caller knows it."""
     info: dict[str, object] = dict.fromkeys(_GIT_KEYS)
     env = _git_env()
     # The independent queries run concurrently so the whole capture costs about one git call.
-    top = git_root(cwd) if _OWN else None  # where sheettrack's own files are, relative to it
+    if top is None and _OWN:  # where sheettrack's own files are, relative to it
+        top = git_root(cwd)
     procs = {
         "status": _start_git(["status", "--porcelain", "-z", "--untracked-files=normal", "--",
                               *_pathspecs(top)], cwd, env),
@@ -394,33 +403,26 @@ def cached_git_info(cwd: str) -> dict[str, object]:
             return dict(info)
     layout = _git_layout(cwd)
     signature = _git_signature(layout) if layout is not None else None
-    info = git_info(cwd)
+    info = git_info(cwd, layout[3] if layout is not None else None)
     _GIT_CACHE[key] = (layout, signature, now, info)
     return dict(info)
 
 
 def _git_layout(cwd: str) -> tuple | None:
-    """(git dir, common dir, tracked file paths) of the repository holding ``cwd``, or None."""
+    """(git dir, common dir, tracked file paths, work tree top) of the repository holding
+    ``cwd``, or None."""
     env = _git_env()
     where = _finish_git(_start_git(["rev-parse", "--path-format=absolute", "--git-dir",
                                     "--git-common-dir", "--show-toplevel"], cwd, env))
     if where is None or where[0] != 0 or len(where[1].splitlines()) != 3:
         return None
     git_dir, common_dir, top = where[1].splitlines()
-    listed = _start_git(["ls-files", "-z", "--full-name"], top, env)
-    if listed is None or listed.stdout is None:
+    listed = _wait_git(_start_git(["ls-files", "-z", "--full-name"], top, env))
+    if listed is None or listed[0] != 0:
         return None
-    try:
-        out, _ = listed.communicate(timeout=GIT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        listed.kill()
-        listed.communicate()
-        return None
-    if listed.returncode != 0:
-        return None
-    files = tuple(os.path.join(top, name) for name in out.decode("utf-8", "replace").split("\0")
+    files = tuple(os.path.join(top, name) for name in listed[1].decode("utf-8", "replace").split("\0")
                   if name and not (_OWN and _is_own(os.path.join(top, name))))
-    return git_dir, common_dir, files
+    return git_dir, common_dir, files, top
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -433,7 +435,7 @@ def _stat(path: str) -> tuple[int, int, int] | None:
 
 def _git_signature(layout: tuple) -> tuple:
     """What changes when a git answer may change: HEAD, refs, the index, every tracked file's stat."""
-    git_dir, common_dir, files = layout
+    git_dir, common_dir, files, _ = layout
     try:
         with open(os.path.join(git_dir, "HEAD"), "rb") as fh:
             head = fh.read()
@@ -461,18 +463,11 @@ def git_patch(cwd: str) -> bytes | None:
     """The uncommitted changes of tracked files as a binary patch ``git apply`` takes (None when clean
     or outside a repository)."""
     env = _git_env()
-    proc = _start_git([*_DIFF, "--", *_pathspecs(git_root(cwd) if _OWN else None)], cwd, env)
-    if proc is None:
+    done = _wait_git(_start_git([*_DIFF, "--", *_pathspecs(git_root(cwd) if _OWN else None)], cwd, env),
+                     GIT_TIMEOUT * 4)
+    if done is None or done[0] != 0 or not done[1]:
         return None
-    try:
-        out, _ = proc.communicate(timeout=GIT_TIMEOUT * 4)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None
-    if proc.returncode != 0 or not out:
-        return None
-    return out
+    return done[1]
 
 
 def patch_hash(patch: bytes) -> str:
@@ -483,11 +478,11 @@ def patch_hash(patch: bytes) -> str:
 MAX_UNTRACKED = 50
 
 
-def reproducibility(cwd: str) -> dict[str, object]:
+def reproducibility(cwd: str, root: str | None = None) -> dict[str, object]:
     """``workdir``, the dirty tree's ``patch`` bytes and the ``untracked`` imported files in one
     pass: the work tree's top is found once and the diff and the listing run concurrently."""
     out: dict[str, object] = {"workdir": None, "patch": None, "untracked": []}
-    root = git_root(cwd)
+    root = root or git_root(cwd)
     if root is None:
         return out
     real_root = os.path.realpath(root)
@@ -510,14 +505,9 @@ def reproducibility(cwd: str) -> dict[str, object]:
     diff = _start_git([*_DIFF, "--", *_pathspecs(root)], root, env)
     listing = (_start_git(["ls-files", "--others", "--exclude-standard", "--", *sorted(files)], root, env)
                if files else None)
-    if diff is not None:
-        try:
-            patch, _ = diff.communicate(timeout=GIT_TIMEOUT * 4)
-            if diff.returncode == 0 and patch:
-                out["patch"] = patch
-        except subprocess.TimeoutExpired:
-            diff.kill()
-            diff.communicate()
+    patched = _wait_git(diff, GIT_TIMEOUT * 4)
+    if patched is not None and patched[0] == 0 and patched[1]:
+        out["patch"] = patched[1]
     listed = _finish_git(listing)
     if listed is not None and listed[0] == 0:
         names = sorted(line for line in listed[1].splitlines() if line)
@@ -546,7 +536,7 @@ def cached_reproducibility(cwd: str) -> dict[str, object]:
             return dict(info)
     layout = _git_layout(cwd)
     signature = _git_signature(layout) if layout is not None else None
-    info = reproducibility(cwd)
+    info = reproducibility(cwd, layout[3] if layout is not None else None)
     _REPRO_CACHE[key] = (layout, signature, now, modules, info)
     return dict(info)
 

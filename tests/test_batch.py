@@ -230,7 +230,7 @@ def test_cached_git_values_follow_edits_commits_and_new_files(
     git(repo, "commit", "-q", "-m", "one")
     calls: list[str] = []
     real = provenance.git_info
-    monkeypatch.setattr(provenance, "git_info", lambda cwd: calls.append(cwd) or real(cwd))
+    monkeypatch.setattr(provenance, "git_info", lambda cwd, *top: calls.append(cwd) or real(cwd, *top))
 
     first = provenance.cached_git_info(str(repo))
     again = provenance.cached_git_info(str(repo))
