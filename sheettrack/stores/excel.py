@@ -339,14 +339,12 @@ class ExcelStore(Store):
             return None
         lock = self._lock()
         try:
-            with open(self.path, "rb") as fh:
-                wb = Workbook(Package.from_file(fh, str(self.path)))
+            with self._package() as pkg:
+                wb = Workbook(pkg)
                 names = {name.lower(): name for name in wb.sheets}
                 if sheet.lower() not in names:
                     return set()
                 rows = wb.read_small_sheet(names[sheet.lower()])
-        except FileNotFoundError:
-            raise self._missing() from None
         except CorruptWorkbookError:
             return None
         except OSError as exc:
