@@ -53,7 +53,8 @@ Usage::
     python benchmarks/append.py --quick              # 1k and 5k rows; seconds (CI)
     python benchmarks/append.py --sizes 1000,20000 --repeat 5 --profile
 
-The exit status is 1 when a target or a correctness check fails. MB means 2**20 bytes.
+The exit status is 1 when a check fails; when 50,000 is not among the sizes (``--quick``),
+speed and memory are reported but only the import and correctness checks count. MB means 2**20 bytes.
 Timings depend on the machine's load (printed first) and on the disk's fsync cost
 (``--workdir`` chooses the disk).
 
@@ -614,7 +615,14 @@ def main(argv: list[str] | None = None) -> int:
         passed = sum(ok for _, _, ok in checks)
         print(f"\nSummary: {summary}. {passed} of {len(checks)} checks pass "
               f"({time.perf_counter() - t0:.0f} s in all).")
-        return 0 if passed == len(checks) else 1
+        # speed and memory are judged at the target size; a smaller pass (--quick, in CI on a
+        # shared machine) reports them but fails only on what is not a timing: imports, rows
+        timed = 3  # the first three checks are speed and memory
+        judged = checks if at["rows"] == TARGET_ROWS else checks[timed:]
+        if at["rows"] != TARGET_ROWS and not all(ok for _, _, ok in checks[:timed]):
+            print(f"(speed and memory are judged at {TARGET_ROWS:,} rows: the exit status here "
+                  "counts only the other checks)")
+        return 0 if all(ok for _, _, ok in judged) else 1
     finally:
         if args.keep:
             print(f"workbooks kept in {workdir}")

@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{largest['sheettrack_s']:.2f} s {'PASS' if passed else 'FAIL'}")
     if not ok:
         print("correctness: the two workbooks' summary sheets differ: FAIL")
-    return 0 if (passed and ok) else 1
+    # the time is judged at the target size; a smaller pass (--quick, in CI) fails only on values
+    return 0 if ok and (passed or largest["rows"] != TARGET_ROWS) else 1
 
 
 if __name__ == "__main__":
