@@ -19,12 +19,10 @@ from .api import (
     create_google_sheet,
     drop,
     init,
-    load,
     log,
     pending,
     schema_of,
     share,
-    show,
     start_run,
     sync,
     validate,
@@ -41,6 +39,7 @@ from .errors import (
     ValidationError,
     WorkbookLockedError,
 )
+from .frames import load, show
 from .registry import Model, get_model, list_models, register_model
 from .reports import best, compare, export, summarize
 from .reproduce import Plan, reproduce

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import api
+from . import api, frames
 from .errors import SheettrackError
 
 
@@ -294,7 +294,7 @@ def validate(target: str | None, as_json: bool) -> None:
 def ls(target: str | None, sort: str | None, top: int | None, where: str | None, columns: str | None,
        as_json: bool) -> None:
     """List runs, newest last."""
-    schema, df = api._load(target, credentials=creds())
+    schema, df = frames.load_frame(target, credentials=creds())
     if where:
         try:
             df = df.query(where, engine="python")
@@ -320,7 +320,7 @@ def ls(target: str | None, sort: str | None, top: int | None, where: str | None,
                     and df[c.name].notna().any()]
         df = df[default] if default else df
     if as_json:
-        emit_json([{k: api._plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
+        emit_json([{k: frames.plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
         return
     _print_table(df)
 
@@ -342,7 +342,7 @@ def _print_table(df: Any, noun: str = "run") -> None:
 
 
 def _fmt(v: Any) -> str:
-    v = api._plain(v)
+    v = frames.plain(v)
     if v is None or (isinstance(v, float) and v != v and str(v) == "nan"):
         return ""
     if isinstance(v, float):
@@ -362,7 +362,7 @@ def show(args: tuple[str, ...], as_json: bool) -> None:
     if len(args) > 2 or (len(args) == 1 and args[0].lower().endswith(".xlsx")):
         raise click.UsageError("expected [TARGET] RUN_ID (TARGET may come from SHEETTRACK_TARGET)")
     target, run_id = (None, args[0]) if len(args) == 1 else args
-    row = api.show(target, run_id, credentials=creds())
+    row = frames.show(target, run_id, credentials=creds())
     if as_json:
         emit_json(row)
         return
@@ -502,7 +502,7 @@ def best_cmd(target: str | None, metric: str | None, top: int, as_json: bool) ->
 
     df = reports.best(target, metric=metric, n=top, credentials=creds())
     if as_json:
-        emit_json([{k: api._plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
+        emit_json([{k: frames.plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")])
         return
     if "git_commit" in df.columns:  # the short form people quote; --json has the whole hash
         df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
@@ -532,7 +532,7 @@ def compare(args: tuple[str, ...], only_changed: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"runs": runs, "fields": [
             {"field": f, "group": row["group"], "differs": bool(row["differs"]),
-             "values": {r: api._plain(row[r]) for r in runs}} for f, row in df.iterrows()]})
+             "values": {r: frames.plain(row[r]) for r in runs}} for f, row in df.iterrows()]})
         return
     from rich.console import Console
     from rich.table import Table

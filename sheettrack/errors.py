@@ -12,7 +12,8 @@ wrong, where, and how to fix it; the CLI prints that one line and exits non-zero
     └── StoreError             the store cannot be read or written
         ├── WorkbookLockedError    the workbook is open in Excel or LibreOffice
         ├── StoreUnavailableError  the store cannot take the row now (network, quota, permission)
-        └── CorruptWorkbookError   the file is not a workbook sheettrack can read
+        ├── CorruptWorkbookError   the file is not a workbook sheettrack can read
+        └── SheetNotFoundError     the workbook or spreadsheet has no sheet of that name
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class CorruptWorkbookError(StoreError):
     """The file is not a readable .xlsx workbook (not a zip, or a part is missing)."""
 
 
+class SheetNotFoundError(StoreError):
+    """The workbook or spreadsheet has no sheet (tab) of that name; ``sheet`` names it."""
+
+    def __init__(self, message: str, target: str | None = None, sheet: str | None = None) -> None:
+        self.sheet = sheet
+        super().__init__(message, target)
+
+
 __all__ = [
     "SheettrackError",
     "TemplateError",
@@ -88,4 +97,5 @@ __all__ = [
     "WorkbookLockedError",
     "StoreUnavailableError",
     "CorruptWorkbookError",
+    "SheetNotFoundError",
 ]

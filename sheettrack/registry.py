@@ -171,7 +171,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
     """
     import pandas as pd
 
-    from .api import _load, _plain
+    from .frames import load_frame, plain
 
     if not isinstance(name, str) or not re.fullmatch(NAME_RULE, name):
         raise ValidationError(f"name: {name!r} must be 1 to 100 letters, digits, '.', '_' or '-', "
@@ -190,7 +190,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
         file_info = {"model_path": str(path), "model_size": path.stat().st_size, "model_sha256": sha256_of(path)}
     if best:
         run_id = _best_run(target, metric, credentials)
-    schema, df = _load(target, credentials=credentials)
+    schema, df = load_frame(target, credentials=credentials)
     ids = df["run_id"].astype("string")
     hits = df[ids == run_id]
     if hits.empty:
@@ -205,7 +205,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
     for col, value in row.items():
         group = groups.get(col)
         if group in picked and not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value))):
-            picked[group][col] = _plain(value)
+            picked[group][col] = plain(value)
 
     store = open_store(target, credentials)
     existing = _models(_rows(store))

@@ -37,14 +37,14 @@ def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None)
 def _frame(target: Target, summaries: list[Summary] | None = None, metric: str | None = None,
            every_column: bool = False, json_text: bool = False,
            credentials: Any = None) -> tuple[Schema, Any, Any]:
-    from .api import _existing, _load
+    from .frames import existing, load_frame
 
-    store, schema = _existing(target, credentials)
+    store, schema = existing(target, credentials)
     wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
                                                 metric)
     if wanted is not None:
         wanted |= {name for name in _extra_columns(schema)}
-    schema, df = _load(target, credentials=credentials, columns=wanted, json_as_text=json_text)
+    schema, df = load_frame(target, credentials=credentials, columns=wanted, json_as_text=json_text)
     return schema, df, store
 
 
@@ -104,12 +104,12 @@ def compare(target: Target, *run_ids: str, only_changed: bool = False, credentia
     per run, and a ``differs`` column marking the fields whose values are not all equal."""
     import pandas as pd
 
-    from .api import _plain
+    from .frames import plain
 
     if len(run_ids) < 2:
         raise ValidationError("compare needs at least two run ids")
     schema, df, _ = _frame(target, every_column=True, credentials=credentials)
-    from .api import find_run
+    from .frames import find_run
 
     picked = [find_run(df, rid, target) for rid in run_ids]
     labels = [str(row["run_id"]) for row in picked]
@@ -121,7 +121,7 @@ def compare(target: Target, *run_ids: str, only_changed: bool = False, credentia
                     key=lambda c: (order.get(groups.get(c, "params"), 0), list(df.columns).index(c)))
     records = []
     for f in fields:
-        values = [_plain(row[f]) for row in picked]
+        values = [plain(row[f]) for row in picked]
         if all(v is None for v in values):
             continue
         differs = len({_key(v) for v in values}) > 1
@@ -226,9 +226,9 @@ def _md_cell(v: Any) -> str:
     import json
     import math
 
-    from .api import _plain
+    from .frames import plain
 
-    v = _plain(v)
+    v = plain(v)
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, (list, dict)):

@@ -214,7 +214,7 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
     """The plan that reproduces run ``run_id`` (a unique prefix is enough), checked against this
     machine: packages against the installed distributions (or ``packages``), data against disk."""
     from . import environment, references
-    from .api import show
+    from .frames import show
     from .stores import open_store
 
     row = show(target, run_id, credentials=credentials)
@@ -247,7 +247,7 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
 
 def reproductions(target: str | os.PathLike | None, run_id: str, *, credentials: Any = None) -> list[str]:
     """The run ids of the runs logged as reproducing ``run_id``."""
-    from .api import load
+    from .frames import load
 
     df = load(target, credentials=credentials)
     if "reproduces" not in df.columns:

@@ -253,7 +253,7 @@ def test_values_round_trip_through_the_sheet(gs):
               "nan": float("nan"), "inf": float("-inf"), "uni": "naïve ☃ 𝔘 \u200b", "ctl": "a\tb\nc",
               "layers": [64, 32], "when": when}
     rid = sheettrack.log(gs.target, params=values)
-    row = api.show(gs.target, rid)
+    row = sheettrack.show(gs.target, rid)
     got = {k: row.get(k) for k in values}
     assert got["f"] == 0.1 + 0.2 and got["tiny"] == 5e-324 and got["neg0"] == -1.5e300
     assert got["big"] == 2**60 and got["i"] == -7 and got["flag"] is True
@@ -269,7 +269,7 @@ def test_values_round_trip_through_the_sheet(gs):
 
 def test_google_allows_fifty_thousand_characters_and_refuses_more(gs):
     rid = sheettrack.log(gs.target, params={"long": "x" * 50_000})
-    assert len(api.show(gs.target, rid)["long"]) == 50_000
+    assert len(sheettrack.show(gs.target, rid)["long"]) == 50_000
     before = gs.emu.values(gs.sid, "Runs")
     with pytest.raises(ValidationError, match="long") as err:
         sheettrack.log(gs.target, params={"long": "x" * 50_001})

@@ -737,14 +737,14 @@ def test_nothing_to_summarize_says_what_to_pass(tmp_book: Path) -> None:
 def test_reading_for_summaries_gives_what_load_gives_cell_by_cell(book: Path, monkeypatch: Any) -> None:
     import pandas as pd
 
-    import sheettrack.api as api
+    import sheettrack.frames as frames
 
     sheettrack.log(book, params={"model": "odd", "n_images": 2**60}, metrics={"accuracy": float("nan")},
                    notes="  spaced  ")
     fast = sheettrack.load(book)
-    monkeypatch.setattr(api, "_fast_series", lambda ctype, raw: None)
+    monkeypatch.setattr(frames, "fast_series", lambda ctype, raw: None)
     slow = sheettrack.load(book)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast["n_images"].iloc[-1] == 2**60 and pd.isna(fast["f1"].iloc[5])
-    _, some = api._load(book, columns={"model", "accuracy", "hidden_layers"}, json_as_text=True)
+    _, some = frames.load_frame(book, columns={"model", "accuracy", "hidden_layers"}, json_as_text=True)
     assert list(some.columns) == ["model", "hidden_layers", "accuracy"]

@@ -29,7 +29,6 @@ from ..errors import (
     CorruptWorkbookError,
     StoreError,
     TemplateError,
-    ValidationError,
     WorkbookLockedError,
 )
 from ..schema import Column, Schema
@@ -57,6 +56,7 @@ from .ooxml import (
     split_chunks,
     split_ref,
 )
+from .rows import expected_header, reconcile
 from .schema_sheet import (
     SCHEMA_HEADER,
     SCHEMA_SHEET,
@@ -1306,27 +1306,6 @@ def _check_free(sheet: SheetXml, first: int, count: int, sheet_name: str, label:
                              "so new columns can be added after it")
 
 
-def _recheck(rows: list[dict[str, Any]], new_columns: list[Column], stored: Schema | None,
-             ) -> list[Column]:
-    """Columns another writer added meanwhile win over this run's guesses: their values are
-    checked against the stored definition. Returns the columns to use."""
-    out = []
-    for col in new_columns:
-        now = stored.column(col.name) if stored is not None else None
-        if now is None or now == col:
-            out.append(col)
-            continue
-        for i, row in enumerate(rows):
-            if row.get(col.name) is not None:
-                try:
-                    row[col.name] = now.coerce(row[col.name])
-                except ValueError as exc:
-                    raise ValidationError(f"column {col.name}: {exc} ({now.type})",
-                                          i if len(rows) > 1 else None) from None
-        out.append(now)
-    return out
-
-
 def _document(wb: Workbook, cols: list[Column], edits: Edits) -> None:
     """Add a Schema sheet row for each column not documented there yet."""
     if not cols or SCHEMA_SHEET not in wb.sheets:
@@ -1359,9 +1338,8 @@ def plan_append(wb: Workbook, schema: Schema, rows: list[dict[str, Any]],
     """
     part = wb.sheet_part(schema.sheet)
     label = f"{wb.pkg.label}: {part}"
-    new_columns = _recheck(rows, list(new_columns), stored)
-    adding = {c.name for c in new_columns}
-    expected = Schema(name=schema.name, columns=[c for c in schema.columns if c.name not in adding])
+    new_columns = reconcile(rows, new_columns, stored)
+    expected = expected_header(schema, new_columns)
     columns = {c.name: c for c in schema.columns + new_columns}
     cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
     styles = Styles(wb.pkg.read(wb.styles_part) if wb.styles_part and wb.pkg.has(wb.styles_part) else None)

@@ -26,6 +26,7 @@ from ..cells import EXCEL_EPOCH, Cell, col_letter, to_cell
 from ..errors import StoreError, StoreUnavailableError, TargetError
 from ..schema import Column, Schema
 from .base import Store, Table
+from .rows import expected_header, reconcile, reference_cells
 from .schema_sheet import (
     SCHEMA_HEADER,
     SCHEMA_SHEET,
@@ -560,16 +561,13 @@ class GoogleSheetStore(Store):
             raise
 
     def _append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
-        from .excel import _recheck
-
         state = self._state(fresh=bool(new_columns))
         if state.header is None:
             raise StoreError(f"{self.target}: the tab {state.tab!r} is gone; log again to lay it out anew, "
                              "or restore it from the sheet's version history", self.target)
         header = list(state.header)
-        new_columns = _recheck(rows, list(new_columns), state.schema)
-        adding = {c.name for c in new_columns}
-        expected = Schema(name=schema.name, columns=[c for c in schema.columns if c.name not in adding])
+        new_columns = reconcile(rows, new_columns, state.schema)
+        expected = expected_header(schema, new_columns)
         expected.check_header(header, where=f"{self.target}: tab {state.tab}: ")
         add_names = [n for n in dict.fromkeys(c.name for c in schema.columns + new_columns) if n not in header]
         if add_names:
@@ -717,8 +715,6 @@ class GoogleSheetStore(Store):
         append's answer is lost, rows whose ``key`` the tab holds are not sent again."""
         if not rows:
             return
-        from .xlsx_refs import reference_cells
-
         cells, _ = reference_cells(header, rows, f"{self.target}: tab {sheet}", self.text_limit)
         titles = self._titles()
         lowered = {t.lower(): t for t in titles}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cells import Cell, col_letter, to_cell
-from ..errors import StoreError, ValidationError
-from ..schema import Column, infer_type
+from ..cells import Cell, col_letter
+from ..errors import StoreError
+from ..schema import Column
 from .excel import (
     COMPRESS_LEVEL,
     SheetXml,
@@ -25,6 +25,7 @@ from .excel import (
     edit_sheet,
     rels_part,
 )
+from .rows import reference_cells
 from .xlsx_sheets import (
     CT_WORKSHEET,
     NS_MAIN,
@@ -36,34 +37,6 @@ from .xlsx_sheets import (
     built_sheets,
     write_package,
 )
-
-
-def reference_cells(header: list[str], rows: list[dict[str, Any]], label: str,
-                    text_limit: int) -> tuple[list[dict[str, Cell | None]], dict[str, Column]]:
-    """Every row checked and converted before anything is written: the cells, and a column per
-    name (for number formats). A name outside ``header`` or a value too long is an error."""
-    known = set(header)
-    columns: dict[str, Column] = {}
-    out = []
-    for i, row in enumerate(rows):
-        cells: dict[str, Cell | None] = {}
-        for name, value in row.items():
-            if name not in known:
-                raise ValidationError(f"{label}: column {name}: not in the header "
-                                      f"({', '.join(header)})", i if len(rows) > 1 else None)
-            if value is None or value == "":
-                continue
-            kind = infer_type(value, None)  # dates and date-times get their type's number format
-            col = Column(name=name, type=kind)
-            try:
-                value = col.coerce(value, text_limit=text_limit)
-            except ValueError as exc:
-                raise ValidationError(f"{label}: column {name}: {exc} ({kind})",
-                                      i if len(rows) > 1 else None) from None
-            columns.setdefault(name, col)
-            cells[name] = to_cell(kind, value)
-        out.append(cells)
-    return out, columns
 
 
 def _new_sheet_xml(header: list[str], rows: list[dict[str, Cell | None]], columns: dict[str, Column],

@@ -1,0 +1,72 @@
+"""What every backend does alike before it writes: a row reconciled with the stored schema,
+the header a sheet must have, and reference rows checked and turned into cells.
+
+Both store packages import this module; neither imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..cells import Cell, to_cell
+from ..errors import ValidationError
+from ..schema import Column, Schema, infer_type
+
+
+def reconcile(rows: list[dict[str, Any]], new_columns: Sequence[Column], stored: Schema | None,
+              ) -> list[Column]:
+    """Columns another writer added meanwhile win over this run's guesses: the rows' values
+    are coerced (in place) to the stored definition, a value it refuses is a
+    ``ValidationError`` naming the column and the row. Returns the columns to add."""
+    out = []
+    for col in new_columns:
+        now = stored.column(col.name) if stored is not None else None
+        if now is None or now == col:
+            out.append(col)
+            continue
+        for i, row in enumerate(rows):
+            if row.get(col.name) is not None:
+                try:
+                    row[col.name] = now.coerce(row[col.name])
+                except ValueError as exc:
+                    raise ValidationError(f"column {col.name}: {exc} ({now.type})",
+                                          i if len(rows) > 1 else None) from None
+        out.append(now)
+    return out
+
+
+def expected_header(schema: Schema, new_columns: Sequence[Column]) -> Schema:
+    """The columns the runs sheet must have already: ``schema`` less the ones being added
+    (check a sheet's header with ``.check_header``)."""
+    adding = {c.name for c in new_columns}
+    return Schema(name=schema.name, columns=[c for c in schema.columns if c.name not in adding])
+
+
+def reference_cells(header: Sequence[str], rows: Sequence[dict[str, Any]], label: str,
+                    text_limit: int) -> tuple[list[dict[str, Cell | None]], dict[str, Column]]:
+    """Every reference row checked and converted before anything is written: the cells, and a
+    column per name (for number formats). A name outside ``header`` or a value too long is an
+    error."""
+    known = set(header)
+    columns: dict[str, Column] = {}
+    out = []
+    for i, row in enumerate(rows):
+        cells: dict[str, Cell | None] = {}
+        for name, value in row.items():
+            if name not in known:
+                raise ValidationError(f"{label}: column {name}: not in the header "
+                                      f"({', '.join(header)})", i if len(rows) > 1 else None)
+            if value is None or value == "":
+                continue
+            kind = infer_type(value, None)  # dates and date-times get their type's number format
+            col = Column(name=name, type=kind)
+            try:
+                value = col.coerce(value, text_limit=text_limit)
+            except ValueError as exc:
+                raise ValidationError(f"{label}: column {name}: {exc} ({kind})",
+                                      i if len(rows) > 1 else None) from None
+            columns.setdefault(name, col)
+            cells[name] = to_cell(kind, value)
+        out.append(cells)
+    return out, columns
