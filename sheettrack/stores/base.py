@@ -64,8 +64,15 @@ class Transaction:
     """
 
     def __init__(self) -> None:
+        self.layout: Schema | None = None
         self.runs: list[RunRows] = []
         self.references: list[ReferenceRows] = []
+
+    def create(self, schema: Schema) -> None:
+        """Lay the store out for ``schema`` first, when it does not exist yet (under the same
+        lock as the rows; another process creating it meanwhile is no error: the rows are
+        then reconciled with the schema it stored)."""
+        self.layout = schema
 
     def append(self, rows: Sequence[dict[str, Any]], schema: Schema,
                new_columns: Sequence[Column] = ()) -> None:
@@ -80,7 +87,7 @@ class Transaction:
             self.references.append(ReferenceRows(sheet, list(header), list(rows), key))
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.references)
+        return bool(self.layout is not None or self.runs or self.references)
 
 
 class Store(ABC):
@@ -129,6 +136,8 @@ class Store(ABC):
 
     def commit(self, tx: Transaction) -> None:
         """Write what ``tx`` carries (called by ``transaction``)."""
+        if tx.layout is not None and not self.exists():
+            self.create(tx.layout)
         for run in tx.runs:
             self.append(list(run.rows), run.schema, list(run.new_columns))
         for ref in tx.references:
