@@ -14,6 +14,8 @@ training script stays cheap.
 """
 
 from .api import (
+    CopyResult,
+    Delivery,
     Problem,
     copy,
     create_google_sheet,
@@ -51,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
+    "CopyResult", "Delivery",
     "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "drop", "create_google_sheet",
     "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",

@@ -8,13 +8,16 @@ package write. The rows share a ``sweep_id`` and carry their ``sweep_rank``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from . import delivery
 from .errors import ValidationError
+from .record import Record, build_record, flatten
+from .session import Session, mode
 
 #: Keys a row dict of ``log_many`` may have.
 ROW_KEYS = ("params", "metrics", "tags", "data", "notes", "hypothesis", "status", "error", "run_id",
@@ -70,14 +73,16 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     ranks stay empty. ``credentials`` and ``on_error`` are as for ``log``: rows the store
     cannot take now wait in the outbox.
     """
-    from .api import _Session
     from .run import Run
 
+    if on_error not in ("warn", "raise"):
+        raise ValueError(f"on_error={on_error!r}: must be 'warn' or 'raise'")
     items = list(rows)
     if template is None and items and isinstance(items[0], Run):
-        template = items[0]._session.schema  # a new workbook is laid out as the runs were checked
-    session = _Session(target, template, credentials, on_error)
-    schema = session.schema
+        template = items[0].schema  # a new workbook is laid out as the runs were checked
+    session = Session.open(target, credentials)
+    layout = session.layout(template, online=mode() == "online")
+    schema = layout.schema
     if sweep_id is True:
         sid: str | None = new_sweep_id()
     elif sweep_id is False or sweep_id is None:
@@ -90,56 +95,49 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     if direction not in ("max", "min"):
         raise ValidationError(f"goal: {direction!r} is not max or min")
 
-    provenance = session.provenance()  # one capture for the whole batch
-    fields_list: list[dict[str, dict[str, Any]]] = []
+    provenance = session.provenance(schema, capture_patch=mode() != "disabled")  # one capture for the batch
+    records: list[Record] = []
     runs: list[Run | None] = []
     for i, item in enumerate(items):
         if isinstance(item, Run):
-            if item._written:
+            if item.written:
                 raise ValidationError(f"run {item.run_id} was written already", i)
-            if os.path.abspath(os.fspath(item.target)) != os.path.abspath(os.fspath(session.target)):
+            if item.session.key != session.key:
                 raise ValidationError(f"run {item.run_id} logs to {item.target}, not {session.target}", i)
-            fields = item.fields()
-            fields["provenance"] = provenance
-            if hypothesis is not None and not fields["notes"].get("hypothesis"):
-                fields["notes"]["hypothesis"] = hypothesis
-            fields_list.append(fields)
+            record = item.record(provenance)
+            if hypothesis is not None and not record.hypothesis:
+                record = replace(record, hypothesis=hypothesis)
+            records.append(record)
             runs.append(item)
         elif isinstance(item, Mapping):
-            fields_list.append(_fields(item, i, len(items) > 1, hypothesis, provenance))
+            records.append(record_of(item, i if len(items) > 1 else None, hypothesis, provenance))
             runs.append(None)
         else:
             raise ValidationError(f"expected a dict or a Run, got {type(item).__name__}", i)
 
     if sid is not None:
-        ranks: list[int | None] = [None] * len(fields_list)
+        ranks: list[int | None] = [None] * len(records)
         if by is not None:
-            ranks = rank([f["metrics"].get(by) if f["run"].get("status", "finished") == "finished"
-                          else None for f in fields_list], direction)
-        for i, (fields, r) in enumerate(zip(fields_list, ranks)):
-            own = fields["run"].get("sweep_rank")
-            if own is None and runs[i] is not None:
-                own = runs[i].sweep_rank
-            fields["run"]["sweep_id"] = (runs[i].sweep_id if runs[i] is not None and runs[i].sweep_id
-                                         else sid)
-            fields["run"]["sweep_rank"] = own if own is not None else r
+            ranks = rank([r.metrics.get(by) if r.status == "finished" else None for r in records], direction)
+        for i, (record, r) in enumerate(zip(records, ranks)):
+            own = record.sweep_rank
+            records[i] = replace(record, sweep_id=record.sweep_id or sid,
+                                 sweep_rank=own if own is not None else r)
 
-    if not fields_list:
+    if not records:
         return []
-    session.write(fields_list)
+    delivery.write(session, layout, records, on_error=on_error)
     for run in runs:
         if run is not None:
-            run._written = True
-    return [f["run"]["run_id"] for f in fields_list]
+            run.written = True
+    return [r.run_id for r in records]
 
 
-def _fields(row: Mapping[str, Any], i: int, many: bool, hypothesis: str | None,
-            provenance: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One row dict as the groups ``Schema.build_row`` takes; a bad key names the row."""
-    from .fingerprint import combined_hash, fingerprint_many
-    from .record import flatten, new_run_id
+def record_of(row: Mapping[str, Any], index: int | None, hypothesis: str | None,
+              provenance: dict[str, Any]) -> Record:
+    """One row dict of ``log_many`` as a ``Record``; a bad key or value names the row."""
+    from .fingerprint import fingerprint_many
 
-    index = i if many else None
     unknown = [k for k in row if k not in ROW_KEYS]
     if unknown:
         raise ValidationError(f"unknown key {unknown[0]!r}; a row may have {', '.join(ROW_KEYS)}", index)
@@ -155,18 +153,9 @@ def _fields(row: Mapping[str, Any], i: int, many: bool, hypothesis: str | None,
             fingerprints = fingerprint_many(row["data"])
         except (OSError, TypeError, ValueError) as exc:
             raise ValidationError(f"column data: {exc}", index) from None
-    now = _dt.datetime.now(_dt.timezone.utc)
-    notes = row.get("notes")
-    if isinstance(notes, (list, tuple)):
-        notes = "\n".join(str(n) for n in notes)
-    run = {"run_id": row.get("run_id") or new_run_id(),
-           "started_at": row.get("started_at") or now, "ended_at": row.get("ended_at") or now,
-           "duration_s": row.get("duration_s"), "status": row.get("status") or "finished",
-           "error": row.get("error")}
-    if row.get("sweep_rank") is not None:
-        run["sweep_rank"] = row["sweep_rank"]
-    return {"run": run, "params": groups["params"], "metrics": groups["metrics"], "tags": groups["tags"],
-            "data": {"data_hash": combined_hash(fingerprints) if fingerprints else None,
-                     "data": fingerprints or None},
-            "notes": {"hypothesis": row.get("hypothesis", hypothesis), "notes": notes or None},
-            "provenance": provenance}
+    return build_record(run_id=row.get("run_id"), params=groups["params"], metrics=groups["metrics"],
+                        tags=groups["tags"], data=fingerprints, notes=row.get("notes"),
+                        hypothesis=row.get("hypothesis", hypothesis), status=row.get("status"),
+                        error=row.get("error"), started_at=row.get("started_at"),
+                        ended_at=row.get("ended_at"), duration_s=row.get("duration_s"),
+                        provenance=provenance, sweep_rank=row.get("sweep_rank"))

@@ -12,6 +12,7 @@ import json
 import platform
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -23,9 +24,10 @@ class Environment:
     platform: str
     packages: dict[str, str]
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """A 12-hex-character hash of the environment's contents, the same on every machine."""
+        """A 12-hex-character hash of the environment's contents, the same on every machine
+        (computed once: every row of a sweep asks for it)."""
         payload = json.dumps([self.python, self.platform, sorted(self.packages.items())],
                              separators=(",", ":"))
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]

@@ -166,8 +166,11 @@ class Outbox:
                 finally:
                     os.close(dfd)
 
-    def put(self, rows: list[dict[str, Any]], schema: Schema, new: list[Column]) -> list[str]:
-        """Queue rows durably (synced to disk before returning); returns their run ids."""
+    def put(self, rows: list[dict[str, Any]], schema: Schema, new: list[Column],
+            contents: Contents | None = None) -> list[str]:
+        """Queue rows durably (synced to disk before returning); returns their run ids.
+        ``contents``, what the caller read of the outbox under the lock it still holds, gains
+        the queued rows, so delivering them needs no second read."""
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         ids = []
         layout = _layout_record(schema, new)
@@ -178,6 +181,14 @@ class Outbox:
             records.append({"op": "put", "run_id": rid, "target": self.label, "queued_at": now,
                             "layout": layout["id"], "row": {k: encode(v) for k, v in row.items()}})
         self._append(records)
+        if contents is not None:
+            if not contents.lines:
+                contents.lines += 1  # the target line a new file starts with
+            contents.lines += len(records)
+            waiting = {e.run_id: e for e in contents.entries}
+            for rid, row in zip(ids, rows):
+                waiting[rid] = Entry(rid, self.label, now, row, schema, list(new))
+            contents.entries = list(waiting.values())
         return ids
 
     def fail(self, run_ids: list[str], reason: str, refused: bool = False) -> None:
@@ -190,15 +201,20 @@ class Outbox:
                 record["refused"] = True
             self._append([record])
 
-    def done(self, run_ids: list[str]) -> None:
-        """The store has these rows: they leave the outbox (the file empties when none wait)."""
+    def done(self, run_ids: list[str], waiting: int | None = None) -> None:
+        """The store has these rows: they leave the outbox (the file empties when none wait).
+        ``waiting``: how many rows wait before this call, when the caller knows (it read the
+        outbox): the file is then not read again to tell."""
         if not run_ids:
             return
         # Not synced: if a crash loses this record, the rows look queued again, and delivery
         # finds them in the store by run id and does not write them twice.
         gone = set(run_ids)
-        left = [e for e in self.read().entries if e.run_id not in gone]
-        if not left:
+        if waiting is not None:
+            empty = waiting <= len(gone)
+        else:
+            empty = not [e for e in self.read().entries if e.run_id not in gone]
+        if empty:
             with contextlib.suppress(FileNotFoundError):
                 os.truncate(self.path, 0)
             return
@@ -253,8 +269,11 @@ class Outbox:
         out.entries = list(waiting.values())
         return out
 
-    def compact(self) -> None:
-        """Rewrite the file with only the waiting rows (atomically), once it is mostly history."""
+    def compact(self, waiting: int | None = None) -> None:
+        """Rewrite the file with only the waiting rows (atomically), once it is mostly history.
+        ``waiting=0`` (the caller saw the last row leave: the file is empty) spares the read."""
+        if waiting == 0:
+            return
         contents = self.read()
         if contents.lines < 2 * len(contents.entries) + 64:
             return

@@ -1,10 +1,12 @@
-"""From a run to one row: flattening nested config, run ids, and the fields of a row."""
+"""A run as one frozen ``Record``: run ids, flattening nested config, and the fields of a row."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -41,3 +43,63 @@ def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any
         else:
             out[name] = value
     return out
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run, as it is written: the one type every way of logging builds (``log``,
+    ``start_run``, ``log_many``, the integrations, ``copy``) and the rest of the write path
+    takes. Values are flattened (dotted names) but not yet checked against a schema:
+    ``Schema.build_row(record.fields())`` does that."""
+
+    run_id: str
+    started_at: _dt.datetime | None
+    ended_at: _dt.datetime | None
+    duration_s: float | None = None
+    status: str = "finished"
+    error: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    data: tuple[Mapping[str, Any], ...] = ()  # fingerprints (see sheettrack.fingerprint)
+    notes: str | None = None
+    hypothesis: str | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    sweep_id: str | None = None
+    sweep_rank: int | None = None
+
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """The run's values by group, as ``Schema.build_row`` takes them."""
+        run: dict[str, Any] = {"run_id": self.run_id, "started_at": self.started_at,
+                               "ended_at": self.ended_at, "duration_s": self.duration_s,
+                               "status": self.status, "error": self.error}
+        if self.sweep_id is not None or self.sweep_rank is not None:
+            run.update(sweep_id=self.sweep_id, sweep_rank=self.sweep_rank)
+        data: dict[str, Any] = {"data_hash": None, "data": None}
+        if self.data:
+            from .fingerprint import combined_hash
+
+            data = {"data_hash": combined_hash(list(self.data)), "data": [dict(d) for d in self.data]}
+        return {"run": run, "params": dict(self.params), "metrics": dict(self.metrics),
+                "tags": dict(self.tags), "data": data,
+                "notes": {"hypothesis": self.hypothesis, "notes": self.notes},
+                "provenance": dict(self.provenance)}
+
+
+def build_record(*, run_id: str | None = None, params: Any = None, metrics: Any = None,
+                 tags: Any = None, data: Any = (), notes: str | list[str] | tuple[str, ...] | None = None,
+                 hypothesis: str | None = None, status: str | None = None, error: str | None = None,
+                 started_at: _dt.datetime | None = None, ended_at: _dt.datetime | None = None,
+                 duration_s: float | None = None, provenance: Mapping[str, Any] | None = None,
+                 sweep_id: str | None = None, sweep_rank: int | None = None) -> Record:
+    """A ``Record`` from what a caller logged: nested dicts flattened, notes joined by lines,
+    times defaulting to now, status to ``finished`` and the id to a new ULID. ``data`` is the
+    fingerprints already taken (``fingerprint_many``)."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if isinstance(notes, (list, tuple)):
+        notes = "\n".join(str(n) for n in notes)
+    return Record(run_id=run_id or new_run_id(), started_at=started_at or now,
+                  ended_at=ended_at or now, duration_s=duration_s, status=status or "finished",
+                  error=error, params=flatten(params), metrics=flatten(metrics), tags=flatten(tags),
+                  data=tuple(data or ()), notes=notes or None, hypothesis=hypothesis,
+                  provenance=provenance if provenance is not None else {}, sweep_id=sweep_id, sweep_rank=sweep_rank)

@@ -11,25 +11,27 @@ what they point at is stored once per target:
   the target's artifacts folder (``BOOK-artifacts`` beside a workbook by default;
   ``SHEETTRACK_ARTIFACTS`` names another, and is required for Google Sheets).
 
-The rows a run needs are queued beside the run's own row in the outbox and written when the
-row is delivered, just before it; each sheet is read once per process to know which keys it
-holds, so a sweep of many runs in one environment adds its Environments row once.
+The rows a run needs are queued beside the run's own row in the outbox and written in the
+same store transaction as the row (never before it); each sheet is read once per session to
+know which keys it holds, so a sweep of many runs in one environment adds its Environments
+row once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
-import threading
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
+from .errors import SheetNotFoundError, StoreError
 from .schema import SheettrackWarning
-from .stores.base import Store
+from .stores.base import ReferenceRows, Store
 
 ENV_SHEET = "Environments"
 ENV_HEADER = ["env_hash", "python", "platform", "n_packages", "packages", "first_seen", "first_run"]
@@ -38,29 +40,9 @@ DATA_HEADER = ["hash", "name", "kind", "path", "size", "rows", "files", "first_s
 HEADERS = {ENV_SHEET: ENV_HEADER, DATA_SHEET: DATA_HEADER}
 KEYS = {ENV_SHEET: "env_hash", DATA_SHEET: "hash"}
 
-_lock = threading.Lock()
-_known: dict[tuple[str, str], set[str]] = {}  # (store key, sheet) -> keys the sheet holds
-_queued: set[tuple[str, str, str]] = set()  # (store key, sheet, key) queued by this process
-
-
 def now_text() -> str:
     """The current UTC time as ISO 8601 text (reads the same from a workbook and a Google Sheet)."""
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def store_key(store: Store) -> str:
-    """What identifies a store across its handles: a workbook's real path or a sheet's target."""
-    path = getattr(store, "path", None)
-    if path is not None:
-        return str(path)
-    return f"{getattr(store, 'spreadsheet_id', store.target)}"
-
-
-def forget() -> None:
-    """Drop what this process knows of reference sheets (tests, or after editing by hand)."""
-    with _lock:
-        _known.clear()
-        _queued.clear()
 
 
 # -- the artifacts folder and patch files ----------------------------------------------------
@@ -169,11 +151,13 @@ def data_row(fp: dict[str, Any], run_id: str | None) -> dict[str, Any]:
             "first_seen": now_text(), "first_run": run_id}
 
 
-def rows_for(row: dict[str, Any], env: Any) -> list[tuple[str, str, dict[str, Any]]]:
-    """(sheet, key, reference row) for what one checked run row points at."""
+def rows_for(row: dict[str, Any], env: Any, skip: Any = None) -> list[tuple[str, str, dict[str, Any]]]:
+    """(sheet, key, reference row) for what one checked run row points at; ``skip(sheet,
+    key)`` true leaves a row out before it is built (an environment row lists every
+    installed package: a sweep builds it once, not once per run)."""
     out = []
     run_id = row.get("run_id")
-    if env is not None and row.get("env_hash") == env.key:
+    if env is not None and row.get("env_hash") == env.key and not (skip and skip(ENV_SHEET, env.key)):
         out.append((ENV_SHEET, env.key, environment_row(env, run_id)))
     fps = row.get("data")
     if isinstance(fps, str):
@@ -182,7 +166,7 @@ def rows_for(row: dict[str, Any], env: Any) -> list[tuple[str, str, dict[str, An
         except ValueError:
             fps = None
     for fp in fps if isinstance(fps, list) else []:
-        if isinstance(fp, dict) and fp.get("hash"):
+        if isinstance(fp, dict) and fp.get("hash") and not (skip and skip(DATA_SHEET, str(fp["hash"]))):
             out.append((DATA_SHEET, str(fp["hash"]), data_row(fp, run_id)))
     return out
 
@@ -194,22 +178,19 @@ def sidecar(box: Any) -> Path:
     return Path(str(box.path) + ".refs")
 
 
-def queue(box: Any, store: Store, rows: list[dict[str, Any]], env: Any) -> int:
-    """Queue the reference rows ``rows`` point at (each key once per process); the caller holds
-    the outbox lock. Returns how many were queued."""
-    skey = store_key(store)
+def queue(session: Any, rows: list[dict[str, Any]], env: Any) -> int:
+    """Queue, beside the session's outbox, the reference rows ``rows`` point at (each key once
+    per process); the caller holds the outbox lock. Returns how many were queued."""
     lines = []
     for row in rows:
-        for sheet, key, ref in rows_for(row, env):
-            with _lock:
-                if key in _known.get((skey, sheet), ()) or (skey, sheet, key) in _queued:
-                    continue
-                _queued.add((skey, sheet, key))
+        for sheet, key, ref in rows_for(row, env, lambda sheet, key: (
+                key in session.known.get(sheet, ()) or (sheet, key) in session.queued)):
+            session.queued.add((sheet, key))
             text = json.dumps({"sheet": sheet, "key": key, "row": ref}, separators=(",", ":"),
                               ensure_ascii=False)
             lines.append(b"%08x %s\n" % (zlib.crc32(text.encode()), text.encode()))
     if lines:
-        file = sidecar(box)
+        file = sidecar(session.outbox)
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(file, "ab") as fh:
             fh.write(b"".join(lines))
@@ -218,40 +199,44 @@ def queue(box: Any, store: Store, rows: list[dict[str, Any]], env: Any) -> int:
     return len(lines)
 
 
-def known_keys(store: Store, sheet: str) -> set[str]:
-    """The keys a reference sheet holds, read once per process (an absent sheet holds none)."""
-    skey = store_key(store)
-    with _lock:
-        if (skey, sheet) in _known:
-            return _known[(skey, sheet)]
-    prefetched = getattr(store, "prefetched_keys", None)
-    keys = prefetched(sheet, KEYS[sheet]) if prefetched is not None else None
-    if keys is not None:  # read cheaply: a workbook's own part, a Google Sheet's header read
-        with _lock:
-            _known[(skey, sheet)] = set(keys)
-        return _known[(skey, sheet)]
-    try:
-        table = store.read(sheet)
-    except StoreError as exc:
-        if "no sheet named" not in str(exc) and "Unable to parse range" not in str(exc):
-            raise
-        table = None
-    keys: set[str] = set()
-    if table is not None and KEYS[sheet] in table.header:
-        i = table.header.index(KEYS[sheet])
-        keys = {str(r[i]) for r in table.rows if i < len(r) and r[i] not in ("", None)}
-    with _lock:
-        _known[(skey, sheet)] = keys
-    return keys
+def known_keys(session: Any, sheet: str) -> set[str]:
+    """The keys a reference sheet holds, read once per session (an absent sheet holds none)."""
+    if sheet in session.known:
+        return session.known[sheet]
+    store = session.store
+    keys = store.prefetched_keys(sheet, KEYS[sheet]) if store.exists() else set()
+    if keys is None:  # only a full read can tell
+        keys = set(read_reference(store, sheet))
+    session.known[sheet] = set(keys)
+    return session.known[sheet]
 
 
-def flush(store: Store, box: Any) -> int:
-    """Write the queued reference rows that the store lacks, then clear the queue; the caller
-    holds the outbox lock. Returns the rows written. Raises when the store cannot take them
-    (they stay queued)."""
-    file = sidecar(box)
+@dataclass
+class Pending:
+    """Reference rows queued beside an outbox that the store lacks, ready for a transaction."""
+
+    file: Path
+    rows: list[ReferenceRows]
+    keys: dict[str, set[str]]  # sheet -> every key queued (written now or held already)
+
+    def add_to(self, tx: Any) -> None:
+        for ref in self.rows:
+            tx.append_rows(ref.sheet, list(ref.header), list(ref.rows), ref.key)
+
+    def settled(self, session: Any) -> None:
+        """They are in the store: the queue is cleared, the keys known."""
+        for sheet, keys in self.keys.items():
+            session.known[sheet] = session.known.get(sheet, set()) | keys
+        with contextlib.suppress(FileNotFoundError):
+            self.file.unlink()
+
+
+def pending(session: Any) -> Pending | None:
+    """The queued reference rows the store lacks (None when none are queued). Reading which
+    keys a sheet holds may raise when the store cannot be read now."""
+    file = sidecar(session.outbox)
     if not file.exists():
-        return 0
+        return None
     by_sheet: dict[str, dict[str, dict[str, Any]]] = {}
     for raw in file.read_bytes().splitlines():
         crc, _, text = raw.partition(b" ")
@@ -262,27 +247,26 @@ def flush(store: Store, box: Any) -> int:
         except ValueError:
             continue
         by_sheet.setdefault(rec["sheet"], {}).setdefault(str(rec["key"]), rec["row"])
-    written = 0
+    out = Pending(file, [], {})
     for sheet in (ENV_SHEET, DATA_SHEET):
-        pending = by_sheet.get(sheet)
-        if not pending:
+        queued = by_sheet.get(sheet)
+        if not queued:
             continue
-        have = known_keys(store, sheet)
-        rows = [row for key, row in pending.items() if key not in have]
+        have = known_keys(session, sheet)
+        rows = [row for key, row in queued.items() if key not in have]
         if rows:
             header = list(dict.fromkeys([*HEADERS[sheet], *(k for row in rows for k in row)]))
-            store.append_rows(sheet, header, rows, key=KEYS[sheet])
-            written += len(rows)
-        with _lock:
-            _known[(store_key(store), sheet)] = have | set(pending)
-    file.unlink()
-    return written
+            out.rows.append(ReferenceRows(sheet, header, rows, KEYS[sheet]))
+        out.keys[sheet] = set(queued)
+    return out
 
 
 def read_reference(store: Store, sheet: str) -> dict[str, dict[str, Any]]:
     """A reference sheet as key -> row (column name -> value); empty when the sheet is absent."""
     try:
         table = store.read(sheet)
+    except SheetNotFoundError:
+        return {}
     except StoreError as exc:
         if "no sheet named" in str(exc) or "Unable to parse range" in str(exc):
             return {}

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError, ValidationError
+from . import delivery
+from .errors import SheetNotFoundError, StoreError, ValidationError
 from .references import now_text
+from .session import Session
 from .stores import Store, open_store
 
 MODELS_SHEET = "Models"
@@ -91,6 +93,8 @@ def _rows(store: Store) -> list[dict[str, Any]]:
     """The Models sheet's rows in sheet order (none when the sheet is absent)."""
     try:
         table = store.read(MODELS_SHEET)
+    except SheetNotFoundError:
+        return []
     except StoreError as exc:
         if "no sheet named" in str(exc) or "Unable to parse range" in str(exc):
             return []
@@ -171,7 +175,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
     """
     import pandas as pd
 
-    from .frames import load_frame, plain
+    from .frames import find_run, load_frame, plain
 
     if not isinstance(name, str) or not re.fullmatch(NAME_RULE, name):
         raise ValidationError(f"name: {name!r} must be 1 to 100 letters, digits, '.', '_' or '-', "
@@ -191,15 +195,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
     if best:
         run_id = _best_run(target, metric, credentials)
     schema, df = load_frame(target, credentials=credentials)
-    ids = df["run_id"].astype("string")
-    hits = df[ids == run_id]
-    if hits.empty:
-        hits = df[ids.str.startswith(str(run_id), na=False)]
-    if hits.empty:
-        raise ValidationError(f"run_id: no run {run_id!r} in {target}")
-    if len(hits) > 1:
-        raise ValidationError(f"run_id: {run_id!r} matches {len(hits)} runs; give more characters")
-    row = hits.iloc[0]
+    row = find_run(df, str(run_id), target)
     groups = {c.name: c.group for c in schema.columns}
     picked: dict[str, dict[str, Any]] = {"metrics": {}, "params": {}}
     for col, value in row.items():
@@ -207,8 +203,8 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
         if group in picked and not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value))):
             picked[group][col] = plain(value)
 
-    store = open_store(target, credentials)
-    existing = _models(_rows(store))
+    session = Session.open(target, credentials)
+    existing = _models(_rows(session.store))
     versions = [m.version for m in existing if m.name == name]
     version = max(versions, default=0) + 1
     moves = []
@@ -221,7 +217,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
               "metrics": json.dumps(picked["metrics"], default=str, ensure_ascii=False),
               "params": json.dumps(picked["params"], default=str, ensure_ascii=False),
               **file_info, "registered_by": _user(), "registered_at": now_text()}
-    store.append_rows(MODELS_SHEET, MODELS_HEADER, [record])
+    delivery.write_reference(session, MODELS_SHEET, MODELS_HEADER, [record])
     return get_model(target, name, version=version, credentials=credentials)
 
 

@@ -7,9 +7,11 @@ import os
 import time
 from typing import Any
 
+from . import delivery
 from .errors import SheettrackError, ValidationError
-from .record import flatten, new_run_id
+from .record import Record, build_record, flatten, new_run_id
 from .schema import Schema
+from .session import Layout, Session, mode
 
 
 class Run:
@@ -25,11 +27,13 @@ class Run:
                  hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
                  notes: str | None = None, run_id: str | None = None, credentials: Any = None,
                  on_error: str = "warn") -> None:
-        from .api import _Session
-
-        self._session = _Session(target, template, credentials, on_error)
-        self.target = self._session.target
-        self.schema: Schema = self._session.schema
+        if on_error not in ("warn", "raise"):
+            raise ValueError(f"on_error={on_error!r}: must be 'warn' or 'raise'")
+        self.on_error = on_error
+        self.session = Session.open(target, credentials)
+        #: the schema values are checked against (the stored one, else the template)
+        self.layout: Layout = self.session.layout(template, online=mode() == "online")
+        self.target = self.session.target
         self.run_id = run_id or new_run_id()
         self.started_at = _dt.datetime.now(_dt.timezone.utc)
         self._t0 = time.perf_counter()
@@ -45,7 +49,7 @@ class Run:
         self.error: str | None = None
         self.sweep_id: str | None = None
         self.sweep_rank: int | None = None
-        self._written = False
+        self.written = False
         if params:
             self.log_params(params)
         if tags:
@@ -53,9 +57,19 @@ class Run:
         if notes:
             self.note(notes)
 
+    def started(self, at: _dt.datetime, clock: float) -> None:
+        """Date the run back to when training began: ``at`` in UTC, ``clock`` the
+        ``time.perf_counter()`` reading then (the duration is measured from it)."""
+        self.started_at, self._t0 = at, clock
+
+    @property
+    def schema(self) -> Schema:
+        """The schema the run's values are checked against."""
+        return self.layout.schema
+
     def _check(self, group: str, values: dict[str, Any]) -> None:
         """Check values against the template now, so a bad one fails before training ends."""
-        self.schema.check_values(group, values, text_limit=self._session.store.text_limit)
+        self.schema.check_values(group, values, text_limit=self.session.store.text_limit)
 
     def _add(self, group: str, into: dict[str, Any], values: dict[str, Any]) -> None:
         flat = flatten(values)
@@ -105,29 +119,25 @@ class Run:
         self.notes = notes
 
     # -- the row -------------------------------------------------------------------------------
-    def fields(self) -> dict[str, dict[str, Any]]:
-        """The run's values by group, as ``Schema.build_row`` takes them."""
-        from .fingerprint import combined_hash
-
-        ended = _dt.datetime.now(_dt.timezone.utc)
-        run = {"run_id": self.run_id, "started_at": self.started_at, "ended_at": ended,
-               "duration_s": round(time.perf_counter() - self._t0, 3),
-               "status": self.status or "finished", "error": self.error}
-        if self.sweep_id is not None or self.sweep_rank is not None:
-            run.update(sweep_id=self.sweep_id, sweep_rank=self.sweep_rank)
-        notes = {"hypothesis": self.hypothesis, "notes": "\n".join(self.notes) or None}
-        data = {"data_hash": combined_hash(self.data) if self.data else None,
-                "data": self.data or None}
-        return {"run": run, "params": self.params, "metrics": self.metrics, "tags": self.tags,
-                "data": data, "notes": notes, "provenance": self._session.provenance()}
+    def record(self, provenance: dict[str, Any] | None = None) -> Record:
+        """The run as it stands, as the ``Record`` that is written (``provenance`` of this
+        process is captured unless given)."""
+        if provenance is None:
+            provenance = self.session.provenance(self.schema, capture_patch=mode() != "disabled")
+        return build_record(
+            run_id=self.run_id, started_at=self.started_at,
+            ended_at=_dt.datetime.now(_dt.timezone.utc), duration_s=round(time.perf_counter() - self._t0, 3),
+            status=self.status or "finished", error=self.error, params=self.params, metrics=self.metrics,
+            tags=self.tags, data=self.data, notes=self.notes, hypothesis=self.hypothesis,
+            provenance=provenance, sweep_id=self.sweep_id, sweep_rank=self.sweep_rank)
 
     def end(self, status: str = "finished", error: str | None = None) -> str:
         """Append the run's row now (once); return the run id."""
-        if self._written:
+        if self.written:
             return self.run_id
         self.status, self.error = status, error
-        self._session.write([self.fields()])
-        self._written = True
+        delivery.write(self.session, self.layout, [self.record()], on_error=self.on_error)
+        self.written = True
         return self.run_id
 
     def __enter__(self) -> Run:

@@ -463,12 +463,15 @@ class Schema:
 
     def build_row(self, fields: dict[str, dict[str, Any]], *, text_limit: int | None = None,
                   row_index: int | None = None, complete: bool = True,
+                  checked: dict[str, Any] | None = None,
                   ) -> tuple[dict[str, Any], list[Column]]:
         """Check a run's fields and return ``(row, new_columns)``; raise ValidationError.
 
         ``fields`` maps a group (run, params, metrics, tags, data, notes, provenance) to its
         key/value pairs. System groups only fill columns the template has; params, metrics
         and tags follow ``unknown_keys``. Every problem of the row is reported together.
+        ``checked``: cells built already by this schema (a batch's shared provenance, built
+        once), taken as they are.
         """
         row: dict[str, Any] = {}
         new: dict[str, Column] = {}
@@ -506,6 +509,8 @@ class Schema:
                     row[name] = col.coerce(value, text_limit=text_limit, truncate=truncate)
                 except ValueError as exc:
                     problems.append(f"column {name}: {exc} ({col.type})")
+        if checked:
+            row.update(checked)
         for col in self.columns if complete else ():
             if row.get(col.name) is None and col.default is not None:
                 row[col.name] = col.coerce(col.default, text_limit=text_limit, truncate=truncate)

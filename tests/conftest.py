@@ -102,12 +102,16 @@ def tmp_book(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _own_files_per_test() -> Iterator[None]:
-    """Each test starts with no workbook registered as sheettrack's own (see provenance)."""
+    """Each test starts with no workbook registered as sheettrack's own (see provenance) and
+    no target opened (see sessions)."""
     from sheettrack import provenance
+    from sheettrack.session import Session
 
     provenance._OWN.clear()
+    Session.forget()
     yield
     provenance._OWN.clear()
+    Session.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,10 @@ from typing import Any
 import openpyxl
 from openpyxl.drawing.image import Image
 
+from sheettrack import delivery
 from sheettrack.cells import col_letter
+from sheettrack.record import Record, build_record
+from sheettrack.session import Session
 
 
 def sha256(path: Path) -> str:
@@ -124,3 +127,23 @@ def read_calamine(path: Path, sheet: str = "Runs") -> list[list[Any]]:
         return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     finally:
         book.close()
+
+
+def record_of(fields: dict[str, dict[str, Any]]) -> Record:
+    """A ``Record`` from values by group (``run``, ``params``, ``metrics``, ``tags``, ``notes``,
+    ``provenance``), as a test lays a run out."""
+    run = dict(fields.get("run", {}))
+    notes = fields.get("notes", {})
+    return build_record(run_id=run.pop("run_id", None), params=fields.get("params"),
+                        metrics=fields.get("metrics"), tags=fields.get("tags"),
+                        notes=notes.get("notes"), hypothesis=notes.get("hypothesis"),
+                        provenance=fields.get("provenance"), **run)
+
+
+def write_records(target: Any, records: list[Record | dict], template: Any = None) -> Session:
+    """Write runs through the one write path (checked, queued, delivered) and return the
+    target's session."""
+    session = Session.open(target)
+    delivery.write(session, session.layout(template),
+                   [r if isinstance(r, Record) else record_of(r) for r in records])
+    return session

@@ -853,18 +853,22 @@ def test_damaged_workbook_is_a_corrupt_workbook_error(tmp_book: Path, good_bytes
 
 def _store_rows(book: Path, rows: list[dict[str, Any]]) -> Any:
     """Checked rows for the store's own append, built the way ``sheettrack.log`` builds them."""
-    from sheettrack.api import _Session
-    from sheettrack.run import Run
+    from types import SimpleNamespace
 
-    session = _Session(book)
-    fields = []
+    from sheettrack import delivery
+    from sheettrack.run import Run
+    from sheettrack.session import Session
+
+    session = Session.open(book)
+    layout = session.layout()
+    records = []
     for i, row in enumerate(rows):
         run = Run(book)
         run.run_id = f"20261126-000000-{i:06x}"
         run.params.update(row)
-        fields.append(run.fields())
-    built, new_columns = session.build(fields)
-    return session, built, new_columns
+        records.append(run.record())
+    built, new_columns = delivery.build_rows(session, layout, records)
+    return SimpleNamespace(store=session.store, schema=layout.schema), built, new_columns
 
 
 def test_the_default_copy_writes_the_bytes_the_in_place_write_writes(

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from helpers import write_records
 
 import sheettrack
 from sheettrack import api
@@ -23,6 +25,7 @@ from sheettrack.errors import (
     TargetError,
     ValidationError,
 )
+from sheettrack.record import Record
 from sheettrack.stores import gsheets, open_store
 from sheettrack.stores.gsheets import GoogleSheetStore, find_credentials, parse_target
 
@@ -47,8 +50,8 @@ def api_requests(emu) -> list[dict]:
     return [r for r in emu.requests if r["path"].startswith("/v4/")]
 
 
-def batch_fields(target, rows: list[dict]) -> list[dict]:
-    """The fields of finished runs, as a batch write takes them."""
+def batch_fields(target, rows: list[dict]) -> list[Record]:
+    """Finished runs, as a batch write takes them."""
     out = []
     for kw in rows:
         run = sheettrack.start_run(target)
@@ -57,7 +60,7 @@ def batch_fields(target, rows: list[dict]) -> list[dict]:
             run.run_id = run_id
         run.log_params(kw.get("params", {}))
         run.log_metrics(kw.get("metrics", {}))
-        out.append(run.fields())
+        out.append(run.record())
     return out
 
 
@@ -223,10 +226,9 @@ def test_a_one_off_log_costs_two_requests_and_further_logs_one(gs):
 
 def test_a_batch_is_one_request(gs):
     sheettrack.log(gs.target, params={"lr": -1})  # makes the column
-    session = api._Session(gs.target)
-    fields = batch_fields(gs.target, [{"run_id": f"r{i}", "params": {"lr": i}} for i in range(100)])
+    records = batch_fields(gs.target, [{"run_id": f"r{i}", "params": {"lr": i}} for i in range(100)])
     gs.emu.reset_requests()
-    session.write(fields)
+    write_records(gs.target, records)
     assert len(api_requests(gs.emu)) == 1
     assert column(gs.emu, gs.sid, "run_id")[1:] == [f"r{i}" for i in range(100)]
 
@@ -280,11 +282,10 @@ def test_google_allows_fifty_thousand_characters_and_refuses_more(gs):
 def test_a_bad_row_in_a_batch_writes_nothing(gs):
     sheettrack.init(gs.target, "classification")
     before = gs.emu.values(gs.sid, "Runs")
-    session = api._Session(gs.target)
     with pytest.raises(ValidationError, match="row 1"):
-        fields = batch_fields(gs.target, [{"metrics": {"accuracy": 0.5}}, {}])
-        fields[1]["metrics"]["accuracy"] = "high"
-        session.write(fields)
+        records = batch_fields(gs.target, [{"metrics": {"accuracy": 0.5}}, {}])
+        records[1] = replace(records[1], metrics={"accuracy": "high"})
+        write_records(gs.target, records)
     assert gs.emu.values(gs.sid, "Runs") == before
 
 

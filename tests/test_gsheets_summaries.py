@@ -8,11 +8,11 @@ import json
 import math
 
 import pytest
+from helpers import write_records
 from test_summaries import _fields
 
 import sheettrack
 from sheettrack import api, reports
-from sheettrack.api import _Session
 from sheettrack.errors import StoreError
 from sheettrack.stores import gsheets
 
@@ -26,7 +26,7 @@ def gs(sheets_emulator, gs_credentials, monkeypatch):
     sid = emu.create_spreadsheet("Experiments")
     target = f"gsheet://{sid}"
     sheettrack.init(target, "classification")
-    _Session(target).write([_fields(i) for i in range(24)])
+    write_records(target, [_fields(i) for i in range(24)])
     yield type("GS", (), {"emu": emu, "sid": sid, "target": target, "creds": gs_credentials})
     gsheets.forget()
 

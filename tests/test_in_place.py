@@ -3,19 +3,19 @@ general path, checked with python-calamine, openpyxl and LibreOffice."""
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from helpers import header_of, read_calamine, sha256, table_ref
+from helpers import header_of, read_calamine, sha256, table_ref, write_records
 
 import sheettrack
 from sheettrack.stores import journal, ooxml
@@ -53,14 +53,12 @@ def _openpyxl_column(path: Path, name: str) -> list[Any]:
 
 def _how_it_wrote(book: Path, **kwargs: Any) -> str:
     """Log one run through a store of our own and say whether it wrote in place."""
-    from sheettrack.api import _Session
     from sheettrack.run import Run
 
     run = Run(book)
     run.params.update(kwargs.get("params", {}))
     run.metrics.update(kwargs.get("metrics", {}))
-    session = _Session(book)
-    session.write([run.fields()])
+    session = write_records(book, [run.record()])
     assert isinstance(session.store, ExcelStore)
     return session.store.last_write or ""
 
@@ -93,20 +91,21 @@ def test_row_by_row_appends_compress_like_one_stream(tmp_book: Path) -> None:
     """New rows are compressed with the recent rows as their dictionary."""
     import zlib
 
-    from sheettrack.api import _Session
+    from sheettrack import delivery
     from sheettrack.run import Run
+    from sheettrack.session import Session
 
     sheettrack.log(tmp_book, params={"n": 0, "model": "resnet18", "lr": 0.001},
                    notes="cosine schedule, warmup 500 steps")
-    session = _Session(tmp_book)
-    base = Run(tmp_book).fields()
+    session = Session.open(tmp_book)
+    layout = session.layout()
+    base = Run(tmp_book).record()
     for n in range(1, 300):
-        fields = copy.deepcopy(base)
-        fields["run"]["run_id"] = base["run"]["run_id"][:-4] + f"{n:04d}"
-        fields["params"] = {"n": n, "model": "resnet18", "lr": 0.001}
-        fields["notes"] = {"notes": "cosine schedule, warmup 500 steps"}
-        rows, _ = session.build([fields])
-        session.store.append(rows, session.schema, [])
+        record = replace(base, run_id=base.run_id[:-4] + f"{n:04d}",
+                         params={"n": n, "model": "resnet18", "lr": 0.001},
+                         notes="cosine schedule, warmup 500 steps")
+        rows, _ = delivery.build_rows(session, layout, [record])
+        session.store.append(rows, layout.schema, [])
         assert session.store.last_write == "inplace"
     with zipfile.ZipFile(tmp_book) as zf:
         info = zf.getinfo(RUNS_PART)
@@ -369,19 +368,14 @@ def test_a_rollback_interrupted_halfway_is_finished_by_the_next_one(tmp_book: Pa
 def test_a_large_batch_then_single_runs_append_in_place(tmp_book: Path) -> None:
     """A batch bigger than the recent run the next append decodes starts a new run of
     segments; the appends after it still refer back only into that."""
-    from sheettrack.api import _Session
     from sheettrack.run import Run
 
     sheettrack.log(tmp_book, params={"n": 0, "note": "first"})
-    session = _Session(tmp_book)
-    base = Run(tmp_book).fields()  # provenance captured once: the batch differs in params
-    batch = []
-    for n in range(1, 401):
-        fields = copy.deepcopy(base)
-        fields["run"]["run_id"] = base["run"]["run_id"][:-4] + f"{n:04d}"
-        fields["params"] = {"n": n, "note": f"batch run {n} " + "x" * (n % 50)}
-        batch.append(fields)
-    session.write(batch)
+    base = Run(tmp_book).record()  # provenance captured once: the batch differs in params
+    batch = [replace(base, run_id=base.run_id[:-4] + f"{n:04d}",
+                     params={"n": n, "note": f"batch run {n} " + "x" * (n % 50)})
+             for n in range(1, 401)]
+    session = write_records(tmp_book, batch)
     assert session.store.last_write == "inplace"
     ways = [_how_it_wrote(tmp_book, params={"n": n, "note": "single"}) for n in range(401, 406)]
     assert ways == ["inplace"] * 5

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from helpers import read_calamine
 
 import sheettrack
-from sheettrack import api
+from sheettrack import api, delivery
 from sheettrack.cli import main
 from sheettrack.errors import ValidationError, WorkbookLockedError
 from sheettrack.outbox import Outbox, decode, encode
@@ -148,10 +148,10 @@ def test_a_row_already_in_the_store_is_not_written_again(tmp_book):
     """A crash between the store write and the outbox update leaves the row in both."""
     run = sheettrack.start_run(tmp_book, params={"a": 1})
     run.run_id = "twice"
-    session = run._session
-    rows, new = session.build([run.fields()])
-    Outbox.for_store(session.store).put(rows, session.schema, new)
-    session.store_rows(rows, new)  # the write the crash did not get to record
+    session = run.session
+    rows, new = delivery.build_rows(session, run.layout, [run.record()])
+    Outbox.for_store(session.store).put(rows, run.schema, new)
+    delivery.store_rows(session, rows, run.schema, new)  # the write the crash did not get to record
     result = api.sync(tmp_book)[0]
     assert (result.delivered, result.already) == (0, 1)
     assert run_ids(tmp_book) == ["twice"]
@@ -259,25 +259,25 @@ def test_refusals_found_row_by_row_and_a_store_failure_midway_lose_and_double_no
     monkeypatch.setenv("SHEETTRACK_MODE", "offline")
     ids = [sheettrack.log(tmp_book, metrics={"accuracy": i / 10}) for i in range(1, 6)]
     monkeypatch.delenv("SHEETTRACK_MODE")
-    real = api._write_entries
+    real = delivery.write_entries
 
-    def store_says(store, entries):
+    def store_says(session, entries, refs=None):
         if len(entries) > 1:
             raise ValidationError("a row breaks a rule (the store does not say which)")
         if entries[0].run_id == ids[1]:
             raise ValidationError("column accuracy: 0.2 is not allowed here")
         if entries[0].run_id == ids[3]:
             raise StoreError("disk full")
-        real(store, entries)
+        real(session, entries, refs)
 
-    monkeypatch.setattr(api, "_write_entries", store_says)
+    monkeypatch.setattr(delivery, "write_entries", store_says)
     [result] = api.sync(tmp_book)
     assert result.delivered == 2 and list(result.refused) == [ids[1]]
     assert run_ids(tmp_book) == [first, ids[0], ids[2]]
     assert sorted(waiting(tmp_book)) == sorted([ids[1], ids[3], ids[4]])
     reasons = {r["run_id"]: r["reason"] for r in api.pending(tmp_book)}
     assert "not allowed" in reasons[ids[1]] and "disk full" in reasons[ids[3]] == reasons[ids[4]]
-    monkeypatch.setattr(api, "_write_entries", real)
+    monkeypatch.setattr(delivery, "write_entries", real)
     [result] = api.sync(tmp_book)  # the store takes them all now; nothing is written twice
     assert result.delivered == 3 and waiting(tmp_book) == []
     got = run_ids(tmp_book)

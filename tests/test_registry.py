@@ -17,6 +17,7 @@ import sheettrack
 from sheettrack import references
 from sheettrack.cli import main
 from sheettrack.errors import ValidationError
+from sheettrack.session import Session
 from sheettrack.stores import gsheets
 
 
@@ -33,11 +34,11 @@ def gs(sheets_emulator, gs_credentials, monkeypatch, tmp_path):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("SHEETTRACK_ARTIFACTS", str(tmp_path / "artifacts"))
     gsheets.forget()
-    references.forget()
+    Session.forget()
     sid = emu.create_spreadsheet("Experiments")
     yield SimpleNamespace(emu=emu, sid=sid, target=f"gsheet://{sid}")
     gsheets.forget()
-    references.forget()
+    Session.forget()
 
 
 def models_of_google(gs) -> list[dict]:
@@ -181,7 +182,7 @@ def test_a_google_sheet_keeps_patches_only_in_a_configured_artifacts_folder(gs, 
 def test_a_one_off_log_reads_the_environment_keys_with_the_header(gs):
     sheettrack.log(gs.target, metrics={"m": 1.0})  # lays the sheet out and stores the environment
     gsheets.forget()  # as a fresh process: nothing known of the spreadsheet
-    references.forget()
+    Session.forget()
     seen = len(gs.emu.requests)
     sheettrack.log(gs.target, metrics={"m": 2.0})
     paths = [r["path"] for r in gs.emu.requests[seen:] if r["path"].startswith("/v4/")]

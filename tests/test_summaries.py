@@ -21,13 +21,12 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from helpers import PngImage, png_bytes, read_calamine, sha256, zip_members
+from helpers import PngImage, png_bytes, read_calamine, sha256, write_records, zip_members
 from openpyxl.chart import BarChart, Reference
 from openpyxl.comments import Comment
 
 import sheettrack
 from sheettrack import StoreError
-from sheettrack.api import _Session
 from sheettrack.cli import main
 from sheettrack.stores import open_store
 from sheettrack.stores.excel import SheetIndex, Workbook
@@ -62,7 +61,7 @@ def _fields(i: int, template: str = "classification") -> dict[str, dict[str, Any
 
 def _book(path: Path, n: int = 24, template: str = "classification") -> Path:
     sheettrack.init(path, template)
-    _Session(path, template).write([_fields(i, Path(template).stem) for i in range(n)])
+    write_records(path, [_fields(i, Path(template).stem) for i in range(n)], template)
     return path
 
 

@@ -135,7 +135,7 @@ def log_training(target: Any, *, template: Any, params: dict[str, Any], history:
     own_status, own_error = history.status()
     run = sheettrack.start_run(target, template=template, hypothesis=hypothesis)
     if started is not None:  # (UTC datetime, perf_counter) when training began
-        run.started_at, run._t0 = started
+        run.started(*started)
     run.log_params(params)
     run.log_metrics({**history.metrics(), "epochs_trained": history.epochs})
     run.set_tags({"framework": framework, **(tags or {})})
