@@ -150,22 +150,24 @@ print(json.dumps({"seconds": seconds, "peak_mb": rss_mb(), "base_mb": base,
 WARM_CHILD = _RSS + """
 import json, statistics, time
 import sheettrack
-from sheettrack.api import _Session
+from sheettrack import delivery
 from sheettrack.record import flatten
 from sheettrack.run import Run
+from sheettrack.session import Session
 base = rss_mb()
 path, kwargs, appends, logs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 # one process appending many runs (an Optuna study): the store's append of one checked row,
 # lock, journal and fsyncs included, then whole sheettrack.log calls (provenance included)
-session = _Session(path)
+session = Session.open(path)
+layout = session.layout()
 store_s, store_cpu, ways, copies = [], [], [], []
 for i in range(appends):
     run = Run(path)
     run.params.update(flatten(kwargs["params"]))
     run.metrics.update(flatten(kwargs["metrics"]))
-    rows, new = session.build([run.fields()])
+    rows, new = delivery.build_rows(session, layout, [run.record()])
     t, c = time.perf_counter(), time.process_time()
-    session.store.append(rows, session.schema, [])
+    session.store.append(rows, layout.schema, [])
     store_s.append(time.perf_counter() - t)
     store_cpu.append(time.process_time() - c)
     ways.append(session.store.last_write)
@@ -309,15 +311,23 @@ def build_workbook(path: str, rows: str) -> dict[str, Any]:
     import python_calamine
 
     import sheettrack
-    from sheettrack.api import _Session
+    from sheettrack import delivery
+    from sheettrack.record import build_record
+    from sheettrack.session import Session
 
     n = int(rows)
     rng = random.Random(n)
-    fields = [run_fields(i, rng) for i in range(n)]
+    records = []
+    for i in range(n):
+        f = run_fields(i, rng)
+        records.append(build_record(**f["run"], params=f["params"], metrics=f["metrics"],
+                                    notes=f["notes"]["notes"], provenance=f["provenance"]))
     t = time.perf_counter()
     sheettrack.init(path, TEMPLATE)
-    session = _Session(path, TEMPLATE)
-    session.store_rows(*session.build(fields))  # straight to the store: a fixture, not a logged run
+    session = Session.open(path)
+    layout = session.layout(TEMPLATE)
+    rows, new = delivery.build_rows(session, layout, records)
+    delivery.store_rows(session, rows, layout.schema, new)  # straight to the store: a fixture, not a logged run
     seconds = time.perf_counter() - t
     book = python_calamine.CalamineWorkbook.from_path(path)
     header = book.get_sheet_by_name(SHEET).to_python(nrows=1)[0]

@@ -40,7 +40,8 @@ def main() -> int:
             sid = emu.create_spreadsheet("bench")
             target = f"gsheet://{sid}"
             import sheettrack
-            from sheettrack import api
+            from sheettrack import delivery
+            from sheettrack.session import Session
 
             sheettrack.log(target, params={"lr": 0.5}, metrics={"accuracy": 0.5})  # lays out the columns
             rows = []
@@ -62,14 +63,14 @@ def main() -> int:
             rows.append((f"{n} logs in one process", n, sheets_requests(emu), token_requests(emu)))
 
             # a batch of 100
-            session = api._Session(target)
-            fields = []
+            session = Session.open(target)
+            records = []
             for i in range(100):
                 run = sheettrack.start_run(target, params={"lr": i})
                 run.log_metric("accuracy", 0.5)
-                fields.append(run.fields())
+                records.append(run.record())
             emu.reset_requests()
-            session.write(fields)
+            delivery.write(session, session.layout(), records)
             rows.append(("batch of 100 rows", 100, sheets_requests(emu), token_requests(emu)))
 
             # naive gspread: open by key, worksheet, append_row per row, fresh client each time
