@@ -13,26 +13,12 @@ Importing sheettrack imports neither pandas nor openpyxl: one call at the end of
 training script stays cheap.
 """
 
-from .api import (
-    CopyResult,
-    Delivery,
-    Problem,
-    copy,
-    create_google_sheet,
-    drop,
-    init,
-    log,
-    pending,
-    schema_of,
-    share,
-    start_run,
-    sync,
-    validate,
-)
-from .batch import log_many
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CorruptWorkbookError,
     SchemaMismatchError,
+    SheetNotFoundError,
     SheettrackError,
     StoreError,
     StoreUnavailableError,
@@ -41,22 +27,76 @@ from .errors import (
     ValidationError,
     WorkbookLockedError,
 )
-from .frames import load, show
-from .registry import Model, get_model, list_models, register_model
-from .reports import best, compare, export, summarize
-from .reproduce import Plan, reproduce
-from .run import Run
-from .schema import Column, Schema, SheettrackWarning
-from .templates import list_templates, load_template
+
+if TYPE_CHECKING:
+    from .api import (
+        CopyResult,
+        Delivery,
+        Problem,
+        copy,
+        create_google_sheet,
+        drop,
+        init,
+        log,
+        pending,
+        schema_of,
+        share,
+        start_run,
+        sync,
+        validate,
+    )
+    from .batch import log_many
+    from .frames import load, show
+    from .record import Record
+    from .registry import Model, get_model, list_models, register_model
+    from .reports import best, compare, export, summarize
+    from .reproduce import Plan, reproduce
+    from .run import Run
+    from .schema import Column, Schema, SheettrackWarning
+    from .templates import list_templates, load_template
+
+# Where each public name lives; a name's module is imported when the name is first used, so
+# ``import sheettrack`` stays cheap for the one call at the end of a training script.
+_HOMES = {
+    "api": ("CopyResult", "Delivery", "Problem", "copy", "create_google_sheet", "drop", "init", "log",
+            "pending", "schema_of", "share", "start_run", "sync", "validate"),
+    "batch": ("log_many",),
+    "frames": ("load", "show"),
+    "record": ("Record",),
+    "registry": ("Model", "get_model", "list_models", "register_model"),
+    "reports": ("best", "compare", "export", "summarize"),
+    "reproduce": ("Plan", "reproduce"),
+    "run": ("Run",),
+    "schema": ("Column", "Schema", "SheettrackWarning"),
+    "templates": ("list_templates", "load_template"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sheettrack' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME_OF))
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
-    "CopyResult", "Delivery",
+    "CopyResult", "Delivery", "Record",
     "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "drop", "create_google_sheet",
     "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
-    "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "__version__",
+    "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "SheetNotFoundError",
+    "__version__",
 ]

@@ -401,7 +401,7 @@ def cached_git_info(cwd: str) -> dict[str, object]:
         layout, signature, when, info = entry
         if now - when < GIT_RECHECK_S and (layout is None or _git_signature(layout) == signature):
             return dict(info)
-    layout = _git_layout(cwd)
+    layout = _shared_layout(cwd)
     signature = _git_signature(layout) if layout is not None else None
     info = git_info(cwd, layout[3] if layout is not None else None)
     _GIT_CACHE[key] = (layout, signature, now, info)
@@ -423,6 +423,27 @@ def _git_layout(cwd: str) -> tuple | None:
     files = tuple(os.path.join(top, name) for name in listed[1].decode("utf-8", "replace").split("\0")
                   if name and not (_OWN and _is_own(os.path.join(top, name))))
     return git_dir, common_dir, files, top
+
+
+# cwd -> (monotonic time, the index's stat, layout): the git and the reproducibility caches
+# both need the layout when they are filled; one log asks git for it once
+_LAYOUT_CACHE: dict[tuple[str, frozenset], tuple[float, tuple | None, tuple | None]] = {}
+
+
+def _shared_layout(cwd: str) -> tuple | None:
+    """``_git_layout(cwd)``, reused while the index is unchanged (the tracked files are the
+    index's) and the answer is under ``GIT_RECHECK_S`` old."""
+    key = (os.path.realpath(cwd), frozenset(_OWN))
+    now = time.monotonic()
+    entry = _LAYOUT_CACHE.get(key)
+    if entry is not None:
+        when, index, layout = entry
+        if now - when < GIT_RECHECK_S and (layout is None or _stat(os.path.join(layout[0], "index")) == index):
+            return layout
+    layout = _git_layout(cwd)
+    index = _stat(os.path.join(layout[0], "index")) if layout is not None else None
+    _LAYOUT_CACHE[key] = (now, index, layout)
+    return layout
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -534,7 +555,7 @@ def cached_reproducibility(cwd: str) -> dict[str, object]:
         if (now - when < GIT_RECHECK_S and seen == modules
                 and (layout is None or _git_signature(layout) == signature)):
             return dict(info)
-    layout = _git_layout(cwd)
+    layout = _shared_layout(cwd)
     signature = _git_signature(layout) if layout is not None else None
     info = reproducibility(cwd, layout[3] if layout is not None else None)
     _REPRO_CACHE[key] = (layout, signature, now, modules, info)
