@@ -90,7 +90,9 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     else:
         sid = str(sweep_id)
     pm = schema.primary_metric
-    by = None if rank_by is False else rank_by or (pm.name if pm is not None else None)
+    by: str | None = None
+    if rank_by is not False:
+        by = str(rank_by) if isinstance(rank_by, str) and rank_by else (pm.name if pm is not None else None)
     direction = goal or (pm.goal if pm is not None and pm.name == by else "max")
     if direction not in ("max", "min"):
         raise ValidationError(f"goal: {direction!r} is not max or min")

@@ -195,7 +195,7 @@ class Outbox:
         """Record why a delivery failed (``sheettrack outbox`` shows it); ``refused``: the
         store's rules refused the rows, so they were not written (nothing to look up later)."""
         if run_ids:
-            record = {"op": "fail", "run_ids": run_ids, "reason": reason,
+            record: dict[str, Any] = {"op": "fail", "run_ids": run_ids, "reason": reason,
                       "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
             if refused:
                 record["refused"] = True
@@ -277,7 +277,7 @@ class Outbox:
         contents = self.read()
         if contents.lines < 2 * len(contents.entries) + 64:
             return
-        records = [{"op": "target", "key": self.key, "label": self.label}]
+        records: list[dict[str, Any]] = [{"op": "target", "key": self.key, "label": self.label}]
         written: set[str] = set()
         for e in contents.entries:
             layout = _layout_record(e.schema, e.new)

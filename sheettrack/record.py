@@ -79,7 +79,8 @@ class Record:
         if self.data:
             from .fingerprint import combined_hash
 
-            data = {"data_hash": combined_hash(list(self.data)), "data": [dict(d) for d in self.data]}
+            plain = [dict(d) for d in self.data]
+            data = {"data_hash": combined_hash(plain), "data": plain}
         return {"run": run, "params": dict(self.params), "metrics": dict(self.metrics),
                 "tags": dict(self.tags), "data": data,
                 "notes": {"hypothesis": self.hypothesis, "notes": self.notes},

@@ -174,7 +174,9 @@ def export(target: Target = None, to: str = "csv", output: str | os.PathLike | N
     else:
         schema, frame, _ = _frame(target, every_column=True, credentials=credentials)
     if to == "parquet":
-        return _parquet(frame, output)
+        assert output is not None  # refused above
+        _parquet(frame, output)
+        return None
     if to == "csv":
         return _emit(_plain_frame(frame).to_csv(index=False), output)
     return _emit(markdown_table(frame), output)

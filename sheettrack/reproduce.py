@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SheettrackError, ValidationError
+from .stores.base import LocalFile
 
 
 @dataclass
@@ -242,7 +243,7 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
         changed=diff.changed if diff else {}, missing=diff.missing if diff else {},
         extra=diff.extra if diff else {}, pip=diff.pip_command() if diff else None,
         data=_check_data(row.get("data")),
-        run_target=str(store.path) if getattr(store, "path", None) is not None else store.target)
+        run_target=str(store.path) if isinstance(store, LocalFile) else store.target)
 
 
 def reproductions(target: str | os.PathLike | None, run_id: str, *, credentials: Any = None) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 from . import delivery
 from .errors import SheettrackError, ValidationError
@@ -143,7 +143,7 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc_type is None:
             self.end("finished")
             return False

@@ -162,7 +162,9 @@ class Session:
         """Provenance of this process; git is re-asked only when the repository changed."""
         from .provenance import capture_cached
 
-        info = capture_cached(**schema.provenance)
+        on = schema.provenance
+        info = capture_cached(git=on.get("git", True), user=on.get("user", True), host=on.get("host", True),
+                              python=on.get("python", True), command=on.get("command", True))
         info.update(self.reproducibility(schema, capture_patch))
         return info
 
@@ -188,10 +190,11 @@ class Session:
             out["workdir"] = found["workdir"]
         if groups.get("git", True):
             out["untracked"] = found["untracked"] or None
-            if found["patch"] and capture_patch:
+            patch = found["patch"]
+            if isinstance(patch, bytes) and patch and capture_patch:
                 from .references import capture_patch as save
 
-                out["patch_hash"] = save(self.store, cwd, None, found["patch"])
+                out["patch_hash"] = save(self.store, cwd, None, patch)
         return out
 
 

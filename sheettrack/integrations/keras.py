@@ -17,9 +17,10 @@ from typing import Any
 from ._common import CallbackSettings, History, hparam, log_training, require, started_now
 
 keras = require("keras", "keras", "Keras 3")
+KerasCallback: Any = keras.callbacks.Callback
 
 
-class SheettrackCallback(CallbackSettings, keras.callbacks.Callback):
+class SheettrackCallback(CallbackSettings, KerasCallback):
     """Collects each epoch's logs; appends the run's row in ``on_train_end``."""
 
     def on_train_begin(self, logs: dict | None = None) -> None:

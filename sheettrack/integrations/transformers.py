@@ -25,7 +25,10 @@ _ARGS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_bat
 _SKIP = {"epoch", "step", "total_flos"}
 
 
-class SheettrackCallback(CallbackSettings, transformers.TrainerCallback):
+TrainerCallback: Any = transformers.TrainerCallback
+
+
+class SheettrackCallback(CallbackSettings, TrainerCallback):
     """Collects what the Trainer logs; appends the run's row in ``on_train_end``."""
 
     _model_params: dict[str, Any] = {}  # replaced, never changed in place
