@@ -454,7 +454,7 @@ def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None
 def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: list[str] | None = None,
                   where: str | None = None, name: str | None = None, schema: Schema | None = None) -> Summary:
     """A summary given on the command line, checked like one in a template."""
-    from .schema import _summary_from_dict
+    from .schema import summary_from_dict
 
     raw: dict[str, Any] = {"name": name or f"By {', '.join(by)}"[:31], "index": by, "values": values,
                            "aggfunc": agg}
@@ -463,4 +463,4 @@ def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: 
     if where:
         raw["where"] = where
     names = {c.name for c in schema.columns} if schema else set()
-    return _summary_from_dict(raw, "summary", names, "add")
+    return summary_from_dict(raw, "summary", names, "add")
