@@ -46,10 +46,16 @@ class Column:
                 out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
-    @property
+    @cached_property
     def kind(self) -> ColumnType:
         """The object that holds the rules of this column's type."""
         return column_type(self.type)
+
+    @cached_property
+    def checks_values(self) -> bool:
+        """Whether the column has rules of its own (choices, range, pattern) to check."""
+        return not (self.choices is None and self.min is None and self.max is None
+                    and self.pattern is None)
 
     @property
     def number_format(self) -> str | None:
@@ -75,17 +81,8 @@ class Column:
         out = self.kind.coerce(value)
         if out is None:
             return None
-        allowed = self.allowed
-        if allowed is not None and out not in allowed:
-            raise ValueError(f"{_shown(value)} is not one of {list(self.choices or ())}")
-        if isinstance(out, float) and math.isnan(out):
-            return out  # NaN passes range checks: a diverged loss is still a result
-        if self.min is not None and out < self.min:
-            raise ValueError(f"{_shown(value)} is below the minimum {self.min}")
-        if self.max is not None and out > self.max:
-            raise ValueError(f"{_shown(value)} is above the maximum {self.max}")
-        if self.pattern is not None and not re.fullmatch(self.pattern, out):
-            raise ValueError(f"{_shown(value)} does not match the pattern {self.pattern!r}")
+        if self.checks_values:
+            self.check(out, value)
         if text_limit is not None and isinstance(out, str) and not fits(out, text_limit):
             length = text_length(out)
             if truncate or self.truncate:
@@ -97,6 +94,21 @@ class Column:
                                  f"{text_limit:,} (set long_text: truncate in the template to "
                                  "truncate instead)")
         return out
+
+    def check(self, out: Any, value: Any) -> None:
+        """Check a canonical value ``out`` (logged as ``value``) against the column's choices,
+        range and pattern; ValueError names the broken rule."""
+        allowed = self.allowed
+        if allowed is not None and out not in allowed:
+            raise ValueError(f"{_shown(value)} is not one of {list(self.choices or ())}")
+        if isinstance(out, float) and math.isnan(out):
+            return  # NaN passes range checks: a diverged loss is still a result
+        if self.min is not None and out < self.min:
+            raise ValueError(f"{_shown(value)} is below the minimum {self.min}")
+        if self.max is not None and out > self.max:
+            raise ValueError(f"{_shown(value)} is above the maximum {self.max}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, out):
+            raise ValueError(f"{_shown(value)} does not match the pattern {self.pattern!r}")
 
 
 def _shown(value: Any) -> str:
