@@ -120,7 +120,7 @@ class CallbackSettings:
         self.hparams, self.tags, self.notes = dict(params or {}), tags, notes
         self.goals = goals_of(schema, goals)
         self.run_id: str | None = None
-        self.history = History(goals)
+        self.history = History(self.goals)
         self._started: tuple[Any, float] | None = None
 
 
