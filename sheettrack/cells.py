@@ -1,4 +1,5 @@
-"""Value and cell rules shared by every store.
+"""The vocabulary of cells every store shares: what a cell is, and the rules for its text,
+numbers and dates.
 
 Three steps, one direction:
 
@@ -8,6 +9,10 @@ Three steps, one direction:
   canonical Python value for that column type.
 * ``to_cell`` turns a canonical value into a ``Cell``: the documented, round-tripping
   representation every store writes; ``from_cell`` reads one back.
+
+Each column type is one object in ``sheettrack.schema.types`` that does all of these for its
+type; ``to_cell`` and ``from_cell`` here look that object up by the type's name, so a store
+needs nothing but this module.
 
 Representations (documented in the README):
 
@@ -31,11 +36,11 @@ import datetime as _dt
 import decimal
 import enum
 import json
-import math
 import os
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 MAX_EXACT_INT = 2**53
 
@@ -118,29 +123,6 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def to_cell(ctype: str, value: Any) -> Cell | None:
-    """The cell for a canonical value of a column of type ``ctype`` (None: an empty cell)."""
-    if value is None:
-        return None
-    if ctype == "float":
-        if math.isnan(value):
-            return Cell("s", "NaN")
-        if math.isinf(value):
-            return Cell("s", "inf" if value > 0 else "-inf")
-        return Cell("n", value)
-    if ctype == "int":
-        if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
-            return Cell("n", value)
-        return Cell("s", str(value))
-    if ctype == "bool":
-        return Cell("b", bool(value))
-    if ctype in ("datetime", "date"):
-        return Cell("d", value)
-    if value == "":
-        return None
-    return Cell("s", value)
-
-
 def number_text(value: int | float) -> str:
     """Shortest text that reads back as the same number (``repr`` round-trips doubles)."""
     if isinstance(value, bool):
@@ -154,66 +136,74 @@ class CellError(ValueError):
     """A stored cell cannot be read as its column's type; the message says why."""
 
 
+class CellCodec(Protocol):
+    """How one column type writes its canonical values as cells and reads them back."""
+
+    def to_cell(self, value: Any) -> Cell | None:
+        """The cell for a canonical value (None: an empty cell)."""
+
+    def from_cell(self, value: Any) -> Any:
+        """The canonical value of what a reader returned; CellError says why not."""
+
+
+#: The codec of each column type by name. ``sheettrack.schema.types`` fills it with its one
+#: object per type when it is imported, which importing anything from ``sheettrack`` does.
+CODECS: dict[str, CellCodec] = {}
+
+
+def register(name: str, codec: CellCodec) -> None:
+    """Make ``codec`` the way cells of column type ``name`` are written and read."""
+    CODECS[name] = codec
+
+
+def to_cell(ctype: str, value: Any) -> Cell | None:
+    """The cell for a canonical value of a column of type ``ctype`` (None: an empty cell)."""
+    return CODECS[ctype].to_cell(value)
+
+
 def from_cell(ctype: str, value: Any) -> Any:
     """Read a stored cell back as the canonical value of a column of type ``ctype``.
 
     ``value`` is what a reader returned: None or "" for empty, str, int, float, bool,
     datetime, date. Raises ``CellError`` with a short reason when it cannot be read.
     """
-    if value is None or (isinstance(value, str) and value == ""):
-        return None
-    if ctype == "string":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        if isinstance(value, (_dt.datetime, _dt.date)):
-            return value.isoformat()
-        return str(value)
-    if ctype in ("float", "int", "bool"):
-        try:
-            return _READERS[ctype](value)
-        except ValueError as exc:
-            raise CellError(str(exc)) from None
-    if ctype == "datetime":
-        if isinstance(value, _dt.datetime):
-            return value.replace(tzinfo=_dt.timezone.utc) if value.tzinfo is None else to_utc(value)
-        if isinstance(value, _dt.date):
-            return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return from_serial(value).replace(tzinfo=_dt.timezone.utc)
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:
-                raise CellError(f"{value!r} is not a date-time") from None
-            return parsed.replace(tzinfo=_dt.timezone.utc) if parsed.tzinfo is None else to_utc(parsed)
-        raise CellError(f"{value!r} is not a date-time")
-    if ctype == "date":
-        if isinstance(value, _dt.datetime):
-            return value.date()
-        if isinstance(value, _dt.date):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return from_serial(value).date()
-        if isinstance(value, str):
-            try:
-                return parse_datetime(value).date()
-            except ValueError:
-                raise CellError(f"{value!r} is not a date") from None
-        raise CellError(f"{value!r} is not a date")
-    if ctype == "json":
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise CellError(f"{value[:40]!r} is not JSON text") from None
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-    raise CellError(f"unknown column type {ctype!r}")
+    codec = CODECS.get(ctype)
+    if codec is None:
+        raise CellError(f"unknown column type {ctype!r}")
+    return codec.from_cell(value)
+
+
+# -- text ------------------------------------------------------------------------------------
+
+#: Text shaped like an OOXML escape (``_x000D_``): Excel decodes it, so literal text of this
+#: shape must itself be escaped (``_x005F_``) in a workbook.
+ESCAPE_SHAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
+
+
+def text_length(text: str) -> int:
+    """Length as spreadsheets count it: UTF-16 code units (an emoji counts two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def fits(text: str, limit: int) -> bool:
+    """Whether ``text`` has at most ``limit`` UTF-16 code units (cheap for short text)."""
+    return 2 * len(text) <= limit or text_length(text) <= limit
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-16 code units, never inside a character."""
+    out, used = [], 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out)
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character or a surrogate, which a name may not."""
+    return any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def to_int(value: Any) -> int:
@@ -269,7 +259,6 @@ def show_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_READERS = {"int": to_int, "float": to_float, "bool": to_bool}
 BOOL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
@@ -277,6 +266,16 @@ EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 def from_serial(serial: float) -> _dt.datetime:
     """Excel serial day number (1900 system) to a naive datetime, to the microsecond."""
     return EXCEL_EPOCH + _dt.timedelta(microseconds=round(serial * 86_400_000_000))
+
+
+def to_serial(value: _dt.datetime | _dt.date) -> float | int:
+    """The Excel serial day number of a date (whole days) or a date-time (UTC when aware)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        delta = value - EXCEL_EPOCH
+        return delta.days + (delta.seconds * 1_000_000 + delta.microseconds) / 86_400_000_000
+    return (value - EXCEL_EPOCH.date()).days
 
 
 def parse_datetime(text: str) -> _dt.datetime:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .cells import col_letter
 from .errors import TemplateError, ValidationError
+from .metrics import goal_of
 from .schema import Schema, Summary, check_sheet_name
 
 LEADERBOARD = "Leaderboard"
@@ -26,9 +26,6 @@ RESERVED = (LEADERBOARD.lower(), PROGRESS.lower(), "schema")
 TITLE_ROW = 1
 HEADER_ROW = 2
 FIRST_DATA_ROW = 3
-#: Metrics whose name says lower is better, when they are not the primary metric.
-LOWER_IS_BETTER = re.compile(r"loss|error|err$|rmse|mse|mae|mape|perplexity|duration|latency|time_s|_s$",
-                             re.I)
 
 
 @dataclass(frozen=True)
@@ -190,14 +187,6 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def goal_of(name: str, schema: Schema) -> str:
-    """Whether more (``max``) or less (``min``) of a metric is better."""
-    pm = schema.primary_metric
-    if pm is not None and pm.name == name:
-        return pm.goal
-    return "min" if LOWER_IS_BETTER.search(name) else "max"
-
-
 def _fmt_for(schema: Schema, name: str, agg: str | None, series: Any) -> str | None:
     if agg == "count":
         return "0"
@@ -324,7 +313,7 @@ def _metric(schema: Schema, metric: str | None) -> tuple[str, str]:
         if schema.primary_metric is None:
             raise ValidationError(f"template {schema.name!r} has no primary metric; pass one "
                                   "(--metric NAME)")
-        return schema.primary_metric.name, schema.primary_metric.goal
+        metric = schema.primary_metric.name
     return metric, goal_of(metric, schema)
 
 
@@ -454,7 +443,7 @@ def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None
 def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: list[str] | None = None,
                   where: str | None = None, name: str | None = None, schema: Schema | None = None) -> Summary:
     """A summary given on the command line, checked like one in a template."""
-    from .schema import _summary_from_dict
+    from .schema import summary_from_dict
 
     raw: dict[str, Any] = {"name": name or f"By {', '.join(by)}"[:31], "index": by, "values": values,
                            "aggfunc": agg}
@@ -463,4 +452,4 @@ def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: 
     if where:
         raw["where"] = where
     names = {c.name for c in schema.columns} if schema else set()
-    return _summary_from_dict(raw, "summary", names, "add")
+    return summary_from_dict(raw, "summary", names, "add")

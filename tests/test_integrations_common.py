@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from sheettrack.integrations._common import History, hparam, require
+from sheettrack.integrations._common import CallbackSettings, History, hparam, require
+from sheettrack.metrics import goal_of
+from sheettrack.schema import load_template
+from sheettrack.summary import leaderboard_frame
 
 
 def test_a_missing_framework_names_the_extra_to_install() -> None:
@@ -53,3 +57,37 @@ def test_hyperparameters_become_cell_values() -> None:
     assert hparam(Net()) == "Net"  # not its address
     assert hparam(3 + 4j) == "(3+4j)"
     assert hparam(None) is None and hparam(True) is True
+
+
+GOALS = {"val_wer": "min", "ppl": "min", "latency": "min", "mape": "min", "loss": "min",
+         "accuracy": "max", "f1": "max", "answer_f1": "max", "timestamp_gain": "max"}
+
+
+def _tracked(history: History, metric: str) -> str:
+    """Which way the callbacks' best tracking went for a metric logged as 1.0 then 2.0."""
+    history.add(1, {metric: 1.0})
+    history.add(2, {metric: 2.0})
+    return "max" if history.best[metric][1] == 2 else "min"
+
+
+def _ranked(schema: Any, metric: str) -> str:
+    """Which way the Leaderboard ranks a metric: the value it puts first."""
+    import pandas as pd
+
+    runs = pd.DataFrame({"run_id": ["a", "b"], metric: [1.0, 2.0], "status": ["finished"] * 2})
+    return "max" if leaderboard_frame(runs, schema, metric=metric)[metric].iloc[0] == 2.0 else "min"
+
+
+@pytest.mark.parametrize("metric,goal", GOALS.items())
+def test_the_callbacks_track_the_best_the_way_the_leaderboard_ranks(metric: str, goal: str) -> None:
+    schema = load_template("default")
+    assert _tracked(History(), metric) == _ranked(schema, metric) == goal_of(metric, schema) == goal
+
+
+def test_the_template_primary_metric_goal_wins_over_the_name_everywhere() -> None:
+    template = {"name": "asr", "extends": "default", "primary_metric": {"name": "val_wer", "goal": "max"}}
+    settings = CallbackSettings(template=template)
+    assert _tracked(History(settings.goals), "val_wer") == "max"
+    assert _ranked(load_template(template), "val_wer") == "max"
+    given = CallbackSettings(template=template, goals={"val_wer": "min"})
+    assert _tracked(History(given.goals), "val_wer") == "min"

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sheettrack
+from sheettrack.cells import from_serial, to_serial
 
 UTC = dt.timezone.utc
 
@@ -390,3 +391,14 @@ def test_any_params_and_metrics_round_trip(tmp_path_factory: pytest.TempPathFact
     for group, values in (("params", params), ("metrics", metrics)):
         for name, value in values.items():
             _assert_same(name, df[name][0], _expected(group, value))
+
+
+# --------------------------------------------------------------------------- Excel serials
+
+@pytest.mark.parametrize("moment", [dt.datetime(1900, 3, 1), dt.datetime(2024, 5, 1, 12, 30, 15, 123456),
+                                    dt.datetime(2099, 12, 31, 23, 59, 59, 999999)])
+def test_an_excel_serial_reads_back_the_same_moment(moment: dt.datetime) -> None:
+    assert from_serial(to_serial(moment)) == moment
+    assert to_serial(moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=2)))) == to_serial(
+        moment - dt.timedelta(hours=2))
+    assert to_serial(moment.date()) == int(to_serial(moment))

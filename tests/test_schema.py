@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import warnings
 from typing import Any
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 from sheettrack import Schema, SheettrackWarning, ValidationError, load_template
+from sheettrack.cells import CellError, from_cell, to_cell
+from sheettrack.schema import COLUMN_TYPES, TYPES, Column, infer_type
 
 RUN = {"run_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
        "started_at": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)}
@@ -321,3 +324,51 @@ def test_text_over_the_cell_limit(default: Schema) -> None:
                                       text_limit=100)
     assert row["notes"] == "x" * 100
     assert any(issubclass(w.category, SheettrackWarning) for w in caught)
+
+
+# -- column types ------------------------------------------------------------------------------
+
+AS_LOGGED = [("string", np.str_("text")), ("int", np.int64(3)), ("float", np.float32(0.5)),
+             ("bool", np.bool_(True)), ("datetime", "2024-05-01T12:00:00Z"),
+             ("datetime", dt.datetime(2024, 5, 1, 12, 0)), ("date", "2024-05-01"),
+             ("json", {"a": [1, 2.5, None], "b": "x"}), ("json", "just text")]
+
+
+@pytest.mark.parametrize("ctype,value", AS_LOGGED)
+def test_a_coerced_value_coerces_to_itself(ctype: str, value: Any) -> None:
+    col = Column("c", type=ctype)
+    once = col.coerce(value)
+    assert col.coerce(once) is once
+
+
+def test_json_text_is_encoded_once_however_often_it_is_coerced() -> None:
+    col = Column("c", type="json")
+    once = col.coerce({"a": 1})
+    assert col.coerce(col.coerce(once)) == '{"a": 1}'
+    assert col.coerce("text") == '"text"'  # text logged into a json column is a JSON string
+
+
+@pytest.mark.parametrize("ctype,value", AS_LOGGED)
+def test_every_type_reads_back_what_its_cell_holds(ctype: str, value: Any) -> None:
+    canonical = Column("c", type=ctype).coerce(value)
+    cell = to_cell(ctype, canonical)
+    assert cell is not None
+    back = from_cell(ctype, cell.value)
+    assert back == (json.loads(canonical) if ctype == "json" else canonical)
+
+
+@pytest.mark.parametrize("value,group,ctype", [
+    (True, "params", "bool"), (3, "params", "int"), (3, "metrics", "float"),
+    (np.int64(3), "params", "int"), (0.5, "params", "float"), ("x", "params", "string"),
+    (dt.datetime(2024, 5, 1), "tags", "datetime"), (dt.date(2024, 5, 1), "tags", "date"),
+    ([1], "params", "json"), ({"a": 1}, "params", "json")])
+def test_a_new_column_takes_the_type_of_its_first_value(value: Any, group: str, ctype: str) -> None:
+    assert infer_type(value, group) == ctype
+
+
+def test_each_type_has_one_object_that_cells_dispatch_to() -> None:
+    assert set(COLUMN_TYPES) == set(TYPES)
+    assert Column("t", type="datetime").number_format == "yyyy-mm-dd hh:mm:ss"
+    assert Column("t", type="date", format="dd/mm/yyyy").number_format == "dd/mm/yyyy"
+    with pytest.raises(CellError, match="unknown column type"):
+        from_cell("decimal", 1)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib
 import math
-import re
 from typing import Any
 
-LOWER_IS_BETTER = re.compile(r"loss|error|err$|mse|mae|rmse|perplexity|ppl|wer|cer|runtime|time",
-                             re.IGNORECASE)
+from ..metrics import goal_of, goals_of
+from ..schema import load_template
 
 
 def require(module: str, extra: str, what: str) -> Any:
@@ -52,8 +51,9 @@ def hparam(value: Any) -> Any:
 class History:
     """Per-epoch metric values: the final and the best value of each, and the epoch of the best.
 
-    ``goals`` maps a metric name to ``max`` or ``min``; other names ending like a loss or an
-    error (``loss``, ``val_mae``, ``perplexity``) are lower-is-better, the rest higher-is-better.
+    ``goals`` maps a metric name to ``max`` or ``min``; other metrics follow ``goal_of``, as
+    the summaries do: loss-, error- and time-like names (``loss``, ``val_mae``, ``val_wer``,
+    ``perplexity``) are lower-is-better, the rest higher-is-better.
     """
 
     def __init__(self, goals: dict[str, str] | None = None) -> None:
@@ -65,7 +65,8 @@ class History:
         self.nan: tuple[str, int] | None = None
 
     def goal(self, name: str) -> str:
-        return self.goals.get(name) or ("min" if LOWER_IS_BETTER.search(name) else "max")
+        """``max`` when more of metric ``name`` is better, else ``min``."""
+        return goal_of(name, goals=self.goals)
 
     def add(self, epoch: int, metrics: dict[str, Any]) -> None:
         """Record the metrics seen at the end of ``epoch`` (counted from 1)."""
@@ -104,16 +105,22 @@ class History:
 
 class CallbackSettings:
     """What every framework callback takes, and the history it collects. A mixin listed
-    before the framework's own callback class, whose ``__init__`` it calls."""
+    before the framework's own callback class, whose ``__init__`` it calls.
+
+    ``goals`` holds the goals given for metrics, over the goal of the template's primary
+    metric when a template is given (a bad template fails here, not after training).
+    """
 
     def __init__(self, target: Any = None, *, params: dict[str, Any] | None = None,
                  template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
                  notes: str | None = None, goals: dict[str, str] | None = None) -> None:
         super().__init__()
         self.target, self.template, self.hypothesis = target, template, hypothesis
-        self.hparams, self.tags, self.notes, self.goals = dict(params or {}), tags, notes, goals
+        schema = load_template(template) if template is not None else None
+        self.hparams, self.tags, self.notes = dict(params or {}), tags, notes
+        self.goals = goals_of(schema, goals)
         self.run_id: str | None = None
-        self.history = History(goals)
+        self.history = History(self.goals)
         self._started: tuple[Any, float] | None = None
 
 

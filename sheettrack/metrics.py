@@ -1,0 +1,42 @@
+"""Whether more or less of a metric is better: the one rule the summaries, the Leaderboard and
+the training callbacks' best tracking all follow, so a metric ranks the same way everywhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .schema import Schema
+
+Goal = Literal["min", "max"]
+
+#: Metric names that say lower is better: losses, errors (rmse, mae, mape, word and character
+#: error rates), perplexity, and times. Short names count only as a word of their own
+#: (``val_wer`` but not ``answer_f1``; ``epoch_time`` but not ``timestamp``).
+LOWER_IS_BETTER = re.compile(
+    r"loss|error|err$|rmse|mse|mae|mape|perplexity|latency|duration|runtime|_s$"
+    r"|(?<![a-z])(?:err|wer|cer|ppl|time)(?![a-z])",
+    re.IGNORECASE)
+
+
+def goals_of(schema: Schema | None = None, goals: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The goals set for metrics by name: those given in ``goals``, over the goal of the
+    template's primary metric."""
+    pm = schema.primary_metric if schema is not None else None
+    out = {pm.name: pm.goal} if pm is not None else {}
+    out.update(goals or {})
+    return out
+
+
+def goal_of(metric: str, schema: Schema | None = None, goals: Mapping[str, str] | None = None) -> Goal:
+    """``max`` when more of ``metric`` is better, else ``min``.
+
+    A goal set for the metric wins (``goals``, then the primary metric of ``schema``);
+    otherwise the name decides: loss-, error- and time-like names are lower-is-better.
+    """
+    given = goals_of(schema, goals).get(metric)
+    if given not in ("min", "max"):
+        given = "min" if LOWER_IS_BETTER.search(metric) else "max"
+    return "min" if given == "min" else "max"
