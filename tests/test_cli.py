@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from click.testing import CliRunner, Result
 import sheettrack
 from sheettrack import ValidationError
 from sheettrack.cli import main
+from sheettrack.stores import gsheets, is_target
 
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
@@ -331,6 +333,86 @@ def test_show_with_the_environment_target(three_runs: tuple[Path, list[str]]) ->
     result = cli("show", ids[2], env={"SHEETTRACK_TARGET": str(book)})
     assert result.exit_code == 0, result.output
     assert ids[2] in result.stdout
+
+
+# -- targets that are not workbook paths ---------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("runs.xlsx", True), ("/team/share/RUNS.XLSX", True), ("gsheet://1AbC", True),
+    ("gsheet://1AbC/Runs", True), ("https://docs.google.com/spreadsheets/d/1AbC/edit#gid=0", True),
+    ("01JD7Q8ZK3M4N5P6Q7R8S9T0VW", False), ("01JD7Q", False), ("runs.csv", False), ("rows.jsonl", False),
+])
+def test_a_target_is_told_from_a_run_id_by_the_stores_rule(text: str, expected: bool) -> None:
+    assert is_target(text) is expected
+
+
+@pytest.fixture
+def google(sheets_emulator: Any, gs_credentials: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A Google Sheet in the emulator holding two runs (accuracy 0.8, then 0.9): its
+    gsheet:// target and their run ids."""
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_API_BASE", sheets_emulator.base_url)
+    monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(gs_credentials))
+    gsheets.forget()
+    target = f"gsheet://{sheets_emulator.create_spreadsheet('Experiments')}"
+    sheettrack.init(target, "classification")
+    ids = [sheettrack.log(target, params={"model": model}, metrics={"accuracy": acc}, on_error="raise")
+           for model, acc in (("logreg", 0.8), ("mlp", 0.9))]
+    yield target, ids
+    gsheets.forget()
+
+
+def compare_show_reproduce_register(target_words: list[str], ids: list[str],
+                            env: dict[str, str] | None = None) -> None:
+    """compare, show, reproduce and register, given ``target_words`` before their other words."""
+    a, b = ids
+    compared = cli("compare", *target_words, a, b, "--json", env=env)
+    assert compared.exit_code == 0, compared.output
+    assert strict_json(compared.stdout)["runs"] == [a, b]
+    shown = cli("show", *target_words, a[:-2], "--json", env=env)
+    assert shown.exit_code == 0, shown.output
+    assert strict_json(shown.stdout)["run_id"] == a
+    plan = cli("reproduce", *target_words, b, "--json", env=env)
+    assert plan.exit_code == 0, plan.output
+    assert strict_json(plan.stdout)["run_id"] == b
+    registered = cli("register", *target_words, a, "--name", "digits", "--json", env=env)
+    assert registered.exit_code == 0, registered.output
+    assert strict_json(registered.stdout)["run_id"] == a
+    best = cli("register", *target_words, "--best", "--name", "digits", env=env)
+    assert best.exit_code == 0, best.output
+    assert best.stdout.strip() == f"registered digits v2 from run {b}"
+
+
+def test_commands_take_a_google_sheet_target_before_run_ids(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    compare_show_reproduce_register([target], ids)
+
+
+def test_commands_take_a_google_sheet_browser_address(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    address = f"https://docs.google.com/spreadsheets/d/{target.removeprefix('gsheet://')}/edit#gid=0"
+    compared = cli("compare", address, *ids, "--only-changed")
+    assert compared.exit_code == 0, compared.output
+    assert "accuracy" in compared.stdout and "differ" in compared.stdout
+
+
+def test_commands_take_a_google_sheet_from_the_environment(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    compare_show_reproduce_register([], ids, env={"SHEETTRACK_TARGET": target})
+
+
+def test_commands_take_a_workbook_from_the_environment(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    compare_show_reproduce_register([], ids[:2], env={"SHEETTRACK_TARGET": str(book)})
+
+
+def test_a_run_id_alone_without_a_target_says_how_to_name_one(three_runs: tuple[Path, list[str]]) -> None:
+    _, ids = three_runs
+    env = {"SHEETTRACK_TARGET": ""}
+    compared = cli("compare", *ids[:2], env=env)
+    assert compared.exit_code == 2 and "SHEETTRACK_TARGET" in compared.stderr
+    for args in (("show", ids[0]), ("reproduce", ids[0]), ("register", ids[0], "--name", "m")):
+        assert_one_line_error(cli(*args, env=env), "no target given", "SHEETTRACK_TARGET")
 
 
 # -- templates ---------------------------------------------------------------------------------
