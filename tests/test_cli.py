@@ -500,6 +500,61 @@ def test_debug_lets_the_exception_through(book: Path) -> None:
                                   "-m", "accuracy=2"], catch_exceptions=False)
 
 
+def broken_log(*args: Any, **kwargs: Any) -> str:
+    """An API call with a bug in it."""
+    raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+
+def test_a_bug_is_reported_as_an_internal_error_not_a_user_error(
+        book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sheettrack, "log", broken_log)
+    result = cli("log", book, "-p", "a=1")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert not line.startswith("error:")
+    assert line.startswith("internal error: TypeError: unsupported operand type(s) for +: 'int' and 'str'")
+    assert "rerun with --debug for the traceback" in line
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("how", ["--debug", "SHEETTRACK_DEBUG"])
+def test_debug_lets_a_bug_through(book: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    monkeypatch.setattr(sheettrack, "log", broken_log)
+    args = ["--debug"] if how == "--debug" else []
+    env = {"SHEETTRACK_DEBUG": "1"} if how == "SHEETTRACK_DEBUG" else None
+    result = CliRunner().invoke(main, [*args, "log", str(book), "-p", "a=1"], env=env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, TypeError)
+    assert "internal error" not in result.output
+    with pytest.raises(TypeError, match="unsupported operand"):
+        CliRunner().invoke(main, [*args, "log", str(book), "-p", "a=1"], env=env, catch_exceptions=False)
+
+
+def test_a_bug_under_debug_prints_its_traceback(tmp_path: Path) -> None:
+    """In a process of its own, as a user runs it: the traceback names the exception."""
+    script = ("import sys, sheettrack\n"
+              "def broken(*a, **k):\n    raise TypeError('boom')\n"
+              "sheettrack.log = broken\n"
+              "from sheettrack.cli import main\n"
+              "main(sys.argv[1:], prog_name='sheettrack')\n")
+    command = [sys.executable, "-c", script]
+    book = str(tmp_path / "runs.xlsx")
+    plain = subprocess.run([*command, "log", book], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1
+    assert plain.stderr.strip() == ("internal error: TypeError: boom (a bug in sheettrack; "
+                                    "rerun with --debug for the traceback)")
+    debug = subprocess.run([*command, "--debug", "log", book], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == "TypeError: boom"
+
+
+def test_an_unreadable_batch_file_is_one_error_line(tmp_path: Path, book: Path) -> None:
+    assert_one_line_error(cli("log-many", book, tmp_path / "nowhere.jsonl"), "nowhere.jsonl")
+    assert not book.exists()
+
+
 # -- the installed command ---------------------------------------------------------------------
 
 def test_console_script_logs_a_run(tmp_path: Path) -> None:

@@ -2,12 +2,15 @@
 
 Every command mirrors an API call and lives in the module of its family (``logging``,
 ``reading``, ``sheets``, ``outbox``, ``models``, ``google``, ``demo``); what they parse is in
-``params``, how they print in ``output``. A user error prints one line and exits 1 (2 for
-bad usage); ``--debug`` shows the traceback instead.
+``params``, how they print in ``output``. A user error (``SheettrackError``) prints one
+``error:`` line and exits 1, a command used wrongly exits 2; anything else is a bug in
+sheettrack and says so in one line. ``--debug`` (or ``SHEETTRACK_DEBUG=1``) shows the
+traceback instead.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -21,22 +24,35 @@ __all__ = ["main"]
 
 
 class Main(click.Group):
-    """Turns user errors into one line and an exit code: 1, or 2 for bad usage."""
+    """Turns errors into one line and an exit code: a user error 1, bad usage 2, and any other
+    exception an internal error (1) naming its type, so a bug never passes for a user error."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, reporting a user error in one line unless --debug is given."""
+        """Run the command, reporting what it raises unless --debug asks for the traceback."""
         try:
             return super().invoke(ctx)
-        except (SheettrackError, FileNotFoundError, TypeError, ValueError, click.ClickException) as exc:
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
             if settings().debug:
                 raise
-            message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-            click.echo(f"error: {message}", err=True)
+            click.echo(_error_line(exc), err=True)
             ctx.exit(exc.exit_code if isinstance(exc, click.ClickException) else 1)
 
 
+def _error_line(exc: Exception) -> str:
+    """The one line the terminal shows for ``exc``."""
+    if isinstance(exc, click.ClickException):
+        return f"error: {exc.format_message()}"
+    if isinstance(exc, SheettrackError):
+        return f"error: {exc}"
+    message = " ".join(str(exc).split())
+    return (f"internal error: {type(exc).__name__}" + (f": {message}" if message else "")
+            + " (a bug in sheettrack; rerun with --debug for the traceback)")
+
+
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors [SHEETTRACK_DEBUG=1].")
 @click.option("--credentials", type=click.Path(dir_okay=False), default=None,
               help="Google key file (service account or authorized user) for Google Sheets targets.")
 @click.version_option(package_name="sheettrack")
@@ -47,11 +63,18 @@ def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
     TARGET is a workbook path such as runs.xlsx, or a Google Sheet as gsheet://ID[/TAB] or its
     browser address; it may be left out when SHEETTRACK_TARGET is set.
     """
+    debug = debug or _debug_from_environment()
     ctx.obj = Settings(debug=debug, credentials=credentials)
     if not debug:  # a warning is one line for whoever reads the terminal, not a source excerpt
         before = warnings.showwarning
         warnings.showwarning = _warning_line
         ctx.call_on_close(lambda: setattr(warnings, "showwarning", before))
+
+
+def _debug_from_environment() -> bool:
+    """Whether SHEETTRACK_DEBUG asks for tracebacks: any value but empty, 0, false, no or off
+    (a value of another spelling must not break every command)."""
+    return os.environ.get("SHEETTRACK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
