@@ -58,6 +58,7 @@ class Target(click.ParamType):
 
         return [CompletionItem(incomplete, type="file")]
 
+
 TARGET = Target()
 
 target_arg = click.argument("target", required=False, type=TARGET, envvar="SHEETTRACK_TARGET")
