@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from click.testing import CliRunner, Result
 import sheettrack
 from sheettrack import ValidationError
 from sheettrack.cli import main
+from sheettrack.stores import gsheets, is_target
 
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
@@ -333,6 +335,86 @@ def test_show_with_the_environment_target(three_runs: tuple[Path, list[str]]) ->
     assert ids[2] in result.stdout
 
 
+# -- targets that are not workbook paths ---------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("runs.xlsx", True), ("/team/share/RUNS.XLSX", True), ("gsheet://1AbC", True),
+    ("gsheet://1AbC/Runs", True), ("https://docs.google.com/spreadsheets/d/1AbC/edit#gid=0", True),
+    ("01JD7Q8ZK3M4N5P6Q7R8S9T0VW", False), ("01JD7Q", False), ("runs.csv", False), ("rows.jsonl", False),
+])
+def test_a_target_is_told_from_a_run_id_by_the_stores_rule(text: str, expected: bool) -> None:
+    assert is_target(text) is expected
+
+
+@pytest.fixture
+def google(sheets_emulator: Any, gs_credentials: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A Google Sheet in the emulator holding two runs (accuracy 0.8, then 0.9): its
+    gsheet:// target and their run ids."""
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_API_BASE", sheets_emulator.base_url)
+    monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(gs_credentials))
+    gsheets.forget()
+    target = f"gsheet://{sheets_emulator.create_spreadsheet('Experiments')}"
+    sheettrack.init(target, "classification")
+    ids = [sheettrack.log(target, params={"model": model}, metrics={"accuracy": acc}, on_error="raise")
+           for model, acc in (("logreg", 0.8), ("mlp", 0.9))]
+    yield target, ids
+    gsheets.forget()
+
+
+def compare_show_reproduce_register(target_words: list[str], ids: list[str],
+                            env: dict[str, str] | None = None) -> None:
+    """compare, show, reproduce and register, given ``target_words`` before their other words."""
+    a, b = ids
+    compared = cli("compare", *target_words, a, b, "--json", env=env)
+    assert compared.exit_code == 0, compared.output
+    assert strict_json(compared.stdout)["runs"] == [a, b]
+    shown = cli("show", *target_words, a[:-2], "--json", env=env)
+    assert shown.exit_code == 0, shown.output
+    assert strict_json(shown.stdout)["run_id"] == a
+    plan = cli("reproduce", *target_words, b, "--json", env=env)
+    assert plan.exit_code == 0, plan.output
+    assert strict_json(plan.stdout)["run_id"] == b
+    registered = cli("register", *target_words, a, "--name", "digits", "--json", env=env)
+    assert registered.exit_code == 0, registered.output
+    assert strict_json(registered.stdout)["run_id"] == a
+    best = cli("register", *target_words, "--best", "--name", "digits", env=env)
+    assert best.exit_code == 0, best.output
+    assert best.stdout.strip() == f"registered digits v2 from run {b}"
+
+
+def test_commands_take_a_google_sheet_target_before_run_ids(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    compare_show_reproduce_register([target], ids)
+
+
+def test_commands_take_a_google_sheet_browser_address(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    address = f"https://docs.google.com/spreadsheets/d/{target.removeprefix('gsheet://')}/edit#gid=0"
+    compared = cli("compare", address, *ids, "--only-changed")
+    assert compared.exit_code == 0, compared.output
+    assert "accuracy" in compared.stdout and "differ" in compared.stdout
+
+
+def test_commands_take_a_google_sheet_from_the_environment(google: tuple[str, list[str]]) -> None:
+    target, ids = google
+    compare_show_reproduce_register([], ids, env={"SHEETTRACK_TARGET": target})
+
+
+def test_commands_take_a_workbook_from_the_environment(three_runs: tuple[Path, list[str]]) -> None:
+    book, ids = three_runs
+    compare_show_reproduce_register([], ids[:2], env={"SHEETTRACK_TARGET": str(book)})
+
+
+def test_a_run_id_alone_without_a_target_says_how_to_name_one(three_runs: tuple[Path, list[str]]) -> None:
+    _, ids = three_runs
+    env = {"SHEETTRACK_TARGET": ""}
+    compared = cli("compare", *ids[:2], env=env)
+    assert compared.exit_code == 2 and "SHEETTRACK_TARGET" in compared.stderr
+    for args in (("show", ids[0]), ("reproduce", ids[0]), ("register", ids[0], "--name", "m")):
+        assert_one_line_error(cli(*args, env=env), "no target given", "SHEETTRACK_TARGET")
+
+
 # -- templates ---------------------------------------------------------------------------------
 
 def test_templates_lists_the_builtins() -> None:
@@ -416,6 +498,61 @@ def test_debug_lets_the_exception_through(book: Path) -> None:
     with pytest.raises(ValidationError):
         CliRunner().invoke(main, ["--debug", "log", str(book), "-T", "classification",
                                   "-m", "accuracy=2"], catch_exceptions=False)
+
+
+def broken_log(*args: Any, **kwargs: Any) -> str:
+    """An API call with a bug in it."""
+    raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+
+def test_a_bug_is_reported_as_an_internal_error_not_a_user_error(
+        book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sheettrack, "log", broken_log)
+    result = cli("log", book, "-p", "a=1")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert not line.startswith("error:")
+    assert line.startswith("internal error: TypeError: unsupported operand type(s) for +: 'int' and 'str'")
+    assert "rerun with --debug for the traceback" in line
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("how", ["--debug", "SHEETTRACK_DEBUG"])
+def test_debug_lets_a_bug_through(book: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    monkeypatch.setattr(sheettrack, "log", broken_log)
+    args = ["--debug"] if how == "--debug" else []
+    env = {"SHEETTRACK_DEBUG": "1"} if how == "SHEETTRACK_DEBUG" else None
+    result = CliRunner().invoke(main, [*args, "log", str(book), "-p", "a=1"], env=env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, TypeError)
+    assert "internal error" not in result.output
+    with pytest.raises(TypeError, match="unsupported operand"):
+        CliRunner().invoke(main, [*args, "log", str(book), "-p", "a=1"], env=env, catch_exceptions=False)
+
+
+def test_a_bug_under_debug_prints_its_traceback(tmp_path: Path) -> None:
+    """In a process of its own, as a user runs it: the traceback names the exception."""
+    script = ("import sys, sheettrack\n"
+              "def broken(*a, **k):\n    raise TypeError('boom')\n"
+              "sheettrack.log = broken\n"
+              "from sheettrack.cli import main\n"
+              "main(sys.argv[1:], prog_name='sheettrack')\n")
+    command = [sys.executable, "-c", script]
+    book = str(tmp_path / "runs.xlsx")
+    plain = subprocess.run([*command, "log", book], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1
+    assert plain.stderr.strip() == ("internal error: TypeError: boom (a bug in sheettrack; "
+                                    "rerun with --debug for the traceback)")
+    debug = subprocess.run([*command, "--debug", "log", book], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == "TypeError: boom"
+
+
+def test_an_unreadable_batch_file_is_one_error_line(tmp_path: Path, book: Path) -> None:
+    assert_one_line_error(cli("log-many", book, tmp_path / "nowhere.jsonl"), "nowhere.jsonl")
+    assert not book.exists()
 
 
 # -- the installed command ---------------------------------------------------------------------

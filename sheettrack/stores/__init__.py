@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import TargetError
 from .base import Store, Table
 
-__all__ = ["Store", "Table", "open_store", "resolve_target"]
+__all__ = ["Store", "Table", "is_target", "open_store", "resolve_target"]
 
 
 def resolve_target(target: str | os.PathLike | None) -> str:
@@ -22,6 +22,16 @@ def resolve_target(target: str | os.PathLike | None) -> str:
     return os.fspath(target)
 
 
+def is_target(text: str | os.PathLike) -> bool:
+    """Whether ``text`` names a target ``open_store`` takes: a path ending in ``.xlsx``,
+    ``gsheet://ID[/TAB]`` or a Google Sheets browser address. The command line tells a target
+    from a run id or a file with this."""
+    from .gsheets import is_google_target
+
+    text = os.fspath(text)
+    return is_google_target(text) or Path(text).suffix.lower() == ".xlsx"
+
+
 def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike | None = None) -> Store:
     """The store a target names: a Google Sheet for ``gsheet://ID`` or a Sheets URL (with
     ``credentials``, a key file, or found as ``find_credentials`` says), else a workbook."""
@@ -32,9 +42,8 @@ def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike 
         from .gsheets import GoogleSheetStore
 
         return GoogleSheetStore(text.strip(), credentials)
-    path = Path(text).expanduser()
-    if path.suffix.lower() != ".xlsx":
+    if not is_target(text):
         raise TargetError(f"{text}: a workbook target must end in .xlsx")
     from .excel import ExcelStore
 
-    return ExcelStore(path)
+    return ExcelStore(Path(text).expanduser())

@@ -1,0 +1,145 @@
+"""Reading runs back: ``ls``, ``show``, ``best``, ``compare`` and ``export``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+import sheettrack
+
+from .. import frames
+from .output import cell_text, emit_json, plural, print_rich, print_table, records
+from .params import creds, split_target, target_and_run, target_arg
+
+
+def _ls_frame(df: Any, schema: Any, sort: str | None, top: int | None, where: str | None,
+              columns: str | None, as_json: bool) -> Any:
+    """The runs ``ls`` shows: filtered, sorted, cut to ``top`` and to the chosen columns (by
+    default, ids, times, status and the params and metrics that have a value)."""
+    if where:
+        try:
+            df = df.query(where, engine="python")
+        except Exception as exc:  # pandas raises many kinds for a bad expression
+            raise click.UsageError(f"--where {where!r}: {exc}") from None
+    if sort:
+        key = sort.lstrip("-")
+        if key not in df.columns:
+            raise click.UsageError(f"--sort: no column {key!r}")
+        df = df.sort_values(key, ascending=not sort.startswith("-"), na_position="last")
+    if top is not None:
+        df = df.head(top)
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise click.UsageError(f"--columns: no column {missing[0]!r}")
+        return df[wanted]
+    if as_json:
+        return df
+    default = [c for c in df.columns if c in ("run_id", "started_at", "status")]
+    default += [c.name for c in schema.columns if c.group in ("params", "metrics") and c.name in df.columns
+                and df[c.name].notna().any()]
+    return df[default] if default else df
+
+
+@click.command("ls")
+@target_arg
+@click.option("--sort", "sort", default=None, help="Column to sort by; prefix with - for descending.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Show only the first N runs (after sorting).")
+@click.option("--where", default=None, help="Filter, e.g. \"accuracy > 0.9 and model == 'mlp'\".")
+@click.option("--columns", "-c", default=None, help="Comma-separated columns to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def ls(target: str | None, sort: str | None, top: int | None, where: str | None, columns: str | None,
+       as_json: bool) -> None:
+    """List runs, newest last."""
+    schema, df = frames.load_frame(target, credentials=creds())
+    df = _ls_frame(df, schema, sort, top, where, columns, as_json)
+    if as_json:
+        emit_json(records(df))
+    else:
+        print_table(df)
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] RUN_ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def show(args: tuple[str, ...], as_json: bool) -> None:
+    """Show every field of one run (a unique prefix of the run id is enough)."""
+    target, run_id = target_and_run(args)
+    row = frames.show(target, run_id, credentials=creds())
+    if as_json:
+        emit_json(row)
+        return
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        text = cell_text(value)
+        if text:
+            click.echo(f"{key:<{width}}  {text}")
+
+
+@click.command("best")
+@target_arg
+@click.option("--metric", "-m", default=None, help="Metric to rank by [the primary metric].")
+@click.option("-n", "top", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def best_cmd(target: str | None, metric: str | None, top: int, as_json: bool) -> None:
+    """The best runs by a metric, with their key params, data, commit and notes."""
+    df = sheettrack.best(target, metric=metric, n=top, credentials=creds())
+    if as_json:
+        emit_json(records(df))
+        return
+    if "git_commit" in df.columns:  # the short form people quote; --json has the whole hash
+        df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
+    print_table(df)
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="[TARGET] RUN_A RUN_B [RUN_C ...]")
+@click.option("--only-changed", is_flag=True, help="Show only the fields that differ.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(args: tuple[str, ...], only_changed: bool, as_json: bool) -> None:
+    """Runs side by side: params, metrics, data and provenance; differing fields marked *."""
+    target, run_ids = split_target(args, None)
+    if target is None and not os.environ.get("SHEETTRACK_TARGET", "").strip():
+        raise click.UsageError("expected TARGET RUN_A RUN_B (TARGET may come from SHEETTRACK_TARGET)")
+    if len(run_ids) < 2:
+        raise click.UsageError("compare needs at least two run ids")
+    df = sheettrack.compare(target, *run_ids, only_changed=only_changed, credentials=creds())
+    runs = [c for c in df.columns if c not in ("group", "differs")]
+    if as_json:
+        emit_json({"runs": runs, "fields": [
+            {"field": f, "group": row["group"], "differs": bool(row["differs"]),
+             "values": {r: frames.plain(row[r]) for r in runs}} for f, row in df.iterrows()]})
+        return
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("", no_wrap=True)
+    table.add_column("field", no_wrap=True)
+    for r in runs:
+        table.add_column(r, overflow="fold")
+    for f, row in df.iterrows():
+        mark = "*" if row["differs"] else ""
+        style = "bold" if row["differs"] else None
+        table.add_row(mark, str(f), *[cell_text(row[r]) for r in runs], style=style)
+    print_rich(table, 30 * (len(runs) + 1))
+    changed = int(df["differs"].sum())
+    click.echo(f"{changed} of {plural(len(df), 'field')} differ (marked *)")
+
+
+@click.command()
+@target_arg
+@click.option("--to", "to", type=click.Choice(["csv", "markdown", "html", "parquet"]), required=True,
+              help="Output format.")
+@click.option("-o", "--output", default=None, help="File to write [standard output; parquet needs a file].")
+@click.option("--summary", default=None, help="Export this summary of the template instead of the runs.")
+def export(target: str | None, to: str, output: str | None, summary: str | None) -> None:
+    """Export the runs (or a summary) as CSV, Markdown, Parquet or a self-contained HTML report."""
+    text = sheettrack.export(target, to, output, summary=summary, credentials=creds())
+    if text is not None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
