@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .record import Record
     from .registry import Model, get_model, list_models, register_model
     from .reports import best, compare, export, summarize
-    from .reproduce import Plan, reproduce
+    from .reproduction import Plan, reproduce
     from .run import Run
     from .schema import Column, Schema, SheettrackWarning
     from .templates import list_templates, load_template
@@ -65,7 +65,7 @@ _HOMES = {
     "record": ("Record",),
     "registry": ("Model", "get_model", "list_models", "register_model"),
     "reports": ("best", "compare", "export", "summarize"),
-    "reproduce": ("Plan", "reproduce"),
+    "reproduction": ("Plan", "reproduce"),
     "run": ("Run",),
     "schema": ("Column", "Schema", "SheettrackWarning"),
     "templates": ("list_templates", "load_template"),

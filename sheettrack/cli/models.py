@@ -6,7 +6,7 @@ import click
 
 import sheettrack
 
-from ..reproduce import reproductions
+from ..reproduction import reproductions
 from ..stores import resolve_target
 from .output import emit_json, print_table
 from .params import creds, split_target, target_and_run, target_arg
