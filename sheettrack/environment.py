@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -65,24 +66,45 @@ def distributions(path: list[str] | None = None) -> dict[str, str]:
     """Every installed distribution visible on ``path`` (default ``sys.path``): name -> version.
 
     A wheel-installed ``NAME-VERSION.dist-info`` folder is read by its name (the wheel spec
-    fixes that shape), which avoids parsing every METADATA file; other layouts are parsed."""
+    fixes that shape), which avoids parsing every METADATA file; other layouts (``.egg-info``,
+    a zip on the path) are read through ``importlib.metadata``, which is imported only then."""
+    found: dict[str, str] = {}
+    for entry in sys.path if path is None else path:
+        try:
+            with os.scandir(entry or ".") as it:
+                names = sorted(e.name for e in it if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:  # not a folder: a zip, or gone
+            if entry and os.path.isfile(entry):
+                for name, version in _parsed([entry]):
+                    found.setdefault(name, version)
+            continue
+        for folder in names:
+            stem, _, suffix = folder.rpartition(".")
+            name, sep, version = stem.partition("-")
+            if suffix == "dist-info" and sep and name and version and "-" not in version:
+                found.setdefault(normalize_name(name), version)  # the first on the path wins, as for import
+            else:
+                for name, version in _parsed([entry], folder):
+                    found.setdefault(name, version)
+    return found
+
+
+def _parsed(path: list[str], folder: str | None = None) -> list[tuple[str, str]]:
+    """(normalized name, version) of the distributions on ``path`` read from their metadata
+    (only the one in ``folder``, when given)."""
     from importlib import metadata
 
-    found: dict[str, str] = {}
-    dists = metadata.distributions(path=path) if path is not None else metadata.distributions()
-    for dist in dists:
-        folder = getattr(getattr(dist, "_path", None), "name", "")
-        stem, _, suffix = folder.rpartition(".")
-        name, sep, version = stem.partition("-")
-        if not (suffix == "dist-info" and sep and name and version and "-" not in version):
-            try:  # an .egg-info folder or another layout: read the metadata itself (slower)
-                name = dist.metadata["Name"]
-                version = dist.version
-            except Exception:  # noqa: BLE001 - a damaged dist-info folder: leave it out
-                continue
+    out = []
+    for dist in metadata.distributions(path=path):
+        if folder is not None and getattr(getattr(dist, "_path", None), "name", "") != folder:
+            continue
+        try:
+            name, version = dist.metadata["Name"], dist.version
+        except Exception:  # noqa: BLE001 - a damaged metadata folder: leave it out
+            continue
         if name and version:
-            found.setdefault(normalize_name(name), str(version))  # the first on the path wins, as for import
-    return found
+            out.append((normalize_name(name), str(version)))
+    return out
 
 
 def _platform() -> str:
