@@ -58,7 +58,7 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
 
 def start_run(target: str | os.PathLike | None = None, *, template: TemplateArg = None,
               hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
-              notes: str | None = None, credentials: Credentials = None, on_error: str = "warn") -> Any:
+              notes: str | None = None, credentials: Credentials = None, on_error: str = "warn") -> Run:
     """Start a run; use it as a context manager that appends the row when the block ends."""
     return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes,
                credentials=credentials, on_error=on_error)

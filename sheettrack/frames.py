@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cells import CellError, col_letter, from_cell
 from .errors import StoreError, ValidationError
 from .schema import Schema
 from .stores import Store, open_store
 from .templates import load_template
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Credentials = str | os.PathLike | None  # a Google key file; see sheettrack.stores.gsheets
 
@@ -32,7 +35,7 @@ def read_table(target: str | os.PathLike | None, credentials: Credentials = None
 
 
 def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
-         credentials: Credentials = None) -> Any:
+         credentials: Credentials = None) -> pd.DataFrame:
     """The runs as a pandas DataFrame, one column per sheet column, dtypes from the schema.
 
     A cell that does not read as its column's type is loaded as missing, with a warning
@@ -43,7 +46,7 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
 
 def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
           credentials: Credentials = None, columns: Any = None,
-          json_as_text: bool = False) -> tuple[Schema, Any]:
+          json_as_text: bool = False) -> tuple[Schema, pd.DataFrame]:
     """The stored schema and the DataFrame ``load`` returns, from one read.
 
     ``columns`` (a set of names) limits the frame to those columns, skipping the cost of
@@ -85,7 +88,7 @@ def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
     return schema, pd.DataFrame(data)
 
 
-def fast_series(ctype: str, raw: list[Any]) -> Any:
+def fast_series(ctype: str, raw: list[Any]) -> pd.Series | None:
     """The column's Series without a per-cell conversion, when every cell already has the
     plain shape ``from_cell`` would return unchanged (numbers in a float column, text in a
     text column); None when any cell needs the careful path."""
@@ -118,7 +121,7 @@ def fast_series(ctype: str, raw: list[Any]) -> Any:
     return None
 
 
-def series(ctype: str, values: list[Any]) -> Any:
+def series(ctype: str, values: list[Any]) -> pd.Series:
     import pandas as pd
 
     if ctype == "float":
@@ -140,10 +143,10 @@ def series(ctype: str, values: list[Any]) -> Any:
 def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credentials = None) -> dict[str, Any]:
     """One run as a dict (column -> value); a unique prefix of the run id is enough."""
     row = find_run(load(target, credentials=credentials), run_id, target)
-    return {k: plain(v) for k, v in row.items()}
+    return {str(k): plain(v) for k, v in row.items()}
 
 
-def find_run(df: Any, run_id: str, target: Any) -> Any:
+def find_run(df: pd.DataFrame, run_id: str, target: Any) -> pd.Series:
     """The row of ``df`` whose run id is ``run_id`` or starts with it (one only)."""
     if "run_id" not in df.columns:
         raise StoreError(f"{target}: the sheet has no run_id column")

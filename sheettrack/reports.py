@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SheettrackError, ValidationError
 from .schema import Schema, Summary
@@ -18,6 +18,9 @@ Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
 
 LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes")
 EXPORT_FORMATS = ("csv", "markdown", "html", "parquet")
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None) -> set[str]:
@@ -88,7 +91,7 @@ def _names(value: list[str] | str) -> list[str]:
     return list(value)
 
 
-def best(target: Target = None, *, metric: str | None = None, n: int = 10, credentials: Any = None) -> Any:
+def best(target: Target = None, *, metric: str | None = None, n: int = 10, credentials: Any = None) -> pd.DataFrame:
     """The top ``n`` finished runs by ``metric`` (the template's primary metric by default),
     as a DataFrame: rank, run id, the metric, other metrics, key params, data and commit."""
     from .summary import leaderboard_frame
@@ -99,7 +102,7 @@ def best(target: Target = None, *, metric: str | None = None, n: int = 10, crede
     return leaderboard_frame(df, schema, metric, n)
 
 
-def compare(target: Target, *run_ids: str, only_changed: bool = False, credentials: Any = None) -> Any:
+def compare(target: Target, *run_ids: str, only_changed: bool = False, credentials: Any = None) -> pd.DataFrame:
     """Runs side by side: one row per field (params, metrics, data, provenance), one column
     per run, and a ``differs`` column marking the fields whose values are not all equal."""
     import pandas as pd
