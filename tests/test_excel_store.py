@@ -49,8 +49,9 @@ from sheettrack import (
     WorkbookLockedError,
 )
 from sheettrack.cells import col_letter
-from sheettrack.stores import journal, ooxml
-from sheettrack.stores.excel import SCHEMA_HEADER
+from sheettrack.stores.schema_sheet import SCHEMA_HEADER
+from sheettrack.stores.xlsx import journal
+from sheettrack.stores.xlsx import zip as xlsx_zip
 
 RUNS_PART = "xl/worksheets/sheet1.xml"
 
@@ -743,12 +744,12 @@ def test_a_copy_that_fails_halfway_leaves_the_workbook_as_it_was(
             raise OSError(28, "No space left on device")
         return failing
 
-    monkeypatch.setattr(ooxml.Package, "write", fail_after(ooxml.Package.write))
+    monkeypatch.setattr(xlsx_zip.Package, "write", fail_after(xlsx_zip.Package.write))
     monkeypatch.setattr(journal, "copy_prefix", fail_after(journal.copy_prefix))
     with pytest.raises(StoreError, match="No space left"):
         sheettrack.log(tmp_book, params={"i": 1}, on_error="raise")
     monkeypatch.undo()
-    assert calls == [journal.copy_prefix if path == "fast" else ooxml.Package.write]
+    assert calls == [journal.copy_prefix if path == "fast" else xlsx_zip.Package.write]
     assert sha256(tmp_book) == before
     assert _leftovers(tmp_book.parent, tmp_book) == []
     sheettrack.log(tmp_book, params={"i": 2})  # the refused row waited in the outbox: it lands first
@@ -913,14 +914,14 @@ def test_the_default_append_neither_reads_nor_holds_the_existing_rows(
     assert tmp_book.stat().st_size > 2_000_000
     session, rows, _ = _store_rows(tmp_book, [{"i": 800}])
     read = []
-    real_at = ooxml.Package._at
+    real_at = xlsx_zip.Package.read_at
 
     def counting_at(self: Any, offset: int, n: int) -> bytes:
         data = real_at(self, offset, n)
         read.append(len(data))
         return data
 
-    monkeypatch.setattr(ooxml.Package, "_at", counting_at)
+    monkeypatch.setattr(xlsx_zip.Package, "read_at", counting_at)
     monkeypatch.setenv("SHEETTRACK_NO_REFLINK", "1")
     monkeypatch.delattr(os, "copy_file_range", raising=False)  # the copy that passes through Python
     tracemalloc.start()
@@ -962,14 +963,14 @@ def test_a_clone_of_the_whole_file_is_cut_to_the_new_end(tmp_path: Path, monkeyp
     src.write_bytes(bytes(range(256)) * 64)
 
     def fake_clone(sfd: int, ofd: int) -> str:
-        journal._write_at(ofd, 0, os.pread(sfd, 1 << 20, 0))
+        journal.write_at(ofd, 0, os.pread(sfd, 1 << 20, 0))
         return "reflink"
 
     made = {}
     for way in ("clone", "kernel", "chunks"):
         with monkeypatch.context() as mp:
             if way == "clone":
-                mp.setattr(journal, "_clone", fake_clone)
+                mp.setattr(journal, "clone", fake_clone)
             else:
                 mp.setenv("SHEETTRACK_NO_REFLINK", "1")
             if way == "chunks":
@@ -997,7 +998,7 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
     def partial(sfd: int, ofd: int, n: int, so: int, do: int) -> int:
         got = next(answers)
         if got:
-            journal._write_at(ofd, do, os.pread(sfd, got, so))
+            journal.write_at(ofd, do, os.pread(sfd, got, so))
         return got
 
     def copy_with(fake: Any, name: str) -> str:
@@ -1024,7 +1025,7 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
 def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sheettrack import references
-    from sheettrack.stores.excel import ExcelStore
+    from sheettrack.stores.xlsx import ExcelStore
 
     data = tmp_book.parent / "train.csv"
     data.write_text("a,b\n1,2\n")

@@ -35,6 +35,6 @@ def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike 
     path = Path(text).expanduser()
     if path.suffix.lower() != ".xlsx":
         raise TargetError(f"{text}: a workbook target must end in .xlsx")
-    from .excel import ExcelStore
+    from .xlsx import ExcelStore
 
     return ExcelStore(path)
