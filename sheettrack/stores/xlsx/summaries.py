@@ -32,8 +32,8 @@ from .parts import (
     sheet_list_edits,
 )
 from .styles import Styles
-from .worksheet import cell_xml
-from .xml import NS_MAIN, NS_REL, escape
+from .worksheet import cell_xml, column_xml
+from .xml import NS_MAIN, NS_REL, escape, plain_texts
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
 
@@ -94,9 +94,15 @@ def summary_cell(value: Any) -> Cell | None:
 
 
 def _column_cells(letter: str, rows: range, values: list[Any], style: int | None) -> list[bytes]:
-    """The cells of one column, one per row (empty bytes for no cell); a column of aware
-    date-times has its serial numbers worked out in one pass."""
-    cells: list[Cell | None]
+    """The cells of one column, one per row (empty bytes for no cell): plain numbers and
+    plain text in one pass each; a column of aware date-times has its serial numbers worked
+    out in one pass; anything else cell by cell."""
+    kinds = set(map(type, values))
+    if (kinds <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values)) or \
+            kinds <= {int, type(None)}:
+        return column_xml(letter, rows, "n", values, style)
+    if kinds <= {str, type(None)} and plain_texts([v for v in values if v]):
+        return column_xml(letter, rows, "s", values, style)
     if values and all(isinstance(v, _dt.datetime) and v.tzinfo is not None for v in values if v is not None):
         # an aware datetime's Excel serial: days since 1899-12-30 in UTC (the Unix epoch is 25569)
         import pandas as pd
@@ -106,9 +112,8 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
             serials = (stamps.asi8 / 86_400e9 + 25569).tolist()
         except (TypeError, ValueError):  # mixed time zones: one at a time
             serials = [0.0 if v is None else v.timestamp() / 86400 + 25569 for v in values]
-        cells = [None if v is None else Cell("n", x) for v, x in zip(values, serials)]
-    else:
-        cells = [summary_cell(v) for v in values]
+        return column_xml(letter, rows, "n", [None if v is None else x for v, x in zip(values, serials)], style)
+    cells = [summary_cell(v) for v in values]
     return [cell_xml(f"{letter}{r}", c, style) if c is not None else b"" for r, c in zip(rows, cells)]
 
 

@@ -157,6 +157,20 @@ def cell_xml(ref: str, cell: Cell | None, style: int | None = None, p: bytes = b
         p, r, s, p, inline_text(cell.value, p), p, p)
 
 
+def column_xml(letter: str, rows: range, kind: str, values: list[Any], style: int | None,
+               p: bytes = b"") -> list[bytes]:
+    """The cells of one column whose values are all of one plain kind, written in one pass:
+    "n" (ints and finite floats) or "s" (texts ``plain_texts`` passes). Each is the XML
+    ``cell_xml`` writes for it; a None (or empty text) is no cell, empty bytes."""
+    s = b' s="%d"' % style if style else b""
+    col = letter.encode()
+    if kind == "n":
+        return [b'<%sc r="%s%d"%s><%sv>%s</%sv></%sc>' % (p, col, r, s, p, repr(v).encode(), p, p)
+                if v is not None else b"" for r, v in zip(rows, values)]
+    return [b'<%sc r="%s%d"%s t="inlineStr"><%sis><%st>%s</%st></%sis></%sc>' % (
+        p, col, r, s, p, p, v.encode("utf-8"), p, p, p) if v else b"" for r, v in zip(rows, values)]
+
+
 def header_cell_xml(ref: str, text: str, style: str | None, p: bytes = b"") -> bytes:
     """A header cell, styled like the header cells already there (``style`` as found)."""
     return cell_xml(ref, Cell("s", text), int(style) if style and style.isdigit() else None, p)

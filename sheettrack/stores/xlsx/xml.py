@@ -39,6 +39,15 @@ def escape(text: str) -> str:
     return text
 
 
+_NEEDS_CARE = re.compile("[&<>\"\x00-\x1f\ufffe\uffff]|_x")
+
+
+def plain_texts(texts: list[str]) -> bool:
+    """Whether every text can go in a ``<t>`` as it is: nothing to escape, no escape shape,
+    no space at either end (those need ``xml:space``); one search over all of them."""
+    return _NEEDS_CARE.search("|".join(texts)) is None and all(t == t.strip() for t in texts)
+
+
 def escape_shapes(text: str) -> str:
     """Text with literal ``_xHHHH_`` shapes escaped as ``_x005F_xHHHH_`` (ECMA-376), for names."""
     return _ESCAPE_SHAPE.sub(r"_x005F_\1", text) if "_x" in text else text
