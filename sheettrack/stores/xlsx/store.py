@@ -32,7 +32,6 @@ from .lock import LOCK_TIMEOUT_S, WorkbookLock, lock_path, owner_of
 from .parts import Edits, Workbook, read_schema
 from .references import plan_reference_rows, sheet_named
 from .styles import Styles
-from .summaries import plan_sheets
 from .worksheet import EXCEL_TEXT_LIMIT
 from .zip import Package
 
@@ -113,14 +112,12 @@ class ExcelStore(Store):
         """Hold the workbook's lock, having first finished or undone a write a crash
         interrupted."""
         lock = WorkbookLock(lock_path(self.path), LOCK_TIMEOUT_S)
-        try:
-            lock.acquire()
-        except TimeoutError:
-            raise StoreError(f"{self.target}: another process has held the workbook's lock for "
-                             f"{LOCK_TIMEOUT_S:.0f} s", self.target) from None
-        except OSError as exc:
-            raise StoreError(f"{self.target}: cannot lock the workbook: {exc.strerror or exc}",
-                             self.target) from None
+        with self.os_errors("lock the workbook"):
+            try:
+                lock.acquire()
+            except TimeoutError:
+                raise StoreError(f"{self.target}: another process has held the workbook's lock for "
+                                 f"{LOCK_TIMEOUT_S:.0f} s", self.target) from None
         self.stats.locks += 1
         try:
             journal.recover(self.path, self.target)
@@ -331,6 +328,8 @@ class ExcelStore(Store):
 
     def write_sheets(self, sheets: list[Any], remove: Sequence[str] = (),
                      protect: tuple[str, ...] = ()) -> list[str]:
+        from .summaries import plan_sheets  # summaries (and what they import) load only here
+
         with self.os_errors("write"), self.locked():
             self.check_owner()
             with self._open() as fh:
