@@ -17,7 +17,9 @@ non-empty journal and either rolls the workbook back to those bytes or, when the
 already holds the whole new version, just empties the journal (it records a checksum of
 what was being written, so a journal that outlived its commit is recognised). A journal
 that fails its own checksum was never complete, so the workbook was never touched and the
-journal is emptied.
+journal is emptied. So a workbook with no journal beside it (``pending``) is a complete
+version, and readers take the lock only when there is one (or, in a folder they cannot
+write, apply it in memory: ``snapshot``).
 
 The numbered steps of a write call ``step_hook`` (when set), so tests can crash a process
 at each of them.
