@@ -36,6 +36,7 @@ from .worksheet import cell_xml, column_xml
 from .xml import NS_MAIN, NS_REL, escape, plain_texts
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
+UNIX_EPOCH_SERIAL = (_dt.datetime(1970, 1, 1) - EXCEL_EPOCH).days  # 1970-01-01 as an Excel serial
 
 
 @dataclass
@@ -104,14 +105,14 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
     if kinds <= {str, type(None)} and plain_texts([v for v in values if v]):
         return column_xml(letter, rows, "s", values, style)
     if values and all(isinstance(v, _dt.datetime) and v.tzinfo is not None for v in values if v is not None):
-        # an aware datetime's Excel serial: days since 1899-12-30 in UTC (the Unix epoch is 25569)
+        # an aware datetime's Excel serial: days since the Excel epoch, in UTC
         import pandas as pd
 
         try:
             stamps = pd.DatetimeIndex([pd.NaT if v is None else v for v in values]).tz_convert("UTC").as_unit("ns")
-            serials = (stamps.asi8 / 86_400e9 + 25569).tolist()
+            serials = (stamps.asi8 / 86_400e9 + UNIX_EPOCH_SERIAL).tolist()
         except (TypeError, ValueError):  # mixed time zones: one at a time
-            serials = [0.0 if v is None else v.timestamp() / 86400 + 25569 for v in values]
+            serials = [0.0 if v is None else v.timestamp() / 86400 + UNIX_EPOCH_SERIAL for v in values]
         return column_xml(letter, rows, "n", [None if v is None else x for v, x in zip(values, serials)], style)
     cells = [summary_cell(v) for v in values]
     return [cell_xml(f"{letter}{r}", c, style) if c is not None else b"" for r, c in zip(rows, cells)]
