@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 from ...errors import CorruptWorkbookError, SheetNotFoundError, StoreError, WorkbookLockedError
 from ...schema import Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
-from ..rows import reference_cells
+from ..rows import reference_cells, table_of
 from . import journal
 from .append import COMPRESS_LEVEL, SheetIndex, index_comment, new_end, plan_append
 from .create import build_workbook
@@ -234,14 +234,7 @@ class ExcelStore(Store):
             raise
         except Exception as exc:  # calamine raises its own types for damaged files
             raise CorruptWorkbookError(f"{self.target}: cannot read the workbook: {exc}", self.target) from None
-        header = [("" if v is None else str(v)) for v in (values[0] if values else [])]
-        while header and header[-1] == "":
-            header.pop()
-        width = len(header)
-        rows = [list(raw[:width]) + [""] * (width - len(raw)) for raw in values[1:]]
-        while rows and all(v in ("", None) for v in rows[-1]):
-            rows.pop()
-        return Table(sheet=name, header=header, rows=rows)
+        return table_of(name, values)
 
     # -- writing ------------------------------------------------------------------------------
     def create(self, schema: Schema) -> bool:
