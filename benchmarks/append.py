@@ -183,6 +183,27 @@ print(json.dumps({"store_s": statistics.median(store_s), "store_max_s": max(stor
                   "ways": sorted(set(ways)), "copies": sorted(set(copies) - {""}), "run_ids": ids}))
 """
 
+LOCKS_CHILD = """
+import json, sys
+import sheettrack
+from sheettrack.stores.xlsx import ExcelStore
+# every store handle the API opens in this process, to add up their locks and rewrites
+stores = []
+real_init = ExcelStore.__init__
+def init(self, *args, **kwargs):
+    real_init(self, *args, **kwargs)
+    stores.append(self)
+ExcelStore.__init__ = init
+path, kwargs, logs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+counts = []
+for i in range(logs):
+    before = [sum(s.stats.locks for s in stores), sum(s.stats.rewrites for s in stores)]
+    sheettrack.log(path, **kwargs)
+    counts.append([sum(s.stats.locks for s in stores) - before[0],
+                   sum(s.stats.rewrites for s in stores) - before[1]])
+print(json.dumps({"counts": counts}))
+"""
+
 MODULES_CHILD = """
 import json, sys
 import sheettrack
@@ -459,6 +480,13 @@ def drop_index(path: Path) -> None:
     path.write_bytes(bytes(data[:eocd + 22]))
 
 
+def measure_locks(workdir: Path, logs: int = 3) -> list[list[int]]:
+    """Workbook locks taken and new versions of the workbook written by each of ``logs``
+    ``sheettrack.log`` calls in one process, the first into a new workbook."""
+    book = workdir / "locks.xlsx"
+    return child(LOCKS_CHILD, str(book), json.dumps(log_kwargs(0)), str(logs))["counts"]
+
+
 def measure_imports() -> dict[str, Any]:
     import_times = [run([sys.executable, "-c", "import sheettrack"])[0] for _ in range(IMPORT_RUNS)]
     bare_times = [run([sys.executable, "-c", "pass"])[0] for _ in range(IMPORT_RUNS)]
@@ -575,7 +603,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure_size(n, repeat, workdir, args.naive))
             print(f" {time.perf_counter() - t:.0f} s", flush=True)
         imports = measure_imports()
+        locks = measure_locks(workdir)
         print_tables(results, repeat)
+        later = ", ".join(f"{n} lock(s) and {w} rewrite(s)" for n, w in locks[1:])
+        print(f"\nLocks and rewrites (the workbook's lock taken; a new version written) per sheettrack.log "
+              f"in one process: the first into a new workbook {locks[0][0]} lock(s) and {locks[0][1]} "
+              f"rewrite(s); then {later}")
 
         clean = not (mods["pandas"] or mods["openpyxl"])
         print(f"\nStart-up (median of {IMPORT_RUNS})")

@@ -88,7 +88,7 @@ STORE_SECONDS = [0.0]  # time spent inside Store.append, to split the store's co
 
 def time_store() -> None:
     """Wrap ``ExcelStore.append`` so the one-at-a-time loop reports how long the store took."""
-    from sheettrack.stores.excel import ExcelStore
+    from sheettrack.stores.xlsx import ExcelStore
 
     original = ExcelStore.append
 

@@ -16,7 +16,7 @@ import sheettrack
 from sheettrack import ValidationError
 from sheettrack.batch import rank
 from sheettrack.cli import main
-from sheettrack.stores.excel import ExcelStore
+from sheettrack.stores.xlsx import ExcelStore
 
 
 def runs(path: Path) -> list[dict[str, Any]]:
@@ -294,7 +294,7 @@ def test_cli_log_many_flags_that_exclude_each_other(book: Path, tmp_path: Path) 
 
 
 def test_a_large_batch_is_one_store_write(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheettrack.stores.excel import ExcelStore
+    from sheettrack.stores.xlsx import ExcelStore
 
     calls: list[int] = []
     real = ExcelStore.append

@@ -49,8 +49,11 @@ from sheettrack import (
     WorkbookLockedError,
 )
 from sheettrack.cells import col_letter
-from sheettrack.stores import journal, ooxml
-from sheettrack.stores.excel import SCHEMA_HEADER
+from sheettrack.errors import SchemaMismatchError, SheetNotFoundError
+from sheettrack.schema import Column, Schema
+from sheettrack.stores.schema_sheet import SCHEMA_HEADER
+from sheettrack.stores.xlsx import journal
+from sheettrack.stores.xlsx import zip as xlsx_zip
 
 RUNS_PART = "xl/worksheets/sheet1.xml"
 
@@ -743,12 +746,12 @@ def test_a_copy_that_fails_halfway_leaves_the_workbook_as_it_was(
             raise OSError(28, "No space left on device")
         return failing
 
-    monkeypatch.setattr(ooxml.Package, "write", fail_after(ooxml.Package.write))
+    monkeypatch.setattr(xlsx_zip.Package, "write", fail_after(xlsx_zip.Package.write))
     monkeypatch.setattr(journal, "copy_prefix", fail_after(journal.copy_prefix))
     with pytest.raises(StoreError, match="No space left"):
         sheettrack.log(tmp_book, params={"i": 1}, on_error="raise")
     monkeypatch.undo()
-    assert calls == [journal.copy_prefix if path == "fast" else ooxml.Package.write]
+    assert calls == [journal.copy_prefix if path == "fast" else xlsx_zip.Package.write]
     assert sha256(tmp_book) == before
     assert _leftovers(tmp_book.parent, tmp_book) == []
     sheettrack.log(tmp_book, params={"i": 2})  # the refused row waited in the outbox: it lands first
@@ -917,14 +920,14 @@ def test_the_default_append_neither_reads_nor_holds_the_existing_rows(
     assert tmp_book.stat().st_size > 2_000_000
     session, rows, _ = _store_rows(tmp_book, [{"i": 800}])
     read = []
-    real_at = ooxml.Package._at
+    real_at = xlsx_zip.Package.read_at
 
     def counting_at(self: Any, offset: int, n: int) -> bytes:
         data = real_at(self, offset, n)
         read.append(len(data))
         return data
 
-    monkeypatch.setattr(ooxml.Package, "_at", counting_at)
+    monkeypatch.setattr(xlsx_zip.Package, "read_at", counting_at)
     monkeypatch.setenv("SHEETTRACK_NO_REFLINK", "1")
     monkeypatch.delattr(os, "copy_file_range", raising=False)  # the copy that passes through Python
     tracemalloc.start()
@@ -966,14 +969,14 @@ def test_a_clone_of_the_whole_file_is_cut_to_the_new_end(tmp_path: Path, monkeyp
     src.write_bytes(bytes(range(256)) * 64)
 
     def fake_clone(sfd: int, ofd: int) -> str:
-        journal._write_at(ofd, 0, os.pread(sfd, 1 << 20, 0))
+        journal.write_at(ofd, 0, os.pread(sfd, 1 << 20, 0))
         return "reflink"
 
     made = {}
     for way in ("clone", "kernel", "chunks"):
         with monkeypatch.context() as mp:
             if way == "clone":
-                mp.setattr(journal, "_clone", fake_clone)
+                mp.setattr(journal, "clone", fake_clone)
             else:
                 mp.setenv("SHEETTRACK_NO_REFLINK", "1")
             if way == "chunks":
@@ -1001,7 +1004,7 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
     def partial(sfd: int, ofd: int, n: int, so: int, do: int) -> int:
         got = next(answers)
         if got:
-            journal._write_at(ofd, do, os.pread(sfd, got, so))
+            journal.write_at(ofd, do, os.pread(sfd, got, so))
         return got
 
     def copy_with(fake: Any, name: str) -> str:
@@ -1028,7 +1031,7 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
 def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sheettrack import references
-    from sheettrack.stores.excel import ExcelStore
+    from sheettrack.stores.xlsx import ExcelStore
 
     data = tmp_book.parent / "train.csv"
     data.write_text("a,b\n1,2\n")
@@ -1071,3 +1074,106 @@ def test_on_a_reflink_file_system_the_default_append_clones_the_workbook(
     assert [r[header_of(got)["i"]] for r in got[1:]] == [0, 1, 2, 3]
     with zipfile.ZipFile(book) as zf:
         assert zf.testzip() is None
+
+
+# --------------------------------------------------------------------------- transactions
+
+def _tx_schema(*extra: str) -> Schema:
+    return Schema(name="tx", columns=[Column(name="run_id", type="string"), Column(name="lr", type="float"),
+                                      *(Column(name=n, type="string") for n in extra)])
+
+
+def test_a_transaction_lays_out_the_workbook_and_writes_run_and_reference_rows_under_one_lock(
+        tmp_book: Path) -> None:
+    from sheettrack.stores.xlsx import ExcelStore, WriteStats
+
+    store = ExcelStore(tmp_book)
+    with store.transaction() as tx:
+        tx.create(_tx_schema())
+        tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema())
+        tx.append_rows("Environments", ["env", "python"], [{"env": "e1", "python": "3.11"}], key="env")
+        tx.append_rows("Data", ["hash", "path"], [{"hash": "h1", "path": "a.csv"}], key="hash")
+    assert store.stats == WriteStats(locks=1, rewrites=1)  # laid out and filled in one new file
+    with store.transaction() as tx:
+        tx.append([{"run_id": "r2", "lr": 0.2}], _tx_schema())
+        tx.append_rows("Data", ["hash", "path"], [{"hash": "h2", "path": "b.csv"}], key="hash")
+    assert store.stats == WriteStats(locks=2, rewrites=2)
+    with store.transaction() as tx:  # run rows alone: the fast path, still one lock and one write
+        tx.append([{"run_id": "r3", "lr": 0.3}], _tx_schema())
+    assert store.stats == WriteStats(locks=3, rewrites=3)
+    assert store.last_copy != "package"
+    runs = read_calamine(tmp_book)
+    assert [r[header_of(runs)["run_id"]] for r in runs[1:]] == ["r1", "r2", "r3"]
+    assert read_calamine(tmp_book, "Environments")[1:] == [["e1", "3.11"]]
+    assert read_calamine(tmp_book, "Data")[1:] == [["h1", "a.csv"], ["h2", "b.csv"]]
+    wb = openpyxl.load_workbook(tmp_book)
+    assert wb.sheetnames == ["Runs", "Schema", "Environments", "Data"]
+    with zipfile.ZipFile(tmp_book) as zf:
+        assert zf.testzip() is None
+    # reading takes no lock: the file beside no journal is a complete version
+    assert store.read_schema() is not None
+    assert store.read().rows[-1][0] == "r3"
+    assert store.prefetched_keys("Data", "hash") == {"h1", "h2"}
+    assert store.stats.locks == 3
+
+
+def test_a_refused_run_row_writes_nothing_not_even_the_reference_rows_queued_with_it(
+        tmp_book: Path) -> None:
+    from sheettrack.stores.xlsx import ExcelStore
+
+    store = ExcelStore(tmp_book)
+    with store.transaction() as tx:
+        tx.create(_tx_schema())
+        tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema())
+    before = sha256(tmp_book)
+    with pytest.raises(SchemaMismatchError):  # the sheet lacks a column the rows' schema has
+        with store.transaction() as tx:
+            tx.append_rows("Data", ["hash", "path"], [{"hash": "h1", "path": "a.csv"}], key="hash")
+            tx.append_rows("Environments", ["env"], [{"env": "e1"}], key="env")
+            tx.append([{"run_id": "r2", "lr": 0.2}], _tx_schema("not_in_the_sheet"))
+    assert sha256(tmp_book) == before
+    # a value the stored definition refuses, for a column another writer added meanwhile
+    with store.transaction() as tx:
+        tx.append([{"run_id": "r2", "lr": 0.2, "seed": 1}], _tx_schema().with_columns([Column(name="seed", type="int")]),
+                  [Column(name="seed", type="int")])
+    before = sha256(tmp_book)
+    with pytest.raises(ValidationError):
+        with store.transaction() as tx:
+            tx.append_rows("Data", ["hash"], [{"hash": "h1"}], key="hash")
+            tx.append([{"run_id": "r3", "lr": 0.3, "seed": "abc"}],
+                      _tx_schema().with_columns([Column(name="seed", type="string")]), [Column(name="seed", type="string")])
+    assert sha256(tmp_book) == before
+    assert _leftovers(tmp_book.parent, tmp_book) == []
+    # a workbook the transaction would have created is not created either
+    other = tmp_book.parent / "new.xlsx"
+    with pytest.raises(SchemaMismatchError):
+        with ExcelStore(other).transaction() as tx:
+            tx.create(_tx_schema())
+            tx.append_rows("Data", ["hash"], [{"hash": "h1"}], key="hash")
+            tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema("not_in_the_sheet"))
+    assert not other.exists()
+
+
+def test_reads_take_no_lock_unless_a_journal_must_be_recovered(
+        tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheettrack.stores.xlsx import ExcelStore, lock
+
+    sheettrack.log(tmp_book, params={"i": 0})
+    taken = []
+    real = lock.WorkbookLock.acquire
+
+    def counting(self: Any) -> None:
+        taken.append(self.path)
+        real(self)
+
+    monkeypatch.setattr(lock.WorkbookLock, "acquire", counting)
+    store = ExcelStore(tmp_book)
+    assert store.exists() and store.read_schema() is not None
+    assert store.read().rows and store.prefetched_keys("Environments", "env_hash") is not None
+    with pytest.raises(SheetNotFoundError) as info:
+        store.read("No such sheet")
+    assert info.value.sheet == "No such sheet" and "no sheet named 'No such sheet'" in str(info.value)
+    assert taken == [] and store.stats.locks == 0
+    journal.journal_path(tmp_book).write_bytes(b"a journal an interrupted write left")
+    assert store.read().rows
+    assert len(taken) == 1 and journal.journal_path(tmp_book).stat().st_size == 0  # recovered

@@ -18,8 +18,8 @@ import pytest
 from helpers import header_of, read_calamine, sha256, table_ref, write_records
 
 import sheettrack
-from sheettrack.stores import journal, ooxml
-from sheettrack.stores.excel import ExcelStore
+from sheettrack.stores.xlsx import ExcelStore, journal, lock
+from sheettrack.stores.xlsx import zip as xlsx_zip
 
 
 @pytest.fixture(autouse=True)
@@ -203,14 +203,11 @@ def test_a_full_rewrite_through_the_package_keeps_appends_fast(tmp_book: Path) -
     sheettrack.log(tmp_book, params={"n": 0})
     sheettrack.log(tmp_book, params={"n": 1})
     store = ExcelStore(tmp_book)
-    lock = store._lock()
-    try:
-        with store._package() as pkg:
-            schema_xml = pkg.read("xl/worksheets/sheet2.xml")
-            store._replace_with(lambda fh: pkg.write(fh, {"xl/worksheets/sheet2.xml": schema_xml,
-                                                          "xl/extra/notes.xml": b"<notes/>"}))
-    finally:
-        lock.release()
+    with store.locked(), open(tmp_book, "rb") as book:
+        pkg = store.package(book)
+        schema_xml = pkg.read("xl/worksheets/sheet2.xml")
+        store.replace(lambda fh: pkg.write(fh, {"xl/worksheets/sheet2.xml": schema_xml,
+                                                "xl/extra/notes.xml": b"<notes/>"}), book)
     with zipfile.ZipFile(tmp_book) as zf:
         assert zf.read("xl/extra/notes.xml") == b"<notes/>"
         # the added part goes before the Runs worksheet and its table, which stay at the end
@@ -229,7 +226,7 @@ def test_a_full_rewrite_through_the_package_keeps_appends_fast(tmp_book: Path) -
 CRASHER = textwrap.dedent("""
     import os, sys
     import sheettrack
-    from sheettrack.stores import journal
+    from sheettrack.stores.xlsx import journal
 
     at = int(sys.argv[2])
     def kill(n):
@@ -333,7 +330,7 @@ def test_segment_checksums_combine_like_zlib() -> None:
     for _ in range(100):
         a = rng.randbytes(rng.randrange(0, 200))
         b = rng.randbytes(rng.randrange(0, 5000))
-        assert ooxml.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+        assert xlsx_zip.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
 
 
 def test_a_journal_is_never_applied_to_another_workbook(tmp_book: Path, acked: bytes,
@@ -410,7 +407,7 @@ def test_a_reader_that_cannot_lock_sees_the_last_complete_version(
         raise PermissionError(13, "Permission denied")
 
     real_access = os.access
-    monkeypatch.setattr(journal.WorkbookLock, "acquire", refuse)
+    monkeypatch.setattr(lock.WorkbookLock, "acquire", refuse)
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK else real_access(p, mode))
     assert sheettrack.load(tmp_book)["n"].tolist() == [0, 1, 2]
     assert sheettrack.validate(tmp_book) == []
@@ -422,7 +419,7 @@ def test_a_reader_that_cannot_lock_sees_the_last_complete_version(
 
 
 def test_an_append_leaves_every_byte_before_the_new_rows_as_it_was(tmp_book: Path) -> None:
-    from sheettrack.stores.excel import SheetIndex
+    from sheettrack.stores.xlsx.append import SheetIndex
 
     for n in range(3):
         sheettrack.log(tmp_book, params={"n": n})

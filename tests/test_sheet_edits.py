@@ -32,7 +32,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 
 import sheettrack
 from sheettrack import SheettrackError, StoreError, TemplateError, ValidationError
-from sheettrack.stores.excel import SCHEMA_HEADER
+from sheettrack.stores.schema_sheet import SCHEMA_HEADER
 
 RUNS_PART = "xl/worksheets/sheet1.xml"
 TABLE_PART = "xl/tables/table1.xml"

@@ -29,9 +29,9 @@ import sheettrack
 from sheettrack import StoreError
 from sheettrack.cli import main
 from sheettrack.stores import open_store
-from sheettrack.stores.excel import SheetIndex, Workbook
-from sheettrack.stores.ooxml import Package
-from sheettrack.stores.xlsx_sheets import built_sheets
+from sheettrack.stores.xlsx.append import SheetIndex
+from sheettrack.stores.xlsx.parts import Workbook, built_sheets
+from sheettrack.stores.xlsx.zip import Package
 
 MODELS = ("mlp", "cnn", "logreg")
 SIZES = (500, 1000, 2000)

@@ -44,6 +44,6 @@ def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike 
         return GoogleSheetStore(text.strip(), credentials)
     if not is_target(text):
         raise TargetError(f"{text}: a workbook target must end in .xlsx")
-    from .excel import ExcelStore
+    from .xlsx import ExcelStore
 
     return ExcelStore(Path(text).expanduser())

@@ -1,5 +1,6 @@
 """What every backend does alike before it writes: a row reconciled with the stored schema,
-the header a sheet must have, and reference rows checked and turned into cells.
+the header a sheet must have, and reference rows checked and turned into cells; and, reading,
+a grid of values read back as a ``Table``.
 
 Both store packages import this module; neither imports the other.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from ..cells import Cell, to_cell
 from ..errors import ValidationError
 from ..schema import Column, Schema, infer_type
+from .base import Table
 
 
 def reconcile(rows: list[dict[str, Any]], new_columns: Sequence[Column], stored: Schema | None,
@@ -70,3 +72,17 @@ def reference_cells(header: Sequence[str], rows: Sequence[dict[str, Any]], label
             cells[name] = to_cell(kind, value)
         out.append(cells)
     return out, columns
+
+
+def table_of(sheet: str, values: Sequence[Sequence[Any]]) -> Table:
+    """A sheet's grid of values (row 1 the header) as a ``Table``: the header without its
+    empty cells on the right, each row cut or padded with "" to the header's width, and the
+    empty rows after the last one holding a value left out."""
+    header = [("" if v is None else str(v)) for v in (values[0] if values else [])]
+    while header and header[-1] == "":
+        header.pop()
+    width = len(header)
+    rows = [list(raw[:width]) + [""] * (width - len(raw)) for raw in values[1:]]
+    while rows and all(v in ("", None) for v in rows[-1]):
+        rows.pop()
+    return Table(sheet=sheet, header=header, rows=rows)

@@ -1,28 +1,23 @@
-"""The .xlsx package, edited part by part.
+"""The .xlsx package as a zip, read lazily and written with some members replaced.
 
 An .xlsx file is a zip of XML parts. Appending a row changes the worksheet part and a few
 small parts (the table, styles, shared strings when needed); every other part is copied as
 the exact compressed bytes it had, so charts, images and sheets people added in Excel are
-kept byte for byte, and nothing is parsed that does not have to be.
+kept byte for byte, and nothing is parsed that does not have to be. ``write_member`` is the
+one writer of a zip member.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import os
-import re
 import struct
-import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..cells import col_index, col_letter
-from ..errors import CorruptWorkbookError
-
-NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+from ...errors import CorruptWorkbookError
 
 _EOCD = b"PK\x05\x06"
 _CDH = b"PK\x01\x02"
@@ -89,10 +84,10 @@ class Package:
     def data(self) -> bytes:
         """The whole file (read on first use when the package is lazy)."""
         if self._data is None:
-            self._data = self._at(0, self.size)
+            self._data = self.read_at(0, self.size)
         return self._data
 
-    def _at(self, offset: int, n: int) -> bytes:
+    def read_at(self, offset: int, n: int) -> bytes:
         """``n`` bytes at ``offset`` (fewer at the end of the file)."""
         if self._data is not None:
             return self._data[offset:offset + n]
@@ -104,7 +99,7 @@ class Package:
 
     def _parse(self) -> None:
         start = max(0, self.size - 65_558)
-        end_area = self._at(start, self.size - start)
+        end_area = self.read_at(start, self.size - start)
         rel = end_area.rfind(_EOCD)
         if rel < 0 or len(end_area) < rel + 22:
             raise self._bad("no zip directory; the file may be truncated or not a workbook")
@@ -117,7 +112,7 @@ class Package:
         self.comment = end_area[rel + 22:rel + 22 + comment_len]
         if cd_offset > pos:
             raise self._bad("damaged zip directory")
-        cd = end_area[cd_offset - start:rel] if cd_offset >= start else self._at(cd_offset, pos - cd_offset)
+        cd = end_area[cd_offset - start:rel] if cd_offset >= start else self.read_at(cd_offset, pos - cd_offset)
         self.directory_crc = zlib.crc32(end_area[rel:], zlib.crc32(cd))
         p = 0
         for _ in range(total):
@@ -139,7 +134,7 @@ class Package:
 
     def data_start(self, e: Entry) -> int:
         """Where the compressed bytes of member ``e`` start (after its local header)."""
-        lfh = self._at(e.offset, 30)
+        lfh = self.read_at(e.offset, 30)
         if lfh[:4] != _LFH or len(lfh) < 30:
             raise self._bad(f"damaged entry {e.name}")
         nlen, xlen = struct.unpack("<HH", lfh[26:30])
@@ -147,21 +142,21 @@ class Package:
 
     def local_flags(self, e: Entry) -> int:
         """The general-purpose flags of member ``e``'s local header."""
-        lfh = self._at(e.offset, 8)
+        lfh = self.read_at(e.offset, 8)
         return struct.unpack("<H", lfh[6:8])[0] if len(lfh) == 8 else 0
 
     def _raw(self, e: Entry) -> memoryview:
         start = self.data_start(e)
         if self._data is not None:  # no copy of a large member held in memory already
             return memoryview(self._data)[start:start + e.csize]
-        return memoryview(self._at(start, e.csize))
+        return memoryview(self.read_at(start, e.csize))
 
     def member_slice(self, name: str, offset: int, n: int) -> bytes:
         """``n`` compressed bytes of part ``name`` from ``offset`` into its data."""
         e = self.by_name[name]
         if offset < 0 or offset + n > e.csize:
             raise self._bad(f"part {name} is shorter than its index says")
-        return self._at(self.data_start(e) + offset, n)
+        return self.read_at(self.data_start(e) + offset, n)
 
     def member_span(self, name: str, offset: int, n: int) -> Span:
         """Like ``member_slice``, but the bytes stay in the file until they are written."""
@@ -193,12 +188,13 @@ class Package:
         """The compressed bytes of part ``name``, as stored."""
         return self._raw(self.by_name[name])
 
-    def _copy(self, fh: Any, offset: int, n: int) -> None:
+    def copy_to(self, fh: Any, offset: int, n: int) -> None:
+        """Write ``n`` bytes of the file from ``offset`` to ``fh``, a megabyte at a time."""
         if self._data is not None:
             fh.write(memoryview(self._data)[offset:offset + n])
             return
         while n > 0:
-            chunk = self._at(offset, min(n, 1 << 20))
+            chunk = self.read_at(offset, min(n, 1 << 20))
             if not chunk:
                 raise self._bad("the file ended early")
             fh.write(chunk)
@@ -208,7 +204,7 @@ class Package:
     def write(self, fh: Any, replace: dict[str, Any], level: int = 6,
               comment: Callable[[dict[str, list[SegmentStat]]], bytes] | None = None,
               last: tuple[str, ...] | list[str] = (), descriptor: frozenset[str] | set[str] = frozenset(),
-              ) -> dict[str, list[SegmentStat]]:
+              drop: frozenset[str] | set[str] = frozenset()) -> dict[str, list[SegmentStat]]:
         """Write the package to the binary file ``fh`` with some parts replaced.
 
         Untouched parts are copied as their exact compressed bytes. A replacement is bytes,
@@ -218,23 +214,26 @@ class Package:
         to put at the end of the archive, in that order (where an append can rewrite them
         in place; by default ``keep_last``, which the workbook store fills in, so parts added
         here go before them); parts in ``descriptor`` get a data descriptor, so their local
-        header never changes. ``comment`` builds the zip comment from each member's segment
-        figures (by default the comment is kept).
+        header never changes. Parts in ``drop`` (and not in ``replace``) are left out.
+        ``comment`` builds the zip comment from each member's segment figures (by default the
+        comment is kept: the Runs worksheet's segment index stays true while that member is
+        copied as it is).
         """
         stats: dict[str, list[SegmentStat]] = {}
         central: list[bytes] = []
         last = list(last) if last else list(self.keep_last)
-        names = [e.name for e in self.entries]
+        names = [e.name for e in self.entries if e.name not in drop or e.name in replace]
         extra = [n for n in replace if n not in self.by_name]
         order = [n for n in names + extra if n not in last] + [n for n in last if n in self.by_name or n in replace]
         pos = 0
         for name in order:
             e = self.by_name.get(name)
             if name in replace:
-                rec, pos, stats[name] = _write_member(fh, pos, name, replace[name], level,
+                rec, pos, stats[name] = write_member(fh, pos, name, replace[name], level,
                                                       e.central if e else None, name in descriptor)
             else:
-                self._copy(fh, e.offset, e.end - e.offset)
+                assert e is not None  # every name in the order is a member or a replacement
+                self.copy_to(fh, e.offset, e.end - e.offset)
                 rec = e.central[:42] + struct.pack("<I", pos) + e.central[46:]
                 pos += e.end - e.offset
             central.append(rec)
@@ -270,10 +269,10 @@ class Package:
         for m in after:
             at = start + out.tell()
             if m.name in replace:
-                rec, _, _ = _write_member(shifted, at, m.name, replace[m.name], level, m.central, False)
+                rec, _, _ = write_member(shifted, at, m.name, replace[m.name], level, m.central, False)
                 moved[m.name] = rec
             else:
-                out.write(self._at(m.offset, m.end - m.offset))
+                out.write(self.read_at(m.offset, m.end - m.offset))
                 moved[m.name] = m.central[:42] + struct.pack("<I", at) + m.central[46:]
         cd_start = start + out.tell()
         count = 0
@@ -444,13 +443,19 @@ def deflate_segment(data: bytes, level: int = 6, final: bool = False,
     return raw, SegmentStat(len(raw), usize, crc)
 
 
-def inflate_segment(raw: bytes, zdict: bytes | None = None) -> bytes:
-    """Decode one segment (or a run of segments) that starts independently."""
-    d = zlib.decompressobj(-15, zdict=zdict) if zdict else zlib.decompressobj(-15)
-    return d.decompress(raw)
+def inflate_segment(raw: bytes, label: str, stat: SegmentStat | None = None) -> bytes:
+    """Decode one segment (or a run of segments) that starts independently; damaged data,
+    or plain bytes that fail ``stat``'s length and checksum, are a ``CorruptWorkbookError``."""
+    try:
+        out = zlib.decompressobj(-15).decompress(raw)
+    except zlib.error as exc:
+        raise CorruptWorkbookError(f"{label}: damaged compressed data ({exc})") from None
+    if stat is not None and (len(out) != stat.ulen or zlib.crc32(out) != stat.crc):
+        raise CorruptWorkbookError(f"{label}: a worksheet segment fails its checksum")
+    return out
 
 
-def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
+def write_member(fh: Any, pos: int, name: str, data: Any, level: int,
                   old_central: bytes | None, descriptor: bool = False,
                   ) -> tuple[bytes, int, list[SegmentStat]]:
     """Write one deflated member at ``pos``; return its central record, the new position and
@@ -489,7 +494,7 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     for seg in segments:
         if isinstance(seg, Raw):
             if isinstance(seg.data, Span):  # copied from the file a megabyte at a time
-                seg.data.pkg._copy(fh, seg.data.offset, seg.data.n)
+                seg.data.pkg.copy_to(fh, seg.data.offset, seg.data.n)
             else:
                 fh.write(seg.data)
             stats.append(SegmentStat(len(seg.data), seg.ulen, seg.crc))
@@ -521,169 +526,3 @@ def _write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     central = _CDH + struct.pack("<HHHHHHIIIHHHHH", 20, 20, flags, 8, dostime, dosdate, crc, csize,
                                  usize, len(name_b), 0, 0, 0, 0) + ext_attr + struct.pack("<I", header_at) + name_b
     return central, end, stats
-
-
-# -- XML helpers ---------------------------------------------------------------------------
-
-_ATTR = re.compile(rb'([\w:.-]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_ESCAPE_SHAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
-
-
-def attrs(tag: bytes) -> dict[str, str]:
-    """Attributes of one start tag, unescaped."""
-    return {m.group(1).decode(): html.unescape((m.group(2) if m.group(2) is not None else m.group(3)).decode("utf-8"))
-            for m in _ATTR.finditer(tag)}
-
-
-def xml_escape(text: str) -> str:
-    """Escape text for an XML element, writing characters XML 1.0 cannot hold as ``_xHHHH_``."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if _BAD_XML.search(text):
-        text = _BAD_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-    return text
-
-
-def escape_shapes(text: str) -> str:
-    """Text with literal ``_xHHHH_`` shapes escaped as ``_x005F_xHHHH_`` (ECMA-376), for names."""
-    return _ESCAPE_SHAPE.sub(r"_x005F_\1", text) if "_x" in text else text
-
-
-_SHAPE_START = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")
-
-
-def inline_text(text: str, p: bytes = b"") -> bytes:
-    """The inside of ``<is>`` for ``text``: one ``<t>``, or runs when the text needs care.
-
-    Readers decode ``_xHHHH_`` inside each ``<t>``; openpyxl mangles the standard
-    ``_x005F_`` escape, so text shaped like an escape is instead split into runs that never
-    hold a whole escape shape. Characters XML cannot hold are written as escapes. Every
-    reader joins the runs back into the original text.
-    """
-    # a character XML cannot hold is written as an escape that starts and ends with "_", so
-    # look for shapes as if it were "_": that finds shapes the escape would complete too
-    probe = _BAD_XML.sub("_", text) if _BAD_XML.search(text) else text
-    cuts = {m.start() + 3 for m in _SHAPE_START.finditer(probe)} if "_x" in probe else set()
-    if not cuts:
-        return b"<%st%s>%s</%st>" % (p, _space(text), xml_escape(text).encode("utf-8"), p)
-    bounds = [0, *sorted(c for c in cuts if 0 < c < len(text)), len(text)]
-    runs = []
-    for a, b in zip(bounds, bounds[1:]):
-        piece = text[a:b]
-        runs.append(b"<%sr><%st%s>%s</%st></%sr>" % (p, p, _space(piece), xml_escape(piece).encode("utf-8"), p, p))
-    return b"".join(runs)
-
-
-def _space(text: str) -> bytes:
-    return b' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() or "\n" in text else b""
-
-
-_UNESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-def ooxml_unescape(text: str) -> str:
-    """Decode ``_xHHHH_`` escapes in cell text."""
-    if "_x" not in text:
-        return text
-    return _UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
-
-
-def split_ref(ref: str) -> tuple[int, int]:
-    """``"AB12"`` -> (column index 27, row 12)."""
-    m = re.fullmatch(r"\$?([A-Za-z]{1,3})\$?(\d+)", ref)
-    if not m:
-        raise ValueError(f"not a cell reference: {ref!r}")
-    return col_index(m.group(1)), int(m.group(2))
-
-
-def range_ref(c1: int, r1: int, c2: int, r2: int) -> str:
-    """Range text for 0-based columns and 1-based rows."""
-    return f"{col_letter(c1)}{r1}:{col_letter(c2)}{r2}"
-
-
-def parse_xml(data: bytes, label: str) -> ET.Element:
-    """Parse a small part, naming it when it is not XML."""
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise CorruptWorkbookError(f"{label}: damaged XML ({exc})") from None
-
-
-def local(tag: str) -> str:
-    """Tag name without its namespace."""
-    return tag.rsplit("}", 1)[-1]
-
-
-def cell_value(c: ET.Element, shared: list[str] | None) -> Any:
-    """The value of a parsed ``<c>`` element, as Python (str, float, bool, datetime text)."""
-    t = c.get("t", "n")
-    v = None
-    text_parts: list[str] = []
-    for child in c:
-        name = local(child.tag)
-        if name == "v":
-            v = child.text or ""
-        elif name == "is":
-            text_parts.extend(ooxml_unescape(x.text or "") for x in child.iter() if local(x.tag) == "t")
-    if t == "inlineStr":
-        return "".join(text_parts)
-    if v is None:
-        return None
-    if t == "s":
-        return shared[int(v)] if shared is not None and int(v) < len(shared) else ""
-    if t in ("str", "e"):
-        return ooxml_unescape(v)
-    if t == "b":
-        return v.strip() in ("1", "true")
-    if t == "d":
-        return v
-    try:
-        f = float(v)
-    except ValueError:
-        return v
-    return int(f) if f.is_integer() and abs(f) <= 2**53 and "." not in v and "e" not in v.lower() else f
-
-
-def read_shared_strings(xml: bytes, upto: int | None = None) -> list[str]:
-    """The shared strings table (stops after index ``upto`` when given)."""
-    import io
-
-    out: list[str] = []
-    for _, el in ET.iterparse(io.BytesIO(xml)):
-        if local(el.tag) == "si":
-            out.append("".join(ooxml_unescape(t.text or "") for t in el.iter() if local(t.tag) == "t"
-                               and not _in_phonetic(el, t)))
-            el.clear()
-            if upto is not None and len(out) > upto:
-                break
-    return out
-
-
-def _in_phonetic(si: ET.Element, t: ET.Element) -> bool:
-    for rph in si:
-        if local(rph.tag) == "rPh" and t in list(rph.iter()):
-            return True
-    return False
-
-
-def iter_rows(sheet_xml: bytes, shared: list[str] | None) -> Iterator[tuple[int, dict[int, Any]]]:
-    """Rows of a small worksheet part as (row number, {column index: value})."""
-    root = parse_xml(sheet_xml, "worksheet")
-    next_row = 1
-    for row in root.iter():
-        if local(row.tag) != "row":
-            continue
-        r = int(row.get("r", next_row))
-        next_row = r + 1
-        cells: dict[int, Any] = {}
-        next_col = 0
-        for c in row:
-            if local(c.tag) != "c":
-                continue
-            ref = c.get("r")
-            col = split_ref(ref)[0] if ref else next_col
-            next_col = col + 1
-            value = cell_value(c, shared)
-            if value is not None and value != "":
-                cells[col] = value
-        yield r, cells

@@ -1,4 +1,4 @@
-"""How an append reaches the workbook file, and the workbook's lock.
+"""How a write reaches the workbook file: an atomic replace, or the opt-in in-place write.
 
 An append changes only the end of the file (the Runs worksheet is the last big member of
 the archive). By default (``copy_prefix``) a new file beside the workbook gets the old
@@ -17,7 +17,9 @@ non-empty journal and either rolls the workbook back to those bytes or, when the
 already holds the whole new version, just empties the journal (it records a checksum of
 what was being written, so a journal that outlived its commit is recognised). A journal
 that fails its own checksum was never complete, so the workbook was never touched and the
-journal is emptied.
+journal is emptied. So a workbook with no journal beside it (``pending``) is a complete
+version, and readers take the lock only when there is one (or, in a folder they cannot
+write, apply it in memory: ``snapshot``).
 
 The numbered steps of a write call ``step_hook`` (when set), so tests can crash a process
 at each of them.
@@ -30,13 +32,12 @@ import errno
 import os
 import struct
 import sys
-import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ...errors import StoreError
 
 MAGIC = b"sheettrack-journal-1\n"
 _HEAD = struct.Struct("<QQQII")  # old length, new length, guard offset, guard CRC, regions
@@ -54,7 +55,7 @@ STEP_WORKBOOK_HALF = 4      # half of the new bytes written over the workbook's 
 STEP_WORKBOOK_WRITTEN = 5   # new bytes written, not yet synced
 STEP_WORKBOOK_SYNCED = 6    # the new version is durable; the journal still holds the old
 STEP_DONE = 7               # journal emptied
-# the steps of the copy path (``ExcelStore._replace_with``, ``copy_prefix``)
+# the steps of the copy path (``replace_file``, ``copy_prefix``)
 STEP_COPY_START = 10        # the workbook's unchanged start copied, its new end not yet written
 STEP_COPY_WRITTEN = 11      # temporary copy written, not yet synced
 STEP_COPY_SYNCED = 12       # temporary copy synced, not yet swapped in
@@ -67,6 +68,19 @@ def step(n: int) -> None:
     """Mark write step ``n`` (a no-op unless a test set ``step_hook``)."""
     if step_hook is not None:
         step_hook(n)
+
+
+def write_mode() -> str:
+    """How appends reach the file: "replace" (the default: a new copy beside it, whose
+    unchanged start the operating system copies (a reflink clone where the file system
+    shares extents), then the new end, fsync, and an atomic swap, so no reader ever sees a
+    workbook mid-write, whatever kills the writer) or "inplace" (``SHEETTRACK_WRITE=inplace``:
+    overwrite only the workbook's end behind a rollback journal; a cost that does not grow
+    with the workbook on any file system, but a program that ignores sheettrack's lock and
+    journal can find the file damaged while the end is rewritten, or after a writer is
+    killed in that write, until sheettrack next opens it)."""
+    mode = os.environ.get("SHEETTRACK_WRITE", "").strip().lower()
+    return "inplace" if mode in ("inplace", "in-place") else "replace"
 
 
 def journal_path(path: Path) -> Path:
@@ -156,6 +170,16 @@ def _read_journal(path: Path) -> bytes | None:
         return journal_path(path).read_bytes() or None
     except (FileNotFoundError, IsADirectoryError):
         return None
+
+
+def pending(path: Path) -> bool:
+    """Whether an in-place write left a journal (or one is under way): a reader must then
+    take the lock (which recovers) or apply the journal in memory. Without one, the file is
+    a complete version: every other write swaps a finished copy in atomically."""
+    try:
+        return journal_path(path).stat().st_size > 0
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _empty(jpath: Path) -> None:
@@ -265,12 +289,12 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
         try:
             fh.flush()
             if step_hook is None:  # one write call: the shortest window a kill could tear
-                _write_at(fd, offset, data)
+                write_at(fd, offset, data)
             else:
                 half = len(data) // 2
-                _write_at(fd, offset, data[:half])
+                write_at(fd, offset, data[:half])
                 step(STEP_WORKBOOK_HALF)
-                _write_at(fd, offset + half, data[half:])
+                write_at(fd, offset + half, data[half:])
             if offset + len(data) < old_len:
                 fh.truncate(offset + len(data))
             step(STEP_WORKBOOK_WRITTEN)
@@ -279,7 +303,7 @@ def write_in_place(path: Path, fh: Any, offset: int, data: bytes) -> bool:
         except BaseException:
             # the process lives on: put the old bytes back now rather than at the next open
             with contextlib.suppress(OSError):
-                _write_at(fd, offset, old)
+                write_at(fd, offset, old)
                 os.ftruncate(fd, old_len)
                 os.fsync(fd)
                 os.ftruncate(jfd, 0)
@@ -303,15 +327,16 @@ def copy_prefix(src: Any, out: Any, offset: int, data: bytes) -> str:
     src.flush()
     out.flush()
     sfd, ofd = src.fileno(), out.fileno()
-    how = _clone(sfd, ofd) or _kernel_copy(sfd, ofd, offset) or _chunk_copy(sfd, ofd, offset)
+    how = clone(sfd, ofd) or _kernel_copy(sfd, ofd, offset) or _chunk_copy(sfd, ofd, offset)
     step(STEP_COPY_START)
-    _write_at(ofd, offset, data)
+    write_at(ofd, offset, data)
     os.ftruncate(ofd, offset + len(data))
     out.seek(offset + len(data))
     return how
 
 
-def _clone(sfd: int, ofd: int) -> str:
+def clone(sfd: int, ofd: int) -> str:
+    """Make ``ofd`` share ``sfd``'s extents (a reflink); "" where the file system cannot."""
     if not sys.platform.startswith("linux") or os.environ.get("SHEETTRACK_NO_REFLINK"):
         return ""
     try:
@@ -359,12 +384,12 @@ def _chunk_copy(sfd: int, ofd: int, n: int, done: int = 0) -> str:
             if not got:
                 raise StoreError("the workbook ended before its zip directory; it changed while "
                                  "being copied")
-            _write_at(ofd, done, view[:got])
+            write_at(ofd, done, view[:got])
             done += got
     return "read/write"
 
 
-def _write_at(fd: int, offset: int, data: bytes | memoryview) -> None:
+def write_at(fd: int, offset: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` at ``offset`` (one pwrite where the OS has it)."""
     view = memoryview(data)
     if hasattr(os, "pwrite"):
@@ -376,105 +401,36 @@ def _write_at(fd: int, offset: int, data: bytes | memoryview) -> None:
     _write_all(fd, data)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
         view = view[n:]
 
 
-# -- the lock ------------------------------------------------------------------------------
-
-class WorkbookLock:
-    """An exclusive lock on ``.BOOK.xlsx.lock`` beside the workbook.
-
-    The same lock other sheettrack processes take through the filelock package (flock of
-    the whole file on POSIX, a lock of its first byte on Windows), taken directly: it costs
-    microseconds where importing filelock costs tens of milliseconds. Where the file system
-    has no flock, filelock's own fallback is used.
-    """
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._fd: int | None = None
-        self._fallback: Any = None
-
-    def acquire(self) -> None:
-        """Wait up to ``timeout`` seconds for the lock; TimeoutError when it stays taken."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-        deadline = time.monotonic() + self.timeout
-        pause = 0.001
-        try:
-            while True:
-                try:
-                    if _try_lock(fd):
-                        self._fd = fd
-                        return
-                except OSError:  # no flock here (some network file systems)
-                    os.close(fd)
-                    fd = -1
-                    from filelock import FileLock, Timeout
-
-                    fallback = FileLock(str(self.path), timeout=self.timeout)
-                    try:
-                        fallback.acquire()
-                    except Timeout:
-                        raise TimeoutError(f"{self.path} stayed locked for {self.timeout:.0f} s") from None
-                    self._fallback = fallback
-                    return
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"{self.path} stayed locked for {self.timeout:.0f} s")
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
-        except BaseException:
-            if fd >= 0 and self._fd is None:
-                os.close(fd)
-            raise
-
-    def __enter__(self) -> WorkbookLock:
-        if self._fd is None and self._fallback is None:
-            self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        """Release the lock (the lock file stays, so waiters share it)."""
-        if self._fallback is not None:
-            self._fallback.release()
-            self._fallback = None
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                _unlock(self._fd)
-            os.close(self._fd)
-            self._fd = None
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:  # held by another process (EACCES or EDEADLOCK)
-            return False
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+def replace_file(path: Path, write: Callable[[Any], Any], source: Any = None) -> None:
+    """Write a temp file in the workbook's folder with ``write(fh)``, fsync it, and swap it in
+    for ``path`` atomically (keeping the workbook's mode). ``source``, the open workbook the
+    copy was read from, is closed before the swap (Windows refuses to replace an open file).
+    Hold the workbook's lock: the temp file has one name."""
+    folder = path.parent
+    tmp = str(folder / f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            write(fh)
+            fh.flush()
+            step(STEP_COPY_WRITTEN)
+            os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        step(STEP_COPY_SYNCED)
+        if source is not None:
+            source.close()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    step(STEP_COPY_REPLACED)
+    fsync_dir(folder)

@@ -1,0 +1,87 @@
+"""A new workbook, laid out once with openpyxl: the Runs sheet as an Excel Table under a
+frozen header, with widths, number formats and drop-downs, and the Schema sheet documenting
+every column. Every later write edits the package part by part instead."""
+
+from __future__ import annotations
+
+import io
+
+from ...cells import col_letter
+from ...errors import TemplateError
+from ...schema import Column, Schema
+from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
+from .parts import PROP_CHUNK, PROP_PREFIX
+from .tables import table_name
+
+
+def _width(col: Column) -> float:
+    """A Runs column's width, from its type and the length of its name."""
+    base = {"datetime": 20, "date": 12, "bool": 9, "int": 10, "float": 12, "json": 30}.get(col.type, 16)
+    if col.name in ("notes", "hypothesis", "command", "error"):
+        base = 40
+    return float(min(60, max(base, len(col.name) + 4)))
+
+
+def build_workbook(schema: Schema) -> bytes:
+    """A new workbook for ``schema``: the Runs sheet (Excel Table, frozen header, widths,
+    number formats, drop-downs) and the Schema sheet documenting every column."""
+    from openpyxl import Workbook as OpenpyxlWorkbook
+    from openpyxl.packaging.custom import StringProperty
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.table import Table as XlTable
+    from openpyxl.worksheet.table import TableStyleInfo
+
+    if not schema.columns:
+        raise TemplateError(f"template {schema.name!r} has no columns to lay out")
+    wb = OpenpyxlWorkbook()
+    ws = wb.active
+    ws.title = schema.sheet
+    names = schema.names
+    ws.append(names)
+    last = col_letter(len(names) - 1)
+    table = XlTable(displayName=table_name(schema.sheet), ref=f"A1:{last}2")
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
+    ws.add_table(table)
+    ws.freeze_panes = "A2"
+    for i, col in enumerate(schema.columns):
+        letter = col_letter(i)
+        ws.column_dimensions[letter].width = _width(col)
+        if col.number_format:
+            ws.column_dimensions[letter].number_format = col.number_format
+        if col.choices:
+            items = [str(c) for c in col.choices]
+            formula = '"' + ",".join(items) + '"'
+            if len(formula) <= 255 and not any("," in c or '"' in c for c in items):
+                dv = DataValidation(type="list", formula1=formula, allow_blank=not col.required,
+                                    showErrorMessage=True, errorTitle=f"{col.name}: not allowed",
+                                    error=f"{col.name} must be one of: {', '.join(items)}"[:255])
+                dv.add(f"{letter}2:{letter}1048576")
+                ws.add_data_validation(dv)
+
+    doc = wb.create_sheet(SCHEMA_SHEET)
+    doc.append(SCHEMA_HEADER)
+    for col in schema.columns:
+        row = schema_sheet_row(col)
+        doc.append([row[k] for k in SCHEMA_HEADER])
+    bold = Font(bold=True, color="FFFFFF")
+    fill = PatternFill("solid", fgColor="305496")
+    for cell in doc[1]:
+        cell.font = bold
+        cell.fill = fill
+    doc.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGHIJKL", (22, 10, 12, 10, 8, 12, 60, 30, 8, 8, 16, 12)):
+        doc.column_dimensions[letter].width = width
+    for row in doc.iter_rows(min_row=2, min_col=7, max_col=7):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+    meta = schema_meta_json(schema)
+    for i in range(0, max(1, len(meta)), PROP_CHUNK):
+        wb.custom_doc_props.append(StringProperty(name=f"{PROP_PREFIX}{i // PROP_CHUNK}",
+                                                  value=meta[i:i + PROP_CHUNK]))
+    wb.properties.creator = "sheettrack"
+    wb.properties.title = f"Experiment runs ({schema.name})"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
