@@ -186,8 +186,9 @@ class Outbox:
                 contents.lines += 1  # the target line a new file starts with
             contents.lines += len(records)
             waiting = {e.run_id: e for e in contents.entries}
+            shared = list(new)  # one layout object: delivery groups rows by it
             for rid, row in zip(ids, rows):
-                waiting[rid] = Entry(rid, self.label, now, row, schema, list(new))
+                waiting[rid] = Entry(rid, self.label, now, row, schema, shared)
             contents.entries = list(waiting.values())
         return ids
 

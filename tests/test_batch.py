@@ -100,13 +100,13 @@ def test_a_bad_row_names_its_index_and_nothing_is_written(book: Path) -> None:
 
 def test_the_batch_is_one_store_append(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    original = ExcelStore.append
+    original = ExcelStore.commit
 
-    def counting(self: ExcelStore, rows: list, *args: Any) -> None:
-        calls.append(len(rows))
-        original(self, rows, *args)
+    def counting(self: ExcelStore, tx: Any) -> None:
+        calls.append(sum(len(run.rows) for run in tx.runs))
+        original(self, tx)
 
-    monkeypatch.setattr(ExcelStore, "append", counting)
+    monkeypatch.setattr(ExcelStore, "commit", counting)
     sheettrack.log_many(book, grid(50), template="classification")
     assert calls == [50]
     assert len(runs(book)) == 50
@@ -297,14 +297,14 @@ def test_a_large_batch_is_one_store_write(book: Path, monkeypatch: pytest.Monkey
     from sheettrack.stores.xlsx import ExcelStore
 
     calls: list[int] = []
-    real = ExcelStore.append
+    real = ExcelStore.commit
 
-    def counting(self: Any, rows: Any, *args: Any) -> None:
-        calls.append(len(rows))
-        real(self, rows, *args)
+    def counting(self: Any, tx: Any) -> None:
+        calls.append(sum(len(run.rows) for run in tx.runs))
+        real(self, tx)
 
     sheettrack.log(book, metrics={"accuracy": 0.1})
-    monkeypatch.setattr(ExcelStore, "append", counting)
+    monkeypatch.setattr(ExcelStore, "commit", counting)
     ids = sheettrack.log_many(book, [{"metrics": {"accuracy": i / 1300}} for i in range(1200)])
     assert calls == [1200]
     assert len(read_calamine(book)) == 1 + 1 + 1200 and len(set(ids)) == 1200

@@ -128,6 +128,26 @@ def document(wb: Workbook, cols: list[Column], edits: Edits) -> None:
         edits.replace[part] = edit_sheet(sheet, rows, dict.fromkeys(header, text), [], Styles(None)).segments
 
 
+def cells_of(rows: list[dict[str, Any]], columns: dict[str, Column]) -> list[dict[str, Cell | None]]:
+    """The cells of checked rows; a text repeated down a column (a batch's shared provenance)
+    is converted once."""
+    memo: dict[tuple[str, str], Cell | None] = {}
+    out = []
+    for row in rows:
+        cells: dict[str, Cell | None] = {}
+        for name, value in row.items():
+            if isinstance(value, str):
+                key = (name, value)
+                found = memo.get(key, memo)
+                if found is memo:
+                    found = memo[key] = to_cell(columns[name].type, value)
+                cells[name] = found  # type: ignore[assignment]
+            else:
+                cells[name] = to_cell(columns[name].type, value)
+        out.append(cells)
+    return out
+
+
 def plan_append(wb: Workbook, edits: Edits, styles: Styles, schema: Schema, rows: list[dict[str, Any]],
                 new_columns: list[Column], stored: Schema | None = None) -> None:
     """Work out every part an append of run rows changes, into ``edits``; nothing is written
@@ -145,7 +165,7 @@ def plan_append(wb: Workbook, edits: Edits, styles: Styles, schema: Schema, rows
     new_columns = reconcile(rows, new_columns, stored)
     expected = expected_header(schema, new_columns)
     columns = {c.name: c for c in schema.columns + new_columns}
-    cells = [{name: to_cell(columns[name].type, value) for name, value in row.items()} for row in rows]
+    cells = cells_of(rows, columns)
     index = SheetIndex.parse(wb.pkg.comment)
     if index is not None and index.part == part and not new_columns and index.matches(wb.pkg):
         edits.fast, result = plan_fast(wb, part, label, index, expected, schema.sheet, cells,

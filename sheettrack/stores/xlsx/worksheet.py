@@ -138,23 +138,28 @@ def cell_xml(ref: str, cell: Cell | None, style: int | None = None, p: bytes = b
     """One ``<c>`` element: the one cell writer, for run rows, reference rows, headers and
     summary sheets alike (``p`` is the worksheet's namespace prefix). Text is an inline
     string, never a formula; an empty cell is written only when it carries a style."""
+    body = cell_body(cell, style, p)
+    return b'<%sc r="%s"%s' % (p, ref.encode(), body) if body else b""
+
+
+def cell_body(cell: Cell | None, style: int | None = None, p: bytes = b"") -> bytes:
+    """What ``cell_xml`` writes after the cell's reference (empty: no cell): the same for a
+    value wherever it stands, so a batch's repeated values are written once."""
     s = b' s="%d"' % style if style else b""
-    r = ref.encode()
     if cell is None:
-        return b'<%sc r="%s"%s/>' % (p, r, s) if s else b""
+        return b"%s/>" % s if s else b""
     if cell.kind == "n":
-        return b'<%sc r="%s"%s><%sv>%s</%sv></%sc>' % (p, r, s, p, number_text(cell.value).encode(), p, p)
+        return b'%s><%sv>%s</%sv></%sc>' % (s, p, number_text(cell.value).encode(), p, p)
     if cell.kind == "b":
-        return b'<%sc r="%s"%s t="b"><%sv>%d</%sv></%sc>' % (p, r, s, p, 1 if cell.value else 0, p, p)
+        return b'%s t="b"><%sv>%d</%sv></%sc>' % (s, p, 1 if cell.value else 0, p, p)
     if cell.kind == "d":
         v = cell.value
         if isinstance(v, _dt.datetime):
             text = v.astimezone(_dt.timezone.utc).replace(tzinfo=None).isoformat()
         else:
             text = v.isoformat()
-        return b'<%sc r="%s"%s t="d"><%sv>%s</%sv></%sc>' % (p, r, s, p, text.encode(), p, p)
-    return b'<%sc r="%s"%s t="inlineStr"><%sis>%s</%sis></%sc>' % (
-        p, r, s, p, inline_text(cell.value, p), p, p)
+        return b'%s t="d"><%sv>%s</%sv></%sc>' % (s, p, text.encode(), p, p)
+    return b'%s t="inlineStr"><%sis>%s</%sis></%sc>' % (s, p, inline_text(cell.value, p), p, p)
 
 
 def column_xml(letter: str, rows: range, kind: str, values: list[Any], style: int | None,
@@ -216,11 +221,14 @@ def rows_xml(rows: list[dict[str, Cell | None]], header: list[str], columns: dic
               styles: Styles, after: int, p: bytes, label: str) -> bytes:
     """``<row>`` elements for ``rows``, numbered from ``after + 1``, cells placed by header name."""
     position = {name: i for i, name in enumerate(header) if name}
+    letters = {name: b"<%sc r=\"%s" % (p, col_letter(i).encode()) for name, i in position.items()}
     style_of = {name: styles.xf_for(col.number_format) for name, col in columns.items()}
+    bodies: dict[tuple[str, str], bytes] = {}  # a text repeated down a column is written once
     out = []
     r = after
     for row in rows:
         r += 1
+        number = b"%d\"" % r
         cells = []
         for name, cell in row.items():
             if cell is None:
@@ -228,7 +236,13 @@ def rows_xml(rows: list[dict[str, Cell | None]], header: list[str], columns: dic
             idx = position.get(name)
             if idx is None:
                 raise CorruptWorkbookError(f"{label}: column {name!r} is not in the header")
-            cells.append((idx, cell_xml(f"{col_letter(idx)}{r}", cell, style_of.get(name), p)))
+            if cell.kind == "s":
+                key = (name, cell.value)
+                body = bodies.get(key) or bodies.setdefault(key, cell_body(cell, style_of.get(name), p))
+            else:
+                body = cell_body(cell, style_of.get(name), p)
+            if body:
+                cells.append((idx, letters[name] + number + body))
         cells.sort(key=lambda c: c[0])
         out.append(b'<%srow r="%d">%s</%srow>' % (p, r, b"".join(c for _, c in cells), p))
     return b"".join(out)
