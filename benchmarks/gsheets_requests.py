@@ -76,12 +76,13 @@ def main() -> int:
             import gspread
             from google.oauth2 import service_account
 
-            from sheettrack.stores.gsheets import SCOPES, _http_client_class
+            from sheettrack.stores.gsheets import SCOPES
+            from sheettrack.stores.gsheets.http import http_client_class
 
             emu.reset_requests()
             for i in range(n):
                 auth = service_account.Credentials.from_service_account_file(str(creds), scopes=list(SCOPES))
-                gc = gspread.Client(auth=auth, http_client=_http_client_class())
+                gc = gspread.Client(auth=auth, http_client=http_client_class())
                 ws = gc.open_by_key(sid).worksheet("Runs")
                 ws.append_row([f"naive{i}", "x"], value_input_option="RAW", table_range="A1")
             rows.append((f"{n} naive gspread appends", n, sheets_requests(emu), token_requests(emu)))

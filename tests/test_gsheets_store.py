@@ -108,7 +108,7 @@ def _service_account(path: Path, email: str) -> Path:
 
 
 def test_credentials_are_looked_up_in_the_documented_order(tmp_path, monkeypatch, gs_credentials):
-    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "gs" / "service_account.json",
+    monkeypatch.setattr(gsheets.auth, "gspread_files", lambda: [tmp_path / "gs" / "service_account.json",
                                                             tmp_path / "gs" / "authorized_user.json"])
     monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
@@ -138,7 +138,7 @@ def test_authorized_user_files_are_accepted(tmp_path, monkeypatch):
 
 
 def test_no_credentials_lists_what_was_tried_and_how_to_make_some(tmp_path, monkeypatch):
-    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "service_account.json",
+    monkeypatch.setattr(gsheets.auth, "gspread_files", lambda: [tmp_path / "service_account.json",
                                                             tmp_path / "authorized_user.json"])
     monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
