@@ -18,6 +18,7 @@ from sheettrack.cells import col_letter
 from sheettrack.cli import main
 from sheettrack.errors import (
     SchemaMismatchError,
+    SheetNotFoundError,
     StoreError,
     StoreUnavailableError,
     TargetError,
@@ -321,6 +322,22 @@ def test_a_header_renamed_by_a_person_is_refused_naming_it(gs):
 
 
 # -- reading: load, ls, show, validate, copy ---------------------------------------------------
+
+def test_reading_a_missing_tab_is_sheet_not_found_naming_it(gs):
+    sheettrack.init(gs.target)
+    store = open_store(gs.target)
+    with pytest.raises(SheetNotFoundError) as err:
+        store.read("Nope")
+    assert err.value.sheet == "Nope" and err.value.target == gs.target
+    assert "'Nope'" in str(err.value) and "Runs" in str(err.value)  # what is there instead
+    assert store.read("Schema").header[:2] == ["column", "type"]  # a tab that exists still reads
+
+
+def test_every_address_of_a_spreadsheet_has_its_id_as_key(gs):
+    assert open_store(gs.target).key == gs.sid
+    assert open_store(f"https://docs.google.com/spreadsheets/d/{gs.sid}/edit#gid=0").key == gs.sid
+    assert open_store(f"gsheet://{gs.sid}/Experiments").key == gs.sid
+
 
 def test_cli_commands_work_on_a_google_sheet(gs, tmp_path):
     runner = CliRunner()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...cells import col_index, col_letter, to_cell
-from ...errors import StoreError, StoreUnavailableError, TargetError
+from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, TargetError
 from ...schema import Column, Schema
 from ..base import Store, Table
 from ..rows import expected_header, reconcile, reference_cells
@@ -68,12 +68,25 @@ def forget() -> None:
     forget_clients()
 
 
-class _NoSuchTab(Exception):
-    pass
-
-
 def _raise(exc: BaseException) -> Any:
     raise exc
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status of a refusal from Google (None for anything else)."""
+    import gspread
+
+    if isinstance(exc, gspread.exceptions.APIError) and exc.response is not None:
+        return int(exc.response.status_code)
+    return None
+
+
+def _google_message(exc: Any) -> str:
+    """The message of Google's error body (the exception's text when there is none)."""
+    try:
+        return str(exc.response.json()["error"]["message"])
+    except Exception:  # noqa: BLE001 - a body that is not Google's error shape
+        return str(exc)
 
 
 def _range_width(a1: str) -> int:
@@ -121,6 +134,11 @@ class GoogleSheetStore(Store):
         """The process's HTTP client for these credentials."""
         return client_for(self.creds).http_client
 
+    @property
+    def key(self) -> str:
+        """The spreadsheet id: every address of one spreadsheet shares caches and outbox."""
+        return self.spreadsheet_id
+
     def _key(self) -> tuple:
         return (os.environ.get("SHEETTRACK_GOOGLE_API_BASE", ""), self.spreadsheet_id, self.worksheet)
 
@@ -142,10 +160,7 @@ class GoogleSheetStore(Store):
 
     def _api_error(self, what: str, exc: Any) -> StoreError:
         code = exc.response.status_code if getattr(exc, "response", None) is not None else exc.code
-        try:
-            message = exc.response.json()["error"]["message"]
-        except Exception:  # noqa: BLE001 - a body that is not Google's error shape
-            message = str(exc)
+        message = _google_message(exc)
         account = self.creds.account
         share = f"share it with {account} as Editor" if account else "share it with your account as Editor"
         if code == 404:
@@ -168,13 +183,12 @@ class GoogleSheetStore(Store):
             if state is not None:
                 return state
         tab = self.worksheet or "Runs"
-        try:
-            state = self._fetch(tab)
-        except _NoSuchTab:
-            titles = self.titles()
-            state = self._fetch(tab, titles)
+        state = self._fetch(tab)
+        if state is None:  # a tab read is missing: ask which exist, and read those
+            state = self._fetch(tab, self.titles())
         if state.schema is not None and not self.worksheet and state.schema.sheet != tab:
             state = self._fetch(state.schema.sheet, self.titles())  # the template names another tab
+        assert state is not None  # reading only tabs that exist never misses one
         with _lock:
             _states[key] = state
         return state
@@ -185,7 +199,10 @@ class GoogleSheetStore(Store):
                          self.spreadsheet_id)
         return {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
 
-    def _fetch(self, tab: str, titles: dict[str, dict] | None = None) -> _State:
+    def _fetch(self, tab: str, titles: dict[str, dict] | None = None) -> _State | None:
+        """One batchGet of the runs header, the Schema tab and the environments' keys: of the
+        ones ``titles`` lists, or of all of them optimistically (None when one is missing:
+        Google refuses the whole read with 400)."""
         ranges = []
         if titles is None or tab in titles:
             ranges.append(f"{quote_sheet(tab)}!1:1")
@@ -201,11 +218,8 @@ class GoogleSheetStore(Store):
                     self.spreadsheet_id, ranges,
                     params={"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
             except Exception as exc:
-                import gspread
-
-                if (isinstance(exc, gspread.exceptions.APIError) and titles is None
-                        and exc.response is not None and exc.response.status_code == 400):
-                    raise _NoSuchTab() from None  # a tab is missing: ask which exist
+                if titles is None and _status(exc) == 400:
+                    return None  # a tab is missing (our ranges are well-formed)
                 return self.call("reading the header", _raise, exc)
             for spec, vr in zip(ranges, reply.get("valueRanges", [])):
                 got[spec] = vr.get("values", [])
@@ -273,15 +287,10 @@ class GoogleSheetStore(Store):
         try:
             self.http.batch_update(self.spreadsheet_id, {"requests": requests})
         except Exception as exc:
-            import gspread
-
-            if isinstance(exc, gspread.exceptions.APIError) and "already exists" in str(exc):
-                self._state(fresh=True)
-                return False  # another process laid it out meanwhile
-            if isinstance(exc, Uncertain):
-                state = self._state(fresh=True)
-                if state.header:
-                    return True
+            if _status(exc) == 400 and self._state(fresh=True).header:
+                return False  # another process laid it out meanwhile: its tab already exists
+            if isinstance(exc, Uncertain) and self._state(fresh=True).header:
+                return True
             self.call("laying out the sheet", _raise, exc)
         with _lock:
             _states[self._key()] = _State(tab, names if empty else None, schema,
@@ -355,11 +364,22 @@ class GoogleSheetStore(Store):
                                         f"{state.tab!r} at the same time; log again", self.target)
 
     def read(self, sheet: str | None = None) -> Table:
+        """A tab's values as stored (numbers, dates as serials); ``SheetNotFoundError`` when
+        the spreadsheet has no tab of that name."""
         state = self._state()
         name = sheet or state.tab
-        reply = self.call(f"reading tab {name!r}", self.http.values_get, self.spreadsheet_id, quote_sheet(name),
-                          params={"valueRenderOption": "UNFORMATTED_VALUE",
-                                  "dateTimeRenderOption": "SERIAL_NUMBER"})
+        try:
+            reply = self.http.values_get(self.spreadsheet_id, quote_sheet(name),
+                                         params={"valueRenderOption": "UNFORMATTED_VALUE",
+                                                 "dateTimeRenderOption": "SERIAL_NUMBER"})
+        except Exception as exc:
+            if _status(exc) == 400:  # a whole tab can only be refused when it is not there
+                titles = self.titles()
+                if name not in titles:
+                    raise SheetNotFoundError(
+                        f"{self.target}: no sheet named {name!r} (tabs: {', '.join(titles) or 'none'}); "
+                        f"Google said: {_google_message(exc)}", self.target, sheet=name) from None
+            reply = self.call(f"reading tab {name!r}", _raise, exc)
         values = reply.get("values", [])
         header = _header_of(values)
         width = len(header)
