@@ -25,7 +25,12 @@ from sheettrack.errors import (
     ValidationError,
 )
 from sheettrack.stores import gsheets, open_store
-from sheettrack.stores.gsheets import GoogleSheetStore, find_credentials, parse_target
+from sheettrack.stores.gsheets import (
+    GoogleSheetStore,
+    create_spreadsheet,
+    find_credentials,
+    parse_target,
+)
 
 
 @pytest.fixture
@@ -468,6 +473,22 @@ def test_a_missing_or_unshared_spreadsheet_says_how_to_fix_it(gs):
     gs.emu.revoke(gs.sid, account)
     with pytest.raises(StoreUnavailableError, match="permission denied"):
         sheettrack.log(gs.target, params={"lr": 0.1}, on_error="raise")
+
+
+def test_create_spreadsheet_makes_an_empty_one_in_drive(gs):
+    sid = create_spreadsheet("Team runs")
+    assert sid in gs.emu.spreadsheet_ids() and gs.emu.titles(sid) == ["Sheet1"]
+    assert not open_store(f"gsheet://{sid}").exists()
+    assert [r["path"] for r in gs.emu.requests if r["method"] == "POST"][-1] == "/drive/v3/files"
+
+
+def test_create_spreadsheet_says_when_google_did_not_answer(gs, monkeypatch):
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_RETRIES", "1")
+    before = set(gs.emu.spreadsheet_ids())
+    gs.emu.fault("500", times=5, match="/drive/v3/files")
+    with pytest.raises(StoreUnavailableError, match="Team runs.*may have been created"):
+        create_spreadsheet("Team runs", gs.creds)
+    assert set(gs.emu.spreadsheet_ids()) == before
 
 
 def test_new_sheet_creates_lays_out_and_shares(gs):

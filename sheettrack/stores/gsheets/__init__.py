@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from .auth import SCOPES, Credentials, find_credentials, load_credentials
 from .http import client_for
-from .store import GoogleSheetStore, forget
+from .store import GoogleSheetStore, create_spreadsheet, forget
 from .targets import is_google_target, parse_target, quote_sheet
 
-__all__ = ["GoogleSheetStore", "Credentials", "SCOPES", "client_for", "find_credentials", "forget",
+__all__ = ["GoogleSheetStore", "Credentials", "SCOPES", "client_for", "create_spreadsheet", "find_credentials", "forget",
            "is_google_target", "load_credentials", "parse_target", "quote_sheet"]

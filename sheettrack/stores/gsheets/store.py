@@ -108,6 +108,34 @@ def _header_of(values: list[list[Any]]) -> list[str]:
     return header
 
 
+SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
+
+
+def create_spreadsheet(title: str, credentials: str | os.PathLike | None = None) -> str:
+    """Create an empty spreadsheet called ``title`` in the credentials' Drive and return its
+    id (a service account's own Drive: share it with people afterwards). Refusals are a
+    ``StoreError``; no answer, quota or refused credentials a ``StoreUnavailableError``."""
+    import gspread
+    from google.auth.exceptions import RefreshError
+
+    creds = find_credentials(credentials)
+    http = client_for(creds).http_client
+    what = f"cannot create a Google Sheet {title!r}"
+    try:
+        reply = http.request("post", "https://www.googleapis.com/drive/v3/files",
+                             json={"name": title, "mimeType": SPREADSHEET_MIME},
+                             params={"supportsAllDrives": True}).json()
+    except gspread.exceptions.APIError as exc:
+        raise StoreError(f"{what}: {_google_message(exc)}") from None
+    except RefreshError as exc:
+        raise StoreUnavailableError(f"{what}: Google refused the credentials {creds.source}: "
+                                    f"{exc.args[0] if exc.args else exc}") from None
+    except (Uncertain, StoreUnavailableError) as exc:
+        raise StoreUnavailableError(f"{what}: {exc}; look in Drive before trying again, it may "
+                                    "have been created") from None
+    return str(reply["id"])
+
+
 class GoogleSheetStore(Store):
     """One Google Sheet: runs in one tab (the template's sheet, or the one the target names),
     column rules in a Schema tab."""
