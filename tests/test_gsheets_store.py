@@ -24,6 +24,7 @@ from sheettrack.errors import (
     TargetError,
     ValidationError,
 )
+from sheettrack.schema import Column, Schema
 from sheettrack.stores import gsheets, open_store
 from sheettrack.stores.gsheets import (
     GoogleSheetStore,
@@ -503,3 +504,133 @@ def test_new_sheet_creates_lays_out_and_shares(gs):
     assert perms and perms[-1]["body"]["role"] == "writer"
     rid = sheettrack.log(url, metrics={"accuracy": 0.5})
     assert column(gs.emu, sid, "run_id") == [rid]
+
+
+# -- the transaction: run rows and the reference rows they point at ---------------------------
+
+ENV_HEADER = ["env_hash", "python", "platform"]
+LAYOUT = Schema(name="t", columns=[Column(name="run_id", group="run"),
+                                   Column(name="env_hash", group="run"),
+                                   Column(name="accuracy", type="float", group="metrics")])
+
+
+def writes(emu) -> list[dict]:
+    """The write requests the emulator saw (batchUpdate, append)."""
+    return [r for r in api_requests(emu) if r["method"] == "POST"]
+
+
+def env_row(key: str) -> dict:
+    return {"env_hash": key, "python": "3.12.1", "platform": "linux"}
+
+
+def test_a_first_transaction_lays_out_and_writes_rows_and_references_in_one_request(gs):
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert not store.exists()
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5, "lr": 0.1}], LAYOUT,
+                  [Column(name="lr", type="float", group="params")])
+    assert len(writes(gs.emu)) == 1 and writes(gs.emu)[0]["path"].endswith(":batchUpdate")
+    assert len(api_requests(gs.emu)) <= 5
+    assert header(gs.emu, gs.sid) == ["run_id", "env_hash", "accuracy", "lr"]
+    assert gs.emu.values(gs.sid, "Runs")[1] == ["r1", "e1", 0.5, 0.1]
+    assert gs.emu.values(gs.sid, "Environments") == [ENV_HEADER, ["e1", "3.12.1", "linux"]]
+    documented = [r[0] for r in gs.emu.values(gs.sid, "Schema")[1:] if r and r[0]]
+    assert documented == ["run_id", "env_hash", "accuracy", "lr"]
+    # what a person sees when reading it back: text as text, numbers as numbers
+    gsheets.forget()
+    again = open_store(gs.target)
+    assert again.read().rows == [["r1", "e1", 0.5, 0.1]]
+    assert again.prefetched_keys("Environments", "env_hash") == {"e1"}
+
+
+def test_later_transactions_send_run_rows_then_new_reference_rows(gs):
+    store = open_store(gs.target)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+    gsheets.forget()  # a fresh process
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert store.exists() and store.read_schema().names == LAYOUT.names
+    assert store.prefetched_keys("Environments", "env_hash") == {"e1"}
+    with store.transaction() as tx:
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e2")], key="env_hash")
+        tx.append([{"run_id": "r2", "env_hash": "e2", "accuracy": 0.7}], LAYOUT)
+    paths = [r["path"] for r in api_requests(gs.emu)]
+    assert len(paths) == 3 and paths[0].endswith("values:batchGet")
+    assert "'Runs'!A1:append" in paths[1] and "'Environments'!A1:append" in paths[2]
+    assert column(gs.emu, gs.sid, "run_id") == ["r1", "r2"]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1", "e2"]
+
+
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_a_refused_run_row_sends_nothing_not_even_its_references(gs, laid_out):
+    store = open_store(gs.target)
+    if laid_out:
+        store.create(LAYOUT)
+    before = {t: gs.emu.values(gs.sid, t) for t in gs.emu.titles(gs.sid)}
+    gs.emu.reset_requests()
+    as_text = Column(name="accuracy", type="string", group="metrics")  # the sheet says float
+    with pytest.raises(ValidationError, match="accuracy"):
+        with store.transaction() as tx:
+            tx.create(LAYOUT)
+            tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+            tx.append([{"run_id": "r1", "accuracy": "high"}],
+                      Schema(name="t", columns=[LAYOUT.columns[0], as_text]), [as_text])
+    assert writes(gs.emu) == []
+    assert {t: gs.emu.values(gs.sid, t) for t in gs.emu.titles(gs.sid)} == before
+
+
+def test_a_refused_reference_row_sends_nothing_not_even_the_run_rows(gs):
+    store = open_store(gs.target)
+    store.create(LAYOUT)
+    gs.emu.reset_requests()
+    with pytest.raises(ValidationError, match="not in the header"):
+        with store.transaction() as tx:
+            tx.append([{"run_id": "r1", "accuracy": 0.5}], LAYOUT)
+            tx.append_rows("Environments", ENV_HEADER, [{"env_hash": "e1", "odd": 1}], key="env_hash")
+    assert writes(gs.emu) == []
+    assert gs.emu.values(gs.sid, "Runs")[1:] == []
+
+
+@pytest.mark.parametrize("kind", ["500", "drop"])
+@pytest.mark.parametrize("after", [False, True])
+def test_a_first_transaction_whose_answer_is_lost_lands_once(gs, kind, after):
+    store = open_store(gs.target)
+    gs.emu.fault(kind, times=1, match=":batchUpdate", after=after)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": f"r{i}", "env_hash": "e1", "accuracy": i / 10} for i in range(3)], LAYOUT)
+    assert column(gs.emu, gs.sid, "run_id") == ["r0", "r1", "r2"]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+    assert len(gs.emu.values(gs.sid, "Schema")) == 1 + len(LAYOUT.columns)
+
+
+def test_a_layout_another_process_made_meanwhile_takes_the_rows(gs):
+    mine, theirs = open_store(gs.target), open_store(gs.target)
+    assert not mine.exists()  # this process read the spreadsheet before the other laid it out
+    gsheets.forget()
+    theirs.create(Schema(name="t", columns=LAYOUT.columns[:1]))
+    with mine.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert header(gs.emu, gs.sid) == ["run_id", "env_hash", "accuracy"]
+    assert gs.emu.values(gs.sid, "Runs")[1:] == [["r1", "e1", 0.5]]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+
+
+def test_exists_schema_and_reference_keys_share_one_read(gs):
+    sheettrack.log(gs.target, params={"lr": 0.1})
+    gsheets.forget()
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert store.exists() and store.read_schema() is not None
+    assert len(store.prefetched_keys("Environments", "env_hash")) == 1
+    assert store.prefetched_keys("Data", "hash") is None  # not read: the log had no data
+    assert len(api_requests(gs.emu)) == 1

@@ -1,33 +1,38 @@
 """The Google Sheets store: the team's runs in one shared Google Sheet.
 
 It talks to Google through gspread's HTTP client (the real, unmodified one) and only its
-low-level calls, so every request is one the store chose: a one-off ``log`` costs one
-``values:batchGet`` (the header and the Schema sheet, cached for the process) and one
-``values:append``; further logs in the process cost the append alone. Values go with
-``valueInputOption=RAW`` so text is never parsed as a formula, a number or a date.
-``SHEETTRACK_GOOGLE_API_BASE`` sends every request to another address (a local emulator of the
-API), through the ``http_client=`` extension point gspread offers.
+low-level calls, so every request is one the store chose. What the spreadsheet holds (the
+runs header, the Schema tab, the Environments tab's header and keys) is read with one
+``values:batchGet`` and kept for the process. A transaction then costs: into a new
+spreadsheet, one atomic ``batchUpdate`` carrying the layout, the run rows and the new
+reference tabs with their rows; afterwards one ``values:append`` for the run rows, and one
+per reference tab that gains rows (a new environment). Cell values are typed (``RAW``) so text
+is never parsed as a formula, a number or a date. ``SHEETTRACK_GOOGLE_API_BASE`` sends every
+request to another address (a local emulator of the API), through the ``http_client=``
+extension point gspread offers.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ...cells import col_index, col_letter, to_cell
+from ...cells import Cell, col_index, col_letter, to_cell
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, TargetError
 from ...schema import Column, Schema
-from ..base import Store, Table
+from ..base import ReferenceRows, RunRows, Store, Table, Transaction
 from ..rows import expected_header, reconcile, reference_cells
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
-from .append import append_once, row_values
+from .append import ATTEMPTS, append_once, read_keys, row_values
 from .auth import Credentials, find_credentials
 from .http import Uncertain, client_for, forget_clients
 from .layout import (
     BUILT_COL,
     GOOGLE_TEXT_LIMIT,
+    NEW_TAB_ROWS,
     SETTINGS_COL,
     add_tab,
     bold_header,
@@ -43,18 +48,30 @@ from .summaries import built_ids, summary_requests
 from .targets import parse_target, quote_sheet
 
 ROLES = ("reader", "commenter", "writer")
-ENV_SHEET = "Environments"  # sheettrack.references.ENV_SHEET, named here to import nothing more
+#: Reference tabs whose header and keys (column A) ride along with the runs header, so a log
+#: needs no request of its own to know them (sheettrack.references names them; named here to
+#: import nothing more). The first is read optimistically, the rest when the tabs are listed.
+PREFETCHED = ("Environments", "Data")
+
+
+@dataclass
+class _Reference:
+    """A reference tab as the shared read saw it: its header and the keys in its column A."""
+
+    header: list[str]
+    keys: set[str]
 
 
 @dataclass
 class _State:
-    """What the process knows of one spreadsheet's runs tab: read once, then kept."""
+    """What the process knows of one spreadsheet: read once (one batchGet), then kept."""
 
     tab: str
-    header: list[str] | None  # None: the tab does not exist
+    header: list[str] | None  # None: the runs tab does not exist
     schema: Schema | None
     schema_rows: int  # rows of the Schema sheet, header included (0: no Schema sheet)
-    env_keys: set[str] | None = None  # keys of the Environments tab, read with the header (None: not read)
+    refs: dict[str, _Reference] = field(default_factory=dict)  # reference tabs read along
+    titles: dict[str, dict] | None = None  # every tab, when the read had to list them
 
 
 _states: dict[tuple, _State] = {}
@@ -98,6 +115,38 @@ def _range_width(a1: str) -> int:
     except ValueError:
         return 0
     return (max(idx) - min(idx) + 1) if idx else 0
+
+
+@dataclass
+class _Prepared:
+    """Run rows checked for the runs tab, with the schema they were built for and the
+    columns to add."""
+
+    rows: list[dict[str, Any]]
+    schema: Schema
+    new: list[Column]
+
+
+def _run_values(prepared: list[_Prepared], header: list[str]) -> tuple[list[list[Any]], list[str] | None]:
+    """The rows' values in ``header`` order, and their run ids (None when a row has none:
+    then a lost answer cannot be checked)."""
+    values, ids = [], []
+    for p in prepared:
+        columns = {c.name: c for c in [*p.schema.columns, *p.new]}
+        for row in p.rows:
+            values.append(row_values(header, {name: to_cell(columns[name].type, row[name])
+                                              for name in header if name in row and name in columns}))
+            ids.append(row.get("run_id"))
+    if "run_id" not in header or any(i is None for i in ids):
+        return values, None
+    return values, [str(i) for i in ids]
+
+
+def _keys_of(ref: ReferenceRows) -> set[str]:
+    """The keys of reference rows (none when they have no key column)."""
+    if ref.key is None:
+        return set()
+    return {str(r[ref.key]) for r in ref.rows if r.get(ref.key) not in (None, "")}
 
 
 def _header_of(values: list[list[Any]]) -> list[str]:
@@ -203,7 +252,9 @@ class GoogleSheetStore(Store):
         return StoreError(f"{self.target}: Google refused {what}: {message}", self.target)
 
     def _state(self, fresh: bool = False) -> _State:
-        """The header and the stored schema: one batchGet, once per process (``fresh`` re-reads)."""
+        """What the spreadsheet holds (runs header, stored schema, reference keys): one
+        batchGet, once per process (``fresh`` reads again). When a tab read is missing, the
+        tabs are listed and only the ones there are read (two requests more)."""
         key = self._key()
         if not fresh:
             with _lock:
@@ -211,15 +262,21 @@ class GoogleSheetStore(Store):
             if state is not None:
                 return state
         tab = self.worksheet or "Runs"
-        state = self._fetch(tab)
-        if state is None:  # a tab read is missing: ask which exist, and read those
-            state = self._fetch(tab, self.titles())
+        state = self._fetch(tab) or self._fetch_listed(tab, self.titles())
         if state.schema is not None and not self.worksheet and state.schema.sheet != tab:
-            state = self._fetch(state.schema.sheet, self.titles())  # the template names another tab
-        assert state is not None  # reading only tabs that exist never misses one
+            # the template names another tab
+            state = self._fetch_listed(state.schema.sheet, state.titles or self.titles())
         with _lock:
             _states[key] = state
         return state
+
+    def _remember(self, state: _State | None) -> None:
+        """Keep ``state`` as what the process knows (None: read the spreadsheet again next time)."""
+        with _lock:
+            if state is None:
+                _states.pop(self._key(), None)
+            else:
+                _states[self._key()] = state
 
     def titles(self) -> dict[str, dict]:
         """The spreadsheet's tabs: title -> properties (sheetId, index, gridProperties)."""
@@ -227,35 +284,38 @@ class GoogleSheetStore(Store):
                          self.spreadsheet_id)
         return {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
 
+    def _fetch_listed(self, tab: str, titles: dict[str, dict]) -> _State:
+        """``_fetch`` of the tabs ``titles`` lists (which cannot miss one)."""
+        state = self._fetch(tab, titles)
+        assert state is not None
+        return state
+
     def _fetch(self, tab: str, titles: dict[str, dict] | None = None) -> _State | None:
-        """One batchGet of the runs header, the Schema tab and the environments' keys: of the
-        ones ``titles`` lists, or of all of them optimistically (None when one is missing:
-        Google refuses the whole read with 400)."""
-        ranges = []
-        if titles is None or tab in titles:
-            ranges.append(f"{quote_sheet(tab)}!1:1")
-        if titles is None or SCHEMA_SHEET in titles:
-            ranges.append(f"{quote_sheet(SCHEMA_SHEET)}!A:{col_letter(SETTINGS_COL)}")
-        env_range = f"{quote_sheet(ENV_SHEET)}!A:A"  # the environments' keys ride along: no request of their own
-        if titles is None or ENV_SHEET in titles:
-            ranges.append(env_range)
+        """One batchGet of the runs header, the Schema tab and the reference tabs' headers
+        and keys: of the ones ``titles`` lists, or optimistically of the runs, Schema and
+        first reference tab (None when one is missing: Google refuses the whole read)."""
+        wanted = {"header": (tab, "1:1"), "schema": (SCHEMA_SHEET, f"A:{col_letter(SETTINGS_COL)}")}
+        refs = PREFETCHED if titles is not None else PREFETCHED[:1]
+        for sheet in refs:
+            wanted[f"{sheet}:header"] = (sheet, "1:1")
+            wanted[f"{sheet}:keys"] = (sheet, "A2:A")
+        ranges = {name: f"{quote_sheet(sheet)}!{cells}" for name, (sheet, cells) in wanted.items()
+                  if titles is None or sheet in titles}
         got: dict[str, list] = {}
         if ranges:
             try:
                 reply = self.http.values_batch_get(
-                    self.spreadsheet_id, ranges,
+                    self.spreadsheet_id, list(ranges.values()),
                     params={"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
             except Exception as exc:
                 if titles is None and _status(exc) == 400:
                     return None  # a tab is missing (our ranges are well-formed)
                 return self.call("reading the header", _raise, exc)
-            for spec, vr in zip(ranges, reply.get("valueRanges", [])):
-                got[spec] = vr.get("values", [])
-        header_rows = got.get(f"{quote_sheet(tab)}!1:1")
-        header = None
-        if header_rows is not None:
-            header = [("" if v is None else str(v)) for v in (header_rows[0] if header_rows else [])]
-        schema_values = got.get(f"{quote_sheet(SCHEMA_SHEET)}!A:{col_letter(SETTINGS_COL)}")
+            for name, vr in zip(ranges, reply.get("valueRanges", [])):
+                got[name] = vr.get("values", [])
+        header_rows = got.get("header")
+        header = None if header_rows is None else _header_of(header_rows)
+        schema_values = got.get("schema")
         schema = None
         if schema_values:
             settings = "".join(str(r[SETTINGS_COL]) for r in schema_values[1:]
@@ -265,11 +325,14 @@ class GoogleSheetStore(Store):
             schema = schema_from_sheet(settings or None, rows, self.target)
             if schema is not None and self.worksheet:
                 schema = replace(schema, sheet=self.worksheet)
-        env_rows = got.get(env_range)
-        env_keys = ({str(r[0]) for r in env_rows[1:] if r and r[0] not in (None, "")} if env_rows is not None
-                    else set() if titles is not None else None)
-        return _State(tab, header if header else (None if header_rows is None else []), schema,
-                      len(schema_values) if schema_values is not None else 0, env_keys)
+        found = {}
+        for sheet in refs:
+            if f"{sheet}:header" in got:
+                found[sheet] = _Reference(_header_of(got[f"{sheet}:header"]),
+                                          {str(r[0]) for r in got.get(f"{sheet}:keys", [])
+                                           if r and r[0] not in (None, "")})
+        return _State(tab, header, schema, len(schema_values) if schema_values is not None else 0,
+                      found, titles)
 
     # -- Store ---------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -278,97 +341,223 @@ class GoogleSheetStore(Store):
     def read_schema(self) -> Schema | None:
         return self._state().schema
 
+    def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
+        """The keys of reference tab ``sheet`` as the shared read saw them (no request of their
+        own); empty when the tabs were listed without it; None when that read did not cover
+        the tab (or its column A is not ``key``)."""
+        state = self._state()
+        ref = state.refs.get(sheet)
+        if ref is not None:
+            return set(ref.keys) if ref.header[:1] == [key] else None
+        if state.titles is not None and sheet.lower() not in {t.lower() for t in state.titles}:
+            return set()
+        return None
+
     def create(self, schema: Schema) -> bool:
-        tab = self.worksheet or schema.sheet
-        schema = replace(schema, sheet=tab)
-        titles = self.titles()
+        """Lay out the runs tab (and the Schema tab) for ``schema``: one batchUpdate."""
+        return self._lay_out(replace(schema, sheet=self.worksheet or schema.sheet), [], [], []) is not False
+
+    def _plan(self, schema: Schema, titles: dict[str, dict]) -> tuple[list[dict[str, Any]], int, int, set[int]] | None:
+        """The requests laying out the runs tab ``schema.sheet`` and the Schema tab, the runs
+        tab's id, its row count when it is empty (0: it holds values, rows go after them), and
+        the ids of the tabs they add; None when both tabs are there already."""
+        tab = schema.sheet
         if SCHEMA_SHEET in titles and tab in titles:
-            self._state(fresh=True)
-            return False
+            return None
         names = schema.names
         requests: list[dict[str, Any]] = []
         lone = list(titles.values())
         reuse = (tab not in titles and len(lone) == 1 and lone[0]["title"] in ("Sheet1", "Sheet 1")
                  and not self._has_values(lone[0]["title"]))
-        width = max(26, len(names))
         if tab in titles:
             sheet_id = titles[tab]["sheetId"]
-            empty = not self._has_values(tab)
+            rows = 0 if self._has_values(tab) else titles[tab].get("gridProperties", {}).get("rowCount", 1000)
         elif reuse:  # a new spreadsheet's empty first tab becomes the runs tab
             sheet_id = lone[0]["sheetId"]
-            empty = True
+            grid = lone[0].get("gridProperties", {})
+            rows = grid.get("rowCount", 1000)
             requests.append({"updateSheetProperties": {
                 "properties": {"sheetId": sheet_id, "title": tab, "gridProperties": {"frozenRowCount": 1}},
                 "fields": "title,gridProperties.frozenRowCount"}})
-            requests += grow(sheet_id, "COLUMNS", lone[0].get("gridProperties", {}).get("columnCount", 26),
-                             len(names))
+            requests += grow(sheet_id, "COLUMNS", grid.get("columnCount", 26), len(names))
         else:
             sheet_id = new_sheet_id(titles)
-            empty = True
+            rows = NEW_TAB_ROWS
             requests.append({"addSheet": {"properties": {
                 "sheetId": sheet_id, "title": tab, "index": 0,
-                "gridProperties": {"rowCount": 1000, "columnCount": width, "frozenRowCount": 1}}}})
-        if empty:
+                "gridProperties": {"rowCount": rows, "columnCount": max(26, len(names)), "frozenRowCount": 1}}}})
+        if rows:
             requests += runs_layout(sheet_id, schema)
+        taken = {sheet_id}
         if SCHEMA_SHEET not in titles:
-            requests += schema_tab(new_sheet_id(titles, avoid={sheet_id}), schema)
-        try:
-            self.http.batch_update(self.spreadsheet_id, {"requests": requests})
-        except Exception as exc:
-            if _status(exc) == 400 and self._state(fresh=True).header:
-                return False  # another process laid it out meanwhile: its tab already exists
-            if isinstance(exc, Uncertain) and self._state(fresh=True).header:
-                return True
-            self.call("laying out the sheet", _raise, exc)
-        with _lock:
-            _states[self._key()] = _State(tab, names if empty else None, schema,
-                                          len(schema_sheet_values(schema)))
-        if not empty:
-            self._state(fresh=True)
-        return True
+            schema_id = new_sheet_id(titles, avoid=taken)
+            taken.add(schema_id)
+            requests += schema_tab(schema_id, schema)
+        return requests, sheet_id, rows, taken
 
     def _has_values(self, title: str) -> bool:
         reply = self.call("reading a tab", self.http.values_get, self.spreadsheet_id,
                           f"{quote_sheet(title)}!A1:Z5")
         return bool(reply.get("values"))
 
-    def append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
+    def _lay_out(self, schema: Schema, prepared: list[_Prepared],
+                 refs: list[tuple[ReferenceRows, list[dict[str, Cell | None]]]],
+                 later: list[tuple[ReferenceRows, list[dict[str, Cell | None]]]]) -> bool | None:
+        """Lay out the runs tab for ``schema`` in one atomic batchUpdate carrying the
+        ``prepared`` run rows and the reference rows of tabs it adds; reference rows of tabs
+        that exist already are put in ``later``. True: laid out (rows included); None: laid
+        out, the rows still to append; False: another process laid it out (nothing sent)."""
+        state = self._state()
+        titles = state.titles if state.titles is not None else self.titles()
+        plan = self._plan(schema, titles)
+        if plan is None:
+            self._state(fresh=True)
+            later.extend(refs)
+            return False
+        requests, sheet_id, free, taken = plan
+        names = schema.names
+        values, keys = _run_values(prepared, names)
+        placed = bool(values) and free > 0
+        if placed:
+            requests += grow(sheet_id, "ROWS", free, 1 + len(values))
+            requests.append(cells_at(sheet_id, 1, 0, values))
+        added: dict[str, _Reference] = {}
+        lowered = {t.lower() for t in titles}
+        for ref, cells in refs:
+            if ref.sheet.lower() in lowered or ref.sheet in added:
+                later.append((ref, cells))
+                continue
+            ref_id = new_sheet_id(titles, avoid=taken)
+            taken.add(ref_id)
+            rows = [row_values(ref.header, c) for c in cells]
+            requests += add_tab(ref_id, ref.sheet, ref.header, rows=1 + len(rows))
+            requests.append(cells_at(ref_id, 1, 0, rows))
+            added[ref.sheet] = _Reference(list(ref.header), _keys_of(ref))
+        for _ in range(ATTEMPTS):
+            try:
+                self.http.batch_update(self.spreadsheet_id, {"requests": requests})
+                break
+            except Exception as exc:
+                uncertain = isinstance(exc, Uncertain)
+                if isinstance(exc, Uncertain) and (exc.slow or (placed and keys is None)):
+                    raise StoreUnavailableError(f"{self.target}: laying out the sheet: {exc}; the rows "
+                                                "may or may not have landed", self.target) from None
+                if uncertain or _status(exc) == 400:
+                    now = self._state(fresh=True)
+                    if now.header:  # laid out: by this request (atomic: all of it) or another's
+                        if uncertain and (not placed or self._holds(now, keys or [])):
+                            return None if not placed and prepared else True
+                        later[:] = refs  # nothing of this request landed
+                        return False
+                    if uncertain:
+                        continue  # nothing landed: send it again
+                self.call("laying out the sheet", _raise, exc)
+        else:
+            raise StoreUnavailableError(f"{self.target}: laying out the sheet failed repeatedly; try "
+                                        "again later", self.target)
+        new_titles = {t: p for t, p in titles.items() if p.get("sheetId") != sheet_id}
+        new_titles[schema.sheet] = {"sheetId": sheet_id, "title": schema.sheet}
+        for sheet in [SCHEMA_SHEET, *added]:
+            new_titles.setdefault(sheet, {"title": sheet})
+        if not free or SCHEMA_SHEET in titles:
+            self._remember(None)  # the tab held values or the Schema tab was there: read them
+        else:
+            self._remember(_State(schema.sheet, names, schema, len(schema_sheet_values(schema)),
+                                  {**state.refs, **added}, new_titles))
+        return True if placed or not prepared else None
+
+    def _holds(self, state: _State, keys: list[str]) -> bool:
+        """Whether the runs tab holds every one of these run ids (one column read)."""
+        if not state.header or "run_id" not in state.header:
+            return False
+        present = read_keys(self.call, self.http, self.spreadsheet_id, state.tab, state.header.index("run_id"))
+        return set(keys) <= present
+
+    def _prepare(self, runs: list[RunRows], header: list[str], stored: Schema | None,
+                 adopt: bool = False) -> list[_Prepared]:
+        """Run rows reconciled with the stored schema and checked against ``header`` (nothing
+        sent). ``adopt``: another process laid the tab out meanwhile, so this layout's columns
+        it lacks are added as new ones."""
+        out = []
+        for run in runs:
+            rows = [dict(r) for r in run.rows]
+            new = list(run.new_columns)
+            if adopt:
+                have = set(header) | {c.name for c in new}
+                new += [c for c in run.schema.columns if c.name not in have]
+            new = reconcile(rows, new, stored)
+            expected_header(run.schema, new).check_header(header, where=f"{self.target}: tab {run.schema.sheet}: ")
+            out.append(_Prepared(rows, run.schema, new))
+        return out
+
+    def commit(self, tx: Transaction) -> None:
+        """Everything ``tx`` carries, in as few requests as the exactly-once guarantee allows:
+        a store being laid out gets its layout, run rows and new reference tabs (with their
+        rows) in one atomic batchUpdate; otherwise the run rows go in one ``values:append``,
+        then the reference rows, one append per tab. Every row is checked before anything
+        is sent. After any failure the spreadsheet is read afresh next time."""
         try:
-            self._append(rows, schema, new_columns)
+            self._commit(tx)
         except BaseException:
-            with _lock:  # whatever went wrong, read the sheet afresh next time
-                _states.pop(self._key(), None)
+            self._remember(None)
             raise
 
-    def _append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
-        state = self._state(fresh=bool(new_columns))
+    def _commit(self, tx: Transaction) -> None:
+        with _lock:
+            known = self._key() in _states
+        state = self._state()
+        if known and state.header and any(run.new_columns for run in tx.runs):
+            state = self._state(fresh=True)  # another writer may have added these columns
+        refs = [(ref, reference_cells(ref.header, ref.rows, f"{self.target}: tab {ref.sheet}",
+                                      self.text_limit)[0]) for ref in tx.references]
+        later: list[tuple[ReferenceRows, list[dict[str, Cell | None]]]] = []
+        adopt = False
+        if not state.header and tx.layout is not None:
+            layout = replace(tx.layout, sheet=self.worksheet or tx.layout.sheet)
+            extra: dict[str, Column] = {}
+            for run in tx.runs:  # the first rows' own columns are laid out too
+                for col in [*run.schema.columns, *run.new_columns]:
+                    if layout.column(col.name) is None:
+                        extra.setdefault(col.name, col)
+            layout = layout.with_columns(list(extra.values()))
+            # the rows' new columns meet the definitions being stored (or stored already)
+            prepared = self._prepare(tx.runs, layout.names, state.schema or layout)
+            done = self._lay_out(layout, prepared, refs, later)
+            if done:
+                self._append_references(later)
+                return
+            adopt = done is False
+            state = self._state()
+        else:  # laid out already, maybe by another process since this one looked: adopt it
+            later, adopt = refs, tx.layout is not None
+        if tx.runs:
+            self._append_runs(state, tx.runs, adopt)
+        self._append_references(later)
+
+    def _append_runs(self, state: _State, runs: list[RunRows], adopt: bool) -> None:
+        """Run rows into the existing runs tab: new columns first, then one values:append."""
         if state.header is None:
             raise StoreError(f"{self.target}: the tab {state.tab!r} is gone; log again to lay it out anew, "
                              "or restore it from the sheet's version history", self.target)
         header = list(state.header)
-        new_columns = reconcile(rows, new_columns, state.schema)
-        expected = expected_header(schema, new_columns)
-        expected.check_header(header, where=f"{self.target}: tab {state.tab}: ")
-        add_names = [n for n in dict.fromkeys(c.name for c in schema.columns + new_columns) if n not in header]
-        if add_names:
-            self._add_columns(state, header, add_names, [c for c in new_columns if c.name in add_names])
-            header = header + add_names
-        columns = {c.name: c for c in schema.columns + new_columns}
-        values = [row_values(header, {name: to_cell(columns[name].type, row[name])
-                                      for name in header if name in row and name in columns})
-                  for row in rows]
-        ids = [row.get("run_id") for row in rows]
-        keys = None if "run_id" not in header or any(i is None for i in ids) else [str(i) for i in ids]
+        prepared = self._prepare(runs, header, state.schema, adopt)
+        add = [n for n in dict.fromkeys(c.name for p in prepared for c in [*p.schema.columns, *p.new])
+               if n not in header]
+        if add:
+            documented = {c.name: c for p in prepared for c in p.new if c.name in add}
+            self._add_columns(state, header, add, list(documented.values()))
+            header += add
+        values, keys = _run_values(prepared, header)
         reply = append_once(self.call, self.http, self.spreadsheet_id, state.tab, values, keys,
                             header.index("run_id") if keys is not None else None, self.target)
         table = (reply or {}).get("tableRange", "")
         if table and _range_width(table) > len(header):
-            with _lock:  # someone widened the header in the browser: read it again next time
-                _states.pop(self._key(), None)
+            self._remember(None)  # someone widened the header in the browser: read it again next time
 
     def _add_columns(self, state: _State, header: list[str], names: list[str], documented: list[Column]) -> None:
         """New columns: the grid widened where needed, their header cells and their Schema tab
-        rows, in one atomic batchUpdate."""
+        rows, in one atomic batchUpdate; then the header read again to be sure no other
+        writer put its own columns there at the same time."""
         titles = self.titles()
         if state.tab not in titles:
             raise StoreError(f"{self.target}: the tab {state.tab!r} is gone", self.target)
@@ -390,6 +579,49 @@ class GoogleSheetStore(Store):
         if fresh.header is None or fresh.header[first:first + len(names)] != names:
             raise StoreUnavailableError(f"{self.target}: another writer changed the header of tab "
                                         f"{state.tab!r} at the same time; log again", self.target)
+
+    def _append_references(self, refs: list[tuple[ReferenceRows, list[dict[str, Cell | None]]]]) -> None:
+        """Reference rows into their tabs, one values:append each; a missing tab is added with
+        its header first, a tab lacking header columns gets them."""
+        for ref, cells in refs:
+            self._append_reference(ref, cells)
+
+    def _append_reference(self, ref: ReferenceRows, cells: list[dict[str, Cell | None]]) -> None:
+        state = self._state()
+        sheet = ref.sheet
+        known = state.refs.get(sheet)
+        titles: dict[str, dict] | None = None
+        keys_known = known.keys if known is not None else None
+        if known is not None:  # read along with the runs header
+            have = list(known.header)
+        else:
+            titles = self.titles()
+            lowered = {t.lower(): t for t in titles}
+            if sheet.lower() not in lowered:
+                self.call(f"adding tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                          {"requests": add_tab(new_sheet_id(titles), sheet, ref.header)})
+                have, keys_known = list(ref.header), set()
+            else:
+                sheet = lowered[sheet.lower()]
+                reply = self.call(f"reading the header of tab {sheet!r}", self.http.values_get,
+                                  self.spreadsheet_id, f"{quote_sheet(sheet)}!1:1")
+                have = _header_of(reply.get("values", []))
+        add = [n for n in ref.header if n not in have]
+        if add:
+            props = (titles or self.titles())[sheet]
+            requests = grow(props["sheetId"], "COLUMNS", props.get("gridProperties", {}).get("columnCount", 26),
+                            len(have) + len(add))
+            requests.append(cells_at(props["sheetId"], 0, len(have), [add]))
+            self.call(f"adding columns to tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
+                      {"requests": requests})
+            have += add
+        values = [row_values(have, row) for row in cells]
+        key = ref.key if ref.key is not None and ref.key in have else None
+        keys = [str(r.get(key)) for r in ref.rows] if key is not None else None
+        append_once(self.call, self.http, self.spreadsheet_id, sheet, values, keys,
+                    have.index(key) if key is not None else None, self.target)
+        if keys_known is not None:  # the process knows the tab's keys: keep them current
+            state.refs[sheet] = _Reference(have, keys_known | _keys_of(ref))
 
     def read(self, sheet: str | None = None) -> Table:
         """A tab's values as stored (numbers, dates as serials); ``SheetNotFoundError`` when
@@ -415,8 +647,7 @@ class GoogleSheetStore(Store):
         while rows and all(v in ("", None) for v in rows[-1]):
             rows.pop()
         if name == state.tab:
-            with _lock:
-                _states[self._key()] = _State(state.tab, header, state.schema, state.schema_rows, state.env_keys)
+            self._remember(replace(state, header=header))
         return Table(sheet=name, header=header, rows=rows)
 
     # -- summary sheets ------------------------------------------------------------------------
@@ -431,7 +662,7 @@ class GoogleSheetStore(Store):
         values = reply.get("values", [])
         return built_ids(values[0][0] if values and values[0] else None)
 
-    def write_sheets(self, sheets: list[Any], remove: list[str] | tuple = (),
+    def write_sheets(self, sheets: list[Any], remove: Sequence[str] = (),
                      protect: tuple[str, ...] = ()) -> list[str]:
         """Summary sheets in one atomic batchUpdate (see ``summaries``)."""
         protect = tuple(protect) + (self._state().tab, SCHEMA_SHEET)
@@ -442,46 +673,6 @@ class GoogleSheetStore(Store):
             self.call("writing summary sheets", self.http.batch_update, self.spreadsheet_id,
                       {"requests": requests})
         return written
-
-    # -- reference sheets ----------------------------------------------------------------------
-    def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
-        """The keys of reference tab ``sheet`` read along with the header (None: not read that way)."""
-        if sheet != ENV_SHEET:
-            return None
-        return self._state().env_keys
-
-    def append_rows(self, sheet: str, header: list[str], rows: list[dict[str, Any]],
-                    key: str | None = None) -> None:
-        """Reference rows by header name: a missing tab is added with its header (one atomic
-        batchUpdate), then one ``values:append`` (RAW, INSERT_ROWS, anchored at A1). When the
-        append's answer is lost, rows whose ``key`` the tab holds are not sent again."""
-        if not rows:
-            return
-        cells, _ = reference_cells(header, rows, f"{self.target}: tab {sheet}", self.text_limit)
-        titles = self.titles()
-        lowered = {t.lower(): t for t in titles}
-        if sheet.lower() not in lowered:
-            self.call(f"adding tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
-                      {"requests": add_tab(new_sheet_id(titles), sheet, header)})
-            have = list(header)
-        else:
-            sheet = lowered[sheet.lower()]
-            reply = self.call(f"reading the header of tab {sheet!r}", self.http.values_get,
-                              self.spreadsheet_id, f"{quote_sheet(sheet)}!1:1")
-            have = _header_of(reply.get("values", []))
-            add = [n for n in header if n not in have]
-            if add:
-                props = titles[sheet]
-                requests = grow(props["sheetId"], "COLUMNS", props.get("gridProperties", {}).get("columnCount", 26),
-                                len(have) + len(add))
-                requests.append(cells_at(props["sheetId"], 0, len(have), [add]))
-                self.call(f"adding columns to tab {sheet!r}", self.http.batch_update, self.spreadsheet_id,
-                          {"requests": requests})
-                have += add
-        values = [row_values(have, row) for row in cells]
-        keys = [str(r.get(key)) for r in rows] if key is not None and key in have else None
-        append_once(self.call, self.http, self.spreadsheet_id, sheet, values, keys,
-                    have.index(key) if keys is not None and key is not None else None, self.target)
 
     # -- sharing -------------------------------------------------------------------------------
     def share(self, email: str, role: str = "reader", notify: bool = True) -> None:
