@@ -625,12 +625,33 @@ def test_a_layout_another_process_made_meanwhile_takes_the_rows(gs):
     assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
 
 
-def test_exists_schema_and_reference_keys_share_one_read(gs):
+def test_exists_schema_and_environment_keys_share_one_read(gs):
     sheettrack.log(gs.target, params={"lr": 0.1})
     gsheets.forget()
     store = open_store(gs.target)
     gs.emu.reset_requests()
     assert store.exists() and store.read_schema() is not None
     assert len(store.prefetched_keys("Environments", "env_hash")) == 1
-    assert store.prefetched_keys("Data", "hash") is None  # not read: the log had no data
+    assert len(api_requests(gs.emu)) == 1
+    # the Data tab's keys cost one small read of their own, once: here there is no Data tab
+    assert store.prefetched_keys("Data", "hash") == set()
+    assert store.prefetched_keys("Data", "hash") == set()
+    assert len(api_requests(gs.emu)) == 2
+    assert store.prefetched_keys("Models", "model") is None
+
+
+def test_data_keys_are_read_once_when_the_tab_is_there(gs):
+    store = open_store(gs.target)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append_rows("Data", ["hash", "name"], [{"hash": "d1", "name": "train"}], key="hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert store.prefetched_keys("Data", "hash") == {"d1"}  # known from the layout, no request
+    gsheets.forget()
+    store = open_store(gs.target)
+    assert store.exists()  # the runs, Schema and Environments tabs in one read
+    gs.emu.reset_requests()
+    assert store.prefetched_keys("Data", "hash") == {"d1"}
+    assert store.prefetched_keys("Data", "name") is None  # column A is not that key
     assert len(api_requests(gs.emu)) == 1

@@ -72,6 +72,7 @@ class _State:
     schema_rows: int  # rows of the Schema sheet, header included (0: no Schema sheet)
     refs: dict[str, _Reference] = field(default_factory=dict)  # reference tabs read along
     titles: dict[str, dict] | None = None  # every tab, when the read had to list them
+    absent: set[str] = field(default_factory=set)  # reference tabs found missing
 
 
 _states: dict[tuple, _State] = {}
@@ -142,6 +143,11 @@ def _run_values(prepared: list[_Prepared], header: list[str]) -> tuple[list[list
     return values, [str(i) for i in ids]
 
 
+def _reference_of(header_rows: list[list[Any]], key_rows: list[list[Any]]) -> _Reference:
+    """A reference tab from its first row and its column A below it."""
+    return _Reference(_header_of(header_rows), {str(r[0]) for r in key_rows if r and r[0] not in (None, "")})
+
+
 def _keys_of(ref: ReferenceRows) -> set[str]:
     """The keys of reference rows (none when they have no key column)."""
     if ref.key is None:
@@ -190,7 +196,6 @@ class GoogleSheetStore(Store):
     column rules in a Schema tab."""
 
     text_limit = GOOGLE_TEXT_LIMIT
-    BUILT_COL = BUILT_COL
 
     def __init__(self, target: str, credentials: str | os.PathLike | None = None) -> None:
         self.target = target
@@ -325,33 +330,55 @@ class GoogleSheetStore(Store):
             schema = schema_from_sheet(settings or None, rows, self.target)
             if schema is not None and self.worksheet:
                 schema = replace(schema, sheet=self.worksheet)
-        found = {}
-        for sheet in refs:
-            if f"{sheet}:header" in got:
-                found[sheet] = _Reference(_header_of(got[f"{sheet}:header"]),
-                                          {str(r[0]) for r in got.get(f"{sheet}:keys", [])
-                                           if r and r[0] not in (None, "")})
+        found = {sheet: _reference_of(got[f"{sheet}:header"], got.get(f"{sheet}:keys", []))
+                 for sheet in refs if f"{sheet}:header" in got}
         return _State(tab, header, schema, len(schema_values) if schema_values is not None else 0,
                       found, titles)
 
     # -- Store ---------------------------------------------------------------------------------
     def exists(self) -> bool:
+        """Whether the runs tab is there with a header (from the shared read)."""
         return bool(self._state().header)
 
     def read_schema(self) -> Schema | None:
+        """The schema the Schema tab documents (from the shared read)."""
         return self._state().schema
 
     def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
-        """The keys of reference tab ``sheet`` as the shared read saw them (no request of their
-        own); empty when the tabs were listed without it; None when that read did not cover
-        the tab (or its column A is not ``key``)."""
+        """The keys of reference tab ``sheet`` (empty when there is no such tab), kept for the
+        process. Environments rides along with the shared read; Data too when that read had
+        to list the tabs, else it costs one small read of its own (Google refuses a whole read
+        naming a missing tab, so a spreadsheet without Data would pay more on every first
+        read). None for other tabs, or when column A is not ``key``."""
         state = self._state()
         ref = state.refs.get(sheet)
-        if ref is not None:
-            return set(ref.keys) if ref.header[:1] == [key] else None
-        if state.titles is not None and sheet.lower() not in {t.lower() for t in state.titles}:
-            return set()
-        return None
+        if ref is None:
+            listed = state.titles is not None and sheet.lower() not in {t.lower() for t in state.titles}
+            if listed or sheet in state.absent:
+                return set()
+            if sheet not in PREFETCHED:
+                return None
+            ref = self._read_reference(sheet)
+            if ref is None:
+                state.absent.add(sheet)
+                return set()
+            state.refs[sheet] = ref
+        return set(ref.keys) if ref.header[:1] == [key] else None
+
+    def _read_reference(self, sheet: str) -> _Reference | None:
+        """A reference tab's header and keys in one batchGet; None when there is no such tab
+        (row 1 and column A are in every tab's grid, so Google refuses them only then)."""
+        ranges = [f"{quote_sheet(sheet)}!1:1", f"{quote_sheet(sheet)}!A2:A"]
+        try:
+            reply = self.http.values_batch_get(
+                self.spreadsheet_id, ranges,
+                params={"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"})
+        except Exception as exc:
+            if _status(exc) == 400:
+                return None
+            return self.call(f"reading tab {sheet!r}", _raise, exc)
+        got = [vr.get("values", []) for vr in reply.get("valueRanges", [])] + [[], []]
+        return _reference_of(got[0], got[1])
 
     def create(self, schema: Schema) -> bool:
         """Lay out the runs tab (and the Schema tab) for ``schema``: one batchUpdate."""
@@ -396,6 +423,7 @@ class GoogleSheetStore(Store):
         return requests, sheet_id, rows, taken
 
     def _has_values(self, title: str) -> bool:
+        """Whether a tab holds anything in its first rows (a new spreadsheet's Sheet1 does not)."""
         reply = self.call("reading a tab", self.http.values_get, self.spreadsheet_id,
                           f"{quote_sheet(title)}!A1:Z5")
         return bool(reply.get("values"))
@@ -587,6 +615,8 @@ class GoogleSheetStore(Store):
             self._append_reference(ref, cells)
 
     def _append_reference(self, ref: ReferenceRows, cells: list[dict[str, Cell | None]]) -> None:
+        """One reference tab's rows: its header from the shared read when it was there, else
+        read (or the tab added); then one idempotent append keyed by ``ref.key``."""
         state = self._state()
         sheet = ref.sheet
         known = state.refs.get(sheet)
