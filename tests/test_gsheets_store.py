@@ -625,6 +625,27 @@ def test_a_layout_another_process_made_meanwhile_takes_the_rows(gs):
     assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
 
 
+@pytest.mark.parametrize("how", ["renamed Sheet1", "added a tab"])
+def test_a_layout_made_after_this_process_looked_takes_the_rows(gs, how):
+    from tests.sheets_emulator.client import gspread_client
+
+    mine = open_store(gs.target)
+    assert not mine.exists()  # this process saw a new, empty spreadsheet
+    other = gspread_client(gs.emu, gs.creds).open_by_key(gs.sid)  # another writer, meanwhile
+    if how == "renamed Sheet1":
+        other.sheet1.update_title("Runs")
+    else:  # this process's layout request is then refused: the tab name is taken
+        other.add_worksheet("Runs", rows=100, cols=10)
+    other.worksheet("Runs").update([["run_id", "note"]], "A1")
+    with mine.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert header(gs.emu, gs.sid) == ["run_id", "note", "env_hash", "accuracy"]
+    assert gs.emu.values(gs.sid, "Runs")[1:] == [["r1", "", "e1", 0.5]]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+
+
 def test_exists_schema_and_environment_keys_share_one_read(gs):
     sheettrack.log(gs.target, params={"lr": 0.1})
     gsheets.forget()

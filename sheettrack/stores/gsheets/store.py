@@ -437,7 +437,12 @@ class GoogleSheetStore(Store):
         out, the rows still to append; False: another process laid it out (nothing sent)."""
         state = self._state()
         titles = state.titles if state.titles is not None else self.titles()
-        plan = self._plan(schema, titles)
+        try:
+            plan = self._plan(schema, titles)
+        except StoreError:  # the tabs changed since they were listed: laid out meanwhile?
+            if not self._state(fresh=True).header:
+                raise
+            plan = None
         if plan is None:
             self._state(fresh=True)
             later.extend(refs)
