@@ -12,7 +12,6 @@ from .cells import CellError, col_letter, from_cell
 from .delivery import CopyResult, Delivery, drop, pending, sync
 from .errors import (
     SchemaMismatchError,
-    StoreError,
     TargetError,
     ValidationError,
 )
@@ -219,21 +218,11 @@ def create_google_sheet(title: str, *, share_with: list[str] | tuple = (), role:
     The sheet belongs to the credentials' account (a service account's Drive): share it with
     the people who should open it (``share_with``, as writers by default).
     """
-    from .stores.gsheets import client_for, find_credentials
+    from .stores.gsheets import create_spreadsheet
 
-    creds = find_credentials(credentials)
-    client = client_for(creds)
-    import gspread
-
-    try:
-        reply = client.http_client.request(
-            "post", "https://www.googleapis.com/drive/v3/files",
-            json={"name": title, "mimeType": "application/vnd.google-apps.spreadsheet"},
-            params={"supportsAllDrives": True}).json()
-    except gspread.exceptions.APIError as exc:
-        raise StoreError(f"cannot create a Google Sheet {title!r}: {exc}") from None
-    target = f"gsheet://{reply['id']}"
+    sid = create_spreadsheet(title, credentials)
+    target = f"gsheet://{sid}"
     init(target, template, credentials=credentials)
     for email in share_with:
         share(target, email, role, credentials=credentials)
-    return f"https://docs.google.com/spreadsheets/d/{reply['id']}/edit"
+    return f"https://docs.google.com/spreadsheets/d/{sid}/edit"

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from .schema import Column, Schema, infer_type
+from .stores.base import LocalFile, Store
+from .stores.gsheets.targets import is_google_target
 
 SUFFIX = ".outbox"
 LOCK_TIMEOUT_S = 300.0
@@ -120,16 +122,14 @@ class Outbox:
         self.path = folder / f"{slug}-{digest}{SUFFIX}"
 
     @classmethod
-    def for_store(cls, store: Any) -> Outbox:
+    def for_store(cls, store: Store) -> Outbox:
         """The outbox of a store: keyed by the workbook's real path or the sheet's id and tab."""
-        path = getattr(store, "path", None)
-        if path is not None:
-            return cls(f"file:{Path(path)}", str(path))
-        sid = getattr(store, "spreadsheet_id", None)
-        if sid is not None:
-            tab = getattr(store, "worksheet", None) or ""
+        if isinstance(store, LocalFile):
+            return cls(f"file:{Path(store.path)}", str(store.path))
+        if is_google_target(store.target):
+            sid, _, tab = store.key.partition("/")
             return cls(f"gsheet:{sid}/{tab}", f"gsheet://{sid}" + (f"/{tab}" if tab else ""))
-        return cls(f"target:{store.target}", store.target)
+        return cls(f"target:{store.key}", store.target)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SheetNotFoundError, StoreError
+from .errors import SheetNotFoundError
 from .schema import SheettrackWarning
 from .stores.base import ReferenceRows, Store
 
@@ -267,10 +267,6 @@ def read_reference(store: Store, sheet: str) -> dict[str, dict[str, Any]]:
         table = store.read(sheet)
     except SheetNotFoundError:
         return {}
-    except StoreError as exc:
-        if "no sheet named" in str(exc) or "Unable to parse range" in str(exc):
-            return {}
-        raise
     key = KEYS.get(sheet)
     if key is None or key not in table.header:
         return {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import delivery
-from .errors import SheetNotFoundError, StoreError, ValidationError
+from .errors import SheetNotFoundError, ValidationError
 from .references import now_text
 from .session import Session
 from .stores import Store, open_store
@@ -95,10 +95,6 @@ def _rows(store: Store) -> list[dict[str, Any]]:
         table = store.read(MODELS_SHEET)
     except SheetNotFoundError:
         return []
-    except StoreError as exc:
-        if "no sheet named" in str(exc) or "Unable to parse range" in str(exc):
-            return []
-        raise
     return [dict(zip(table.header, r)) for r in table.rows]
 
 

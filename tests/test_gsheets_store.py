@@ -20,14 +20,21 @@ from sheettrack.cells import col_letter
 from sheettrack.cli import main
 from sheettrack.errors import (
     SchemaMismatchError,
+    SheetNotFoundError,
     StoreError,
     StoreUnavailableError,
     TargetError,
     ValidationError,
 )
 from sheettrack.record import Record
+from sheettrack.schema import Column, Schema
 from sheettrack.stores import gsheets, open_store
-from sheettrack.stores.gsheets import GoogleSheetStore, find_credentials, parse_target
+from sheettrack.stores.gsheets import (
+    GoogleSheetStore,
+    create_spreadsheet,
+    find_credentials,
+    parse_target,
+)
 
 
 @pytest.fixture
@@ -111,7 +118,7 @@ def _service_account(path: Path, email: str) -> Path:
 
 
 def test_credentials_are_looked_up_in_the_documented_order(tmp_path, monkeypatch, gs_credentials):
-    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "gs" / "service_account.json",
+    monkeypatch.setattr(gsheets.auth, "gspread_files", lambda: [tmp_path / "gs" / "service_account.json",
                                                             tmp_path / "gs" / "authorized_user.json"])
     monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
@@ -141,7 +148,7 @@ def test_authorized_user_files_are_accepted(tmp_path, monkeypatch):
 
 
 def test_no_credentials_lists_what_was_tried_and_how_to_make_some(tmp_path, monkeypatch):
-    monkeypatch.setattr(gsheets, "_gspread_files", lambda: [tmp_path / "service_account.json",
+    monkeypatch.setattr(gsheets.auth, "gspread_files", lambda: [tmp_path / "service_account.json",
                                                             tmp_path / "authorized_user.json"])
     monkeypatch.delenv("SHEETTRACK_CREDENTIALS", raising=False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
@@ -323,6 +330,22 @@ def test_a_header_renamed_by_a_person_is_refused_naming_it(gs):
 
 # -- reading: load, ls, show, validate, copy ---------------------------------------------------
 
+def test_reading_a_missing_tab_is_sheet_not_found_naming_it(gs):
+    sheettrack.init(gs.target)
+    store = open_store(gs.target)
+    with pytest.raises(SheetNotFoundError) as err:
+        store.read("Nope")
+    assert err.value.sheet == "Nope" and err.value.target == gs.target
+    assert "'Nope'" in str(err.value) and "Runs" in str(err.value)  # what is there instead
+    assert store.read("Schema").header[:2] == ["column", "type"]  # a tab that exists still reads
+
+
+def test_every_address_of_a_spreadsheet_has_its_id_as_key(gs):
+    assert open_store(gs.target).key == gs.sid
+    assert open_store(f"https://docs.google.com/spreadsheets/d/{gs.sid}/edit#gid=0").key == gs.sid
+    assert open_store(f"gsheet://{gs.sid}/Experiments").key == f"{gs.sid}/Experiments"  # another runs tab
+
+
 def test_cli_commands_work_on_a_google_sheet(gs, tmp_path):
     runner = CliRunner()
     creds = ["--credentials", str(gs.creds)]
@@ -454,6 +477,22 @@ def test_a_missing_or_unshared_spreadsheet_says_how_to_fix_it(gs):
         sheettrack.log(gs.target, params={"lr": 0.1}, on_error="raise")
 
 
+def test_create_spreadsheet_makes_an_empty_one_in_drive(gs):
+    sid = create_spreadsheet("Team runs")
+    assert sid in gs.emu.spreadsheet_ids() and gs.emu.titles(sid) == ["Sheet1"]
+    assert not open_store(f"gsheet://{sid}").exists()
+    assert [r["path"] for r in gs.emu.requests if r["method"] == "POST"][-1] == "/drive/v3/files"
+
+
+def test_create_spreadsheet_says_when_google_did_not_answer(gs, monkeypatch):
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_RETRIES", "1")
+    before = set(gs.emu.spreadsheet_ids())
+    gs.emu.fault("500", times=5, match="/drive/v3/files")
+    with pytest.raises(StoreUnavailableError, match="Team runs.*may have been created"):
+        create_spreadsheet("Team runs", gs.creds)
+    assert set(gs.emu.spreadsheet_ids()) == before
+
+
 def test_new_sheet_creates_lays_out_and_shares(gs):
     out = CliRunner().invoke(main, ["--credentials", str(gs.creds), "new-sheet", "Team runs",
                                     "--share", "ana@example.com", "-T", "classification"])
@@ -466,3 +505,175 @@ def test_new_sheet_creates_lays_out_and_shares(gs):
     assert perms and perms[-1]["body"]["role"] == "writer"
     rid = sheettrack.log(url, metrics={"accuracy": 0.5})
     assert column(gs.emu, sid, "run_id") == [rid]
+
+
+# -- the transaction: run rows and the reference rows they point at ---------------------------
+
+ENV_HEADER = ["env_hash", "python", "platform"]
+LAYOUT = Schema(name="t", columns=[Column(name="run_id", group="run"),
+                                   Column(name="env_hash", group="run"),
+                                   Column(name="accuracy", type="float", group="metrics")])
+
+
+def writes(emu) -> list[dict]:
+    """The write requests the emulator saw (batchUpdate, append)."""
+    return [r for r in api_requests(emu) if r["method"] == "POST"]
+
+
+def env_row(key: str) -> dict:
+    return {"env_hash": key, "python": "3.12.1", "platform": "linux"}
+
+
+def test_a_first_transaction_lays_out_and_writes_rows_and_references_in_one_request(gs):
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert not store.exists()
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5, "lr": 0.1}], LAYOUT,
+                  [Column(name="lr", type="float", group="params")])
+    assert len(writes(gs.emu)) == 1 and writes(gs.emu)[0]["path"].endswith(":batchUpdate")
+    assert len(api_requests(gs.emu)) <= 5
+    assert header(gs.emu, gs.sid) == ["run_id", "env_hash", "accuracy", "lr"]
+    assert gs.emu.values(gs.sid, "Runs")[1] == ["r1", "e1", 0.5, 0.1]
+    assert gs.emu.values(gs.sid, "Environments") == [ENV_HEADER, ["e1", "3.12.1", "linux"]]
+    documented = [r[0] for r in gs.emu.values(gs.sid, "Schema")[1:] if r and r[0]]
+    assert documented == ["run_id", "env_hash", "accuracy", "lr"]
+    # what a person sees when reading it back: text as text, numbers as numbers
+    gsheets.forget()
+    again = open_store(gs.target)
+    assert again.read().rows == [["r1", "e1", 0.5, 0.1]]
+    assert again.prefetched_keys("Environments", "env_hash") == {"e1"}
+
+
+def test_later_transactions_send_run_rows_then_new_reference_rows(gs):
+    store = open_store(gs.target)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+    gsheets.forget()  # a fresh process
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert store.exists() and store.read_schema().names == LAYOUT.names
+    assert store.prefetched_keys("Environments", "env_hash") == {"e1"}
+    with store.transaction() as tx:
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e2")], key="env_hash")
+        tx.append([{"run_id": "r2", "env_hash": "e2", "accuracy": 0.7}], LAYOUT)
+    paths = [r["path"] for r in api_requests(gs.emu)]
+    assert len(paths) == 3 and paths[0].endswith("values:batchGet")
+    assert "'Runs'!A1:append" in paths[1] and "'Environments'!A1:append" in paths[2]
+    assert column(gs.emu, gs.sid, "run_id") == ["r1", "r2"]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1", "e2"]
+
+
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_a_refused_run_row_sends_nothing_not_even_its_references(gs, laid_out):
+    store = open_store(gs.target)
+    if laid_out:
+        store.create(LAYOUT)
+    before = {t: gs.emu.values(gs.sid, t) for t in gs.emu.titles(gs.sid)}
+    gs.emu.reset_requests()
+    as_text = Column(name="accuracy", type="string", group="metrics")  # the sheet says float
+    with pytest.raises(ValidationError, match="accuracy"):
+        with store.transaction() as tx:
+            tx.create(LAYOUT)
+            tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+            tx.append([{"run_id": "r1", "accuracy": "high"}],
+                      Schema(name="t", columns=[LAYOUT.columns[0], as_text]), [as_text])
+    assert writes(gs.emu) == []
+    assert {t: gs.emu.values(gs.sid, t) for t in gs.emu.titles(gs.sid)} == before
+
+
+def test_a_refused_reference_row_sends_nothing_not_even_the_run_rows(gs):
+    store = open_store(gs.target)
+    store.create(LAYOUT)
+    gs.emu.reset_requests()
+    with pytest.raises(ValidationError, match="not in the header"):
+        with store.transaction() as tx:
+            tx.append([{"run_id": "r1", "accuracy": 0.5}], LAYOUT)
+            tx.append_rows("Environments", ENV_HEADER, [{"env_hash": "e1", "odd": 1}], key="env_hash")
+    assert writes(gs.emu) == []
+    assert gs.emu.values(gs.sid, "Runs")[1:] == []
+
+
+@pytest.mark.parametrize("kind", ["500", "drop"])
+@pytest.mark.parametrize("after", [False, True])
+def test_a_first_transaction_whose_answer_is_lost_lands_once(gs, kind, after):
+    store = open_store(gs.target)
+    gs.emu.fault(kind, times=1, match=":batchUpdate", after=after)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": f"r{i}", "env_hash": "e1", "accuracy": i / 10} for i in range(3)], LAYOUT)
+    assert column(gs.emu, gs.sid, "run_id") == ["r0", "r1", "r2"]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+    assert len(gs.emu.values(gs.sid, "Schema")) == 1 + len(LAYOUT.columns)
+
+
+def test_a_layout_another_process_made_meanwhile_takes_the_rows(gs):
+    mine, theirs = open_store(gs.target), open_store(gs.target)
+    assert not mine.exists()  # this process read the spreadsheet before the other laid it out
+    gsheets.forget()
+    theirs.create(Schema(name="t", columns=LAYOUT.columns[:1]))
+    with mine.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert header(gs.emu, gs.sid) == ["run_id", "env_hash", "accuracy"]
+    assert gs.emu.values(gs.sid, "Runs")[1:] == [["r1", "e1", 0.5]]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+
+
+@pytest.mark.parametrize("how", ["renamed Sheet1", "added a tab"])
+def test_a_layout_made_after_this_process_looked_takes_the_rows(gs, how):
+    from tests.sheets_emulator.client import gspread_client
+
+    mine = open_store(gs.target)
+    assert not mine.exists()  # this process saw a new, empty spreadsheet
+    other = gspread_client(gs.emu, gs.creds).open_by_key(gs.sid)  # another writer, meanwhile
+    if how == "renamed Sheet1":
+        other.sheet1.update_title("Runs")
+    else:  # this process's layout request is then refused: the tab name is taken
+        other.add_worksheet("Runs", rows=100, cols=10)
+    other.worksheet("Runs").update([["run_id", "note"]], "A1")
+    with mine.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert header(gs.emu, gs.sid) == ["run_id", "note", "env_hash", "accuracy"]
+    assert gs.emu.values(gs.sid, "Runs")[1:] == [["r1", "", "e1", 0.5]]
+    assert column(gs.emu, gs.sid, "env_hash", tab="Environments") == ["e1"]
+
+
+def test_exists_schema_and_environment_keys_share_one_read(gs):
+    sheettrack.log(gs.target, params={"lr": 0.1})
+    gsheets.forget()
+    store = open_store(gs.target)
+    gs.emu.reset_requests()
+    assert store.exists() and store.read_schema() is not None
+    assert len(store.prefetched_keys("Environments", "env_hash")) == 1
+    assert len(api_requests(gs.emu)) == 1
+    # the Data tab's keys cost one small read of their own, once: here there is no Data tab
+    assert store.prefetched_keys("Data", "hash") == set()
+    assert store.prefetched_keys("Data", "hash") == set()
+    assert len(api_requests(gs.emu)) == 2
+    assert store.prefetched_keys("Models", "model") is None
+
+
+def test_data_keys_are_read_once_when_the_tab_is_there(gs):
+    store = open_store(gs.target)
+    with store.transaction() as tx:
+        tx.create(LAYOUT)
+        tx.append_rows("Environments", ENV_HEADER, [env_row("e1")], key="env_hash")
+        tx.append_rows("Data", ["hash", "name"], [{"hash": "d1", "name": "train"}], key="hash")
+        tx.append([{"run_id": "r1", "env_hash": "e1", "accuracy": 0.5}], LAYOUT)
+    assert store.prefetched_keys("Data", "hash") == {"d1"}  # known from the layout, no request
+    gsheets.forget()
+    store = open_store(gs.target)
+    assert store.exists()  # the runs, Schema and Environments tabs in one read
+    gs.emu.reset_requests()
+    assert store.prefetched_keys("Data", "hash") == {"d1"}
+    assert store.prefetched_keys("Data", "name") is None  # column A is not that key
+    assert len(api_requests(gs.emu)) == 1

@@ -1,28 +1,29 @@
 """Summary sheets on a Google Sheet: the same ``SheetSpec`` descriptions the workbook store
-writes, rendered with one atomic ``batchUpdate``: each sheet is (re)added with its values and
+writes, rendered as one atomic ``batchUpdate``: each sheet is (re)added with its values and
 formats (``updateCells``), its best values highlighted (``addConditionalFormatRule``), its
 native charts (``addChart``), and the list of sheets sheettrack built is updated in the same
 request, so a rebuild never half-happens.
 
 The sheets sheettrack built are listed by id in the Schema tab (column N): a person's own tab,
-even one with the same name, is never overwritten.
+even one with the same name, is never overwritten. This module builds the requests; the store
+sends them.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import StoreError
-from .schema_sheet import SCHEMA_SHEET
+from ...cells import col_letter
+from ...errors import StoreError
+from ..schema_sheet import SCHEMA_SHEET
+from .layout import BUILT_COL, HEADER_FORMAT, extended, new_sheet_id
 
 BUILT_HEADER = "sheets sheettrack built (ids)"
 GREEN = {"red": 0.776, "green": 0.937, "blue": 0.808}
 TITLE_FORMAT = {"textFormat": {"bold": True, "fontSize": 12}}
-HEADER_FORMAT = {"textFormat": {"bold": True}, "backgroundColor": {"red": 0.85, "green": 0.9, "blue": 0.97}}
-EPOCH = _dt.datetime(1899, 12, 30)
 
 
 def number_format(code: str | None, sample: Any = None) -> dict[str, str] | None:
@@ -44,20 +45,9 @@ def number_format(code: str | None, sample: Any = None) -> dict[str, str] | None
 def _value(v: Any) -> dict[str, Any]:
     if v is None or (isinstance(v, str) and v == ""):
         return {}
-    if isinstance(v, bool):
-        return {"userEnteredValue": {"boolValue": v}}
-    if isinstance(v, (int, float)):
-        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-            return {"userEnteredValue": {"stringValue": "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")}}
-        return {"userEnteredValue": {"numberValue": v}}
-    if isinstance(v, _dt.datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        d = v - EPOCH
-        return {"userEnteredValue": {"numberValue": d.days + (d.seconds * 1_000_000 + d.microseconds) / 86_400_000_000}}
-    if isinstance(v, _dt.date):
-        return {"userEnteredValue": {"numberValue": (v - EPOCH.date()).days}}
-    return {"userEnteredValue": {"stringValue": str(v)}}
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return {"userEnteredValue": {"stringValue": "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")}}
+    return {"userEnteredValue": extended(v)}
 
 
 def _grid(sheet_id: int, rng: Any) -> dict[str, int]:
@@ -67,7 +57,7 @@ def _grid(sheet_id: int, rng: Any) -> dict[str, int]:
 
 def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str, Any]]:
     """Everything one summary sheet needs, as batchUpdate requests."""
-    from ..summary import FIRST_DATA_ROW, HEADER_ROW, TITLE_ROW
+    from ...summary import FIRST_DATA_ROW, HEADER_ROW, TITLE_ROW
 
     width = max(len(spec.header), 1)
     chart_rows = max((c.anchor[1] + c.height for c in spec.charts), default=0)
@@ -97,7 +87,7 @@ def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str
     if spec.rows:
         for col, goal in sorted(spec.best.items()):
             rng = spec.column_range(col)
-            letter = _letter(col)
+            letter = col_letter(col)
             fn = "MAX" if goal == "max" else "MIN"
             formula = (f"=AND(ISNUMBER({letter}{FIRST_DATA_ROW}),{letter}{FIRST_DATA_ROW}="
                        f"{fn}(${letter}${FIRST_DATA_ROW}:${letter}${rng.row2}))")
@@ -110,12 +100,6 @@ def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str
     out.append({"autoResizeDimensions": {"dimensions": {"sheetId": sheet_id, "dimension": "COLUMNS",
                                                         "startIndex": 0, "endIndex": width}}})
     return out
-
-
-def _letter(col: int) -> str:
-    from ..cells import col_letter
-
-    return col_letter(col)
 
 
 def _chart(chart: Any, sheet_id: int) -> dict[str, Any]:
@@ -139,16 +123,24 @@ def _chart(chart: Any, sheet_id: int) -> dict[str, Any]:
                 "widthPixels": chart.width * 100, "heightPixels": chart.height * 21}}}
 
 
-def write_sheets(store: Any, specs: list[Any], remove: list[str] | tuple = (),
-                 protect: tuple[str, ...] = ()) -> list[str]:
-    """Write summary sheets into the store's spreadsheet in one atomic batchUpdate."""
-    from .gsheets import _new_sheet_id
+def built_ids(cell: Any) -> list[int]:
+    """The sheet ids listed in the Schema tab's built-sheets cell (none when unreadable)."""
+    try:
+        ids = json.loads(cell) if cell not in (None, "") else []
+    except (ValueError, TypeError):
+        ids = []
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
 
-    titles = store._titles()
+
+def summary_requests(target: str, titles: dict[str, dict], built: set[int], specs: list[Any],
+                     remove: Sequence[str] = (), protect: Sequence[str] = (),
+                     ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The one batchUpdate that writes ``specs`` (replacing the sheets sheettrack built before,
+    never a person's own tab) and deletes the built sheets named in ``remove``; and the names
+    written. Raises StoreError, having sent nothing, for a sheet it must not overwrite."""
     if SCHEMA_SHEET not in titles:
-        raise StoreError(f"{store.target}: the {SCHEMA_SHEET} tab that lists the sheets sheettrack "
-                         "built is missing; run 'sheettrack init' on it first", store.target)
-    built = set(store.built_sheets(titles))
+        raise StoreError(f"{target}: the {SCHEMA_SHEET} tab that lists the sheets sheettrack "
+                         "built is missing; run 'sheettrack init' on it first", target)
     schema_id = titles[SCHEMA_SHEET]["sheetId"]
     requests: list[dict[str, Any]] = []
     written: list[str] = []
@@ -156,18 +148,18 @@ def write_sheets(store: Any, specs: list[Any], remove: list[str] | tuple = (),
     ids = set(built)
     for spec in specs:
         if spec.name in protect:
-            raise StoreError(f"{store.target}: a summary cannot be called {spec.name!r}: that tab holds "
-                             "sheettrack's own data", store.target)
+            raise StoreError(f"{target}: a summary cannot be called {spec.name!r}: that tab holds "
+                             "sheettrack's own data", target)
         old = titles.get(spec.name)
         index = None
         if old is not None:
             if old["sheetId"] not in built:
-                raise StoreError(f"{store.target}: tab {spec.name!r} is not one sheettrack built; rename "
-                                 "it, or give the summary another name. Nothing was written.", store.target)
+                raise StoreError(f"{target}: tab {spec.name!r} is not one sheettrack built; rename "
+                                 "it, or give the summary another name. Nothing was written.", target)
             requests.append({"deleteSheet": {"sheetId": old["sheetId"]}})
             sheet_id, index = old["sheetId"], old.get("index")
         else:
-            sheet_id = _new_sheet_id({str(i): {"sheetId": i} for i in taken})
+            sheet_id = new_sheet_id({}, avoid=taken)
             taken.add(sheet_id)
         ids.add(sheet_id)
         requests += sheet_requests(spec, sheet_id, index)
@@ -178,16 +170,15 @@ def write_sheets(store: Any, specs: list[Any], remove: list[str] | tuple = (),
             requests.append({"deleteSheet": {"sheetId": old["sheetId"]}})
             ids.discard(old["sheetId"])
     if not requests:
-        return []
+        return [], []
     live = {p["sheetId"] for p in titles.values()} | ids
     requests.append({"updateCells": {
-        "start": {"sheetId": schema_id, "rowIndex": 0, "columnIndex": store.BUILT_COL},
+        "start": {"sheetId": schema_id, "rowIndex": 0, "columnIndex": BUILT_COL},
         "rows": [{"values": [{"userEnteredValue": {"stringValue": BUILT_HEADER}}]},
                  {"values": [{"userEnteredValue": {"stringValue": json.dumps(sorted(ids & live))}}]}],
         "fields": "userEnteredValue"}})
     columns = titles[SCHEMA_SHEET].get("gridProperties", {}).get("columnCount", 26)
-    if columns <= store.BUILT_COL:
+    if columns <= BUILT_COL:
         requests.insert(0, {"appendDimension": {"sheetId": schema_id, "dimension": "COLUMNS",
-                                                "length": store.BUILT_COL + 1 - columns}})
-    store._call("writing summary sheets", store.http.batch_update, store.spreadsheet_id, {"requests": requests})
-    return written
+                                                "length": BUILT_COL + 1 - columns}})
+    return requests, written
