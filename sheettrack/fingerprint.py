@@ -340,7 +340,7 @@ def _fingerprint_array(arr: Any, *, name: str | None) -> dict[str, object]:
     else:
         flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
         for start in range(0, flat.size, CHUNK_SIZE):
-            digest.update(flat[start : start + CHUNK_SIZE])
+            digest.update(flat[start : start + CHUNK_SIZE].data)
     return {
         "kind": "array",
         "name": name,

@@ -173,8 +173,8 @@ def chart_svg(chart: ChartSpec, specs: dict[str, SheetSpec], width: int = 720, h
             idx = list(range(0, n, step))
             if idx and idx[-1] != n - 1:
                 idx.append(n - 1)
-            pts = " ".join(f"{left + (i / max(n - 1, 1)) * pw:.1f},{y(vals[i]):.1f}" for i in idx
-                           if i < len(vals) and vals[i] is not None)
+            pts = " ".join(f"{left + (i / max(n - 1, 1)) * pw:.1f},{y(v):.1f}" for i in idx
+                           if i < len(vals) and (v := vals[i]) is not None)
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{pts}"/>')
         for i in sorted({0, n - 1}):
             label = cats[i] if i < len(cats) else str(i + 1)

@@ -195,6 +195,7 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
     groups = {c.name: c.group for c in schema.columns}
     picked: dict[str, dict[str, Any]] = {"metrics": {}, "params": {}}
     for col, value in row.items():
+        col = str(col)
         group = groups.get(col)
         if group in picked and not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value))):
             picked[group][col] = plain(value)

@@ -130,8 +130,8 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
     import pandas as pd
 
     what = f"summary {summary.name!r}"
-    for key in ("index", "columns", "values"):
-        _check_columns(df, getattr(summary, key), what, key)
+    for part in ("index", "columns", "values"):
+        _check_columns(df, getattr(summary, part), what, part)
     sub = _query(df, summary.where, what)
     for v in summary.values:
         numeric = pd.api.types.is_numeric_dtype(sub[v]) and not pd.api.types.is_bool_dtype(sub[v])
@@ -149,8 +149,9 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
         values = sub[v].astype("float64") if summary.aggfunc != ("count",) and v in sub else sub[v]
         frame = sub[keys + list(summary.columns)].assign(**{"__v": values})
         for agg in summary.aggfunc:
+            how: Any = agg  # a pandas aggregation name, checked when the template was read
             pt = pd.pivot_table(frame, index=keys, columns=list(summary.columns) or None,
-                                values="__v", aggfunc=agg, dropna=True, observed=True)
+                                values="__v", aggfunc=how, dropna=True, observed=True)
             if isinstance(pt, pd.Series):
                 pt = pt.to_frame()
             if pt.shape[1] == 0:  # no values at all: the groups still show, with empty cells
@@ -168,8 +169,8 @@ def pivot_frame(df: Any, summary: Summary, schema: Schema | None = None) -> Any:
     out = pd.concat(parts, axis=1) if parts else pd.DataFrame()
     if summary.sort:
         by = summary.sort["by"]
-        key = by if by in out.columns or by in keys else next(
-            (c for c in out.columns if c.startswith(f"{by} ")), None)
+        key: str | None = by if by in out.columns or by in keys else next(
+            (str(c) for c in out.columns if str(c).startswith(f"{by} ")), None)
         if key is None:
             raise ValidationError(f"{what}: sort by {by!r}: no such value or column in the summary")
         ascending = bool(summary.sort.get("ascending", False))

@@ -59,16 +59,17 @@ class History:
     def __init__(self, goals: dict[str, str] | None = None) -> None:
         self.goals = dict(goals or {})
         self.final: dict[str, float] = {}
-        self.final_epoch: dict[str, int] = {}
-        self.best: dict[str, tuple[float, int]] = {}
-        self.epochs = 0
-        self.nan: tuple[str, int] | None = None
+        # an epoch is a count, or a fraction of one where a trainer logs mid-epoch
+        self.final_epoch: dict[str, float] = {}
+        self.best: dict[str, tuple[float, float]] = {}
+        self.epochs: float = 0
+        self.nan: tuple[str, float] | None = None
 
     def goal(self, name: str) -> str:
         """``max`` when more of metric ``name`` is better, else ``min``."""
         return goal_of(name, goals=self.goals)
 
-    def add(self, epoch: int, metrics: dict[str, Any]) -> None:
+    def add(self, epoch: float, metrics: dict[str, Any]) -> None:
         """Record the metrics seen at the end of ``epoch`` (counted from 1)."""
         self.epochs = max(self.epochs, epoch)
         for name, raw in metrics.items():
