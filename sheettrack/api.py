@@ -16,7 +16,7 @@ from .errors import (
     ValidationError,
 )
 from .frames import existing, read_table
-from .record import flatten
+from .record import Record, flatten
 from .run import Run
 from .schema import Column, Schema
 from .session import Credentials, Session, TemplateArg
@@ -145,13 +145,14 @@ def copy(source: str | os.PathLike, dest: str | os.PathLike, *, credentials: Cre
         layout = session.layout(src_schema)
     have = delivery.stored_ids(session, layout.schema.sheet) if session.store.exists() else set()
     schema = layout.schema
+    groups = {c.name: c.group for c in src_schema.columns}
     new: list[Column] = []
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
     skipped = 0
     for r, raw in enumerate(table.rows):
         rownum = table.first_row + r
-        row: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         for i, name in enumerate(table.header):
             col = src_schema.column(name)
             if not name or col is None or i >= len(raw):
@@ -163,23 +164,19 @@ def copy(source: str | os.PathLike, dest: str | os.PathLike, *, credentials: Cre
                 continue
             if value is None:
                 continue
-            target_col = schema.column(name)
-            if target_col is None:
-                target_col = col
+            if schema.column(name) is None:  # DEST gains the column as SOURCE defines it
                 schema = schema.with_columns([col])
                 new.append(col)
-            try:
-                row[name] = target_col.coerce(value, text_limit=session.store.text_limit)
-            except ValueError as exc:
-                problems.append(f"{table.sheet}!{col_letter(i)}{rownum}: {exc} ({target_col.rule()} in "
-                                f"{session.target})")
-        if str(row.get("run_id")) in have:
+            values[name] = value
+        if str(values.get("run_id")) in have:
             skipped += 1
             continue
-        missing = [c.name for c in schema.columns if c.required and row.get(c.name) is None]
-        if missing:
-            problems.append(f"{table.sheet}!{rownum}: {', '.join(missing)}: a value is required in "
-                            f"{session.target}")
+        try:  # checked against DEST's schema, as every run is
+            row, _ = schema.build_row(Record.from_stored(values, groups).fields(),
+                                      text_limit=session.store.text_limit)
+        except ValidationError as exc:
+            problems.extend(f"{table.sheet}!{rownum}: {p} (in {session.target})" for p in exc.problems)
+            continue
         rows.append(row)
     if problems:
         raise ValidationError(problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else []))

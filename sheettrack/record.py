@@ -56,7 +56,7 @@ class Record:
     started_at: _dt.datetime | None
     ended_at: _dt.datetime | None
     duration_s: float | None = None
-    status: str = "finished"
+    status: str | None = "finished"
     error: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -67,6 +67,30 @@ class Record:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     sweep_id: str | None = None
     sweep_rank: int | None = None
+    #: other columns of a run read back from a store (a copy), by name, written as they are
+    stored: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, values: Mapping[str, Any], groups: Mapping[str, str | None]) -> Record:
+        """A run read back from a store (column name -> value, ``groups`` naming each
+        column's group), as a ``Record``: nothing is added that the row did not hold."""
+        by: dict[str | None, dict[str, Any]] = {}
+        for name, value in values.items():
+            by.setdefault(groups.get(name), {})[name] = value
+        run = by.pop("run", {})
+        notes = by.pop("notes", {})
+        own = {k: run.pop(k, None) for k in ("run_id", "started_at", "ended_at", "duration_s", "status",
+                                             "error", "sweep_id", "sweep_rank")}
+        stored = {**run, **notes}
+        hypothesis, text = stored.pop("hypothesis", None), stored.pop("notes", None)
+        for group, group_values in by.items():
+            if group not in ("params", "metrics", "tags"):
+                stored.update(group_values)
+        return cls(run_id=str(own["run_id"] or ""), started_at=own["started_at"], ended_at=own["ended_at"],
+                   duration_s=own["duration_s"], status=own["status"], error=own["error"],
+                   params=by.get("params", {}), metrics=by.get("metrics", {}), tags=by.get("tags", {}),
+                   notes=text, hypothesis=hypothesis, sweep_id=own["sweep_id"], sweep_rank=own["sweep_rank"],
+                   stored=stored)
 
     def fields(self) -> dict[str, dict[str, Any]]:
         """The run's values by group, as ``Schema.build_row`` takes them."""
@@ -75,16 +99,18 @@ class Record:
                                "status": self.status, "error": self.error}
         if self.sweep_id is not None or self.sweep_rank is not None:
             run.update(sweep_id=self.sweep_id, sweep_rank=self.sweep_rank)
-        data: dict[str, Any] = {"data_hash": None, "data": None}
+        out = {"run": run, "params": dict(self.params), "metrics": dict(self.metrics),
+               "tags": dict(self.tags), "data": {},
+               "notes": {"hypothesis": self.hypothesis, "notes": self.notes},
+               "provenance": dict(self.provenance)}
         if self.data:
             from .fingerprint import combined_hash
 
             plain = [dict(d) for d in self.data]
-            data = {"data_hash": combined_hash(plain), "data": plain}
-        return {"run": run, "params": dict(self.params), "metrics": dict(self.metrics),
-                "tags": dict(self.tags), "data": data,
-                "notes": {"hypothesis": self.hypothesis, "notes": self.notes},
-                "provenance": dict(self.provenance)}
+            out["data"] = {"data_hash": combined_hash(plain), "data": plain}
+        if self.stored:
+            out["stored"] = dict(self.stored)
+        return out
 
 
 def build_record(*, run_id: str | None = None, params: Any = None, metrics: Any = None,

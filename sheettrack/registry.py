@@ -21,6 +21,7 @@ from typing import Any
 
 from . import delivery
 from .errors import SheetNotFoundError, ValidationError
+from .record import Record
 from .references import now_text
 from .session import Session
 from .stores import Store, open_store
@@ -192,13 +193,10 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
         run_id = _best_run(target, metric, credentials)
     schema, df = load_frame(target, credentials=credentials)
     row = find_run(df, str(run_id), target)
-    groups = {c.name: c.group for c in schema.columns}
-    picked: dict[str, dict[str, Any]] = {"metrics": {}, "params": {}}
-    for col, value in row.items():
-        col = str(col)
-        group = groups.get(col)
-        if group in picked and not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value))):
-            picked[group][col] = plain(value)
+    values = {str(col): plain(value) for col, value in row.items()
+              if not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value)))}
+    run = Record.from_stored(values, {c.name: c.group for c in schema.columns})
+    picked = {"metrics": dict(run.metrics), "params": dict(run.params)}
 
     session = Session.open(target, credentials)
     existing = _models(_rows(session.store))
@@ -209,12 +207,12 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
         holder = [m for m in existing if m.name == name and alias in m.aliases]
         if holder:
             moves.append(f"{alias}: v{holder[-1].version} -> v{version}")
-    record = {"name": name, "version": version, "aliases": ", ".join(alias_list),
-              "alias_moves": "; ".join(moves) or None, "run_id": str(row["run_id"]),
+    entry = {"name": name, "version": version, "aliases": ", ".join(alias_list),
+              "alias_moves": "; ".join(moves) or None, "run_id": run.run_id,
               "metrics": json.dumps(picked["metrics"], default=str, ensure_ascii=False),
               "params": json.dumps(picked["params"], default=str, ensure_ascii=False),
               **file_info, "registered_by": _user(), "registered_at": now_text()}
-    delivery.write_reference(session, MODELS_SHEET, MODELS_HEADER, [record])
+    delivery.write_reference(session, MODELS_SHEET, MODELS_HEADER, [entry])
     return get_model(target, name, version=version, credentials=credentials)
 
 
