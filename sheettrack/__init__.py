@@ -13,7 +13,7 @@ Importing sheettrack imports neither pandas nor openpyxl: one call at the end of
 training script stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     CorruptWorkbookError,
@@ -27,6 +27,7 @@ from .errors import (
     ValidationError,
     WorkbookLockedError,
 )
+from .lazy import lazy_names
 
 if TYPE_CHECKING:
     from .api import (
@@ -70,23 +71,7 @@ _HOMES = {
     "schema": ("Column", "Schema", "SheettrackWarning"),
     "templates": ("list_templates", "load_template"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sheettrack' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME_OF))
-
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)
 
 __version__ = "0.1.0"
 

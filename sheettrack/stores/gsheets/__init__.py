@@ -13,8 +13,9 @@ None of them imports the workbook store.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ...lazy import lazy_names
 from .targets import is_google_target, parse_target, quote_sheet
 
 if TYPE_CHECKING:
@@ -23,21 +24,11 @@ if TYPE_CHECKING:
     from .store import GoogleSheetStore, create_spreadsheet, forget
 
 # The store and its clients load on first use: telling a target's kind must not import them.
-_HOMES = {"SCOPES": "auth", "Credentials": "auth", "find_credentials": "auth", "load_credentials": "auth",
-          "client_for": "http", "GoogleSheetStore": "store", "create_spreadsheet": "store", "forget": "store"}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in ("append", "auth", "http", "layout", "store", "summaries"):  # a module of the package
-        return importlib.import_module(f".{name}", __name__)
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(
+    __name__, globals(),
+    {"auth": ("SCOPES", "Credentials", "find_credentials", "load_credentials"), "http": ("client_for",),
+     "store": ("GoogleSheetStore", "create_spreadsheet", "forget")},
+    modules=("append", "auth", "http", "layout", "store", "summaries"))
 
 
 __all__ = ["GoogleSheetStore", "Credentials", "SCOPES", "client_for", "create_spreadsheet", "find_credentials", "forget",

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...cells import Cell, col_letter
+from ...cells import Cell, col_letter, to_serial
 from ...errors import StoreUnavailableError
 from .http import Uncertain
-from .layout import serial
 from .targets import quote_sheet
 
 #: Sends of one append before giving up (each after a lost answer and a look at the sheet).
@@ -28,7 +27,7 @@ def cell_json(cell: Cell | None) -> Any:
     if cell is None:
         return None
     if cell.kind == "d":
-        return serial(cell.value)
+        return to_serial(cell.value)
     return cell.value
 
 

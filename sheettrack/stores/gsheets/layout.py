@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ...cells import EXCEL_EPOCH
+from ...cells import to_serial
 from ...schema import Column, Schema
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 
@@ -26,16 +26,6 @@ HEADER_FORMAT = {"textFormat": {"bold": True}, "backgroundColor": {"red": 0.85, 
 NEW_TAB_ROWS = 1000
 
 
-def serial(value: _dt.date) -> float | int:
-    """A date or date-time as the spreadsheet serial number Sheets stores (UTC, naive)."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        delta = value - EXCEL_EPOCH
-        return delta.days + (delta.seconds * 1_000_000 + delta.microseconds) / 86_400_000_000
-    return (value - EXCEL_EPOCH.date()).days
-
-
 def extended(value: Any) -> dict[str, Any]:
     """A plain value as an ``ExtendedValue``: typed, so text is never parsed as a formula."""
     if isinstance(value, bool):
@@ -43,7 +33,7 @@ def extended(value: Any) -> dict[str, Any]:
     if isinstance(value, (int, float)):
         return {"numberValue": value}
     if isinstance(value, _dt.date):
-        return {"numberValue": serial(value)}
+        return {"numberValue": to_serial(value)}
     return {"stringValue": str(value)}
 
 
