@@ -20,6 +20,8 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from .files import stamp
+
 GIT_TIMEOUT = 5.0
 """Seconds any single git command may take before its value is given up as ``None``."""
 
@@ -438,20 +440,12 @@ def _shared_layout(cwd: str) -> tuple | None:
     entry = _LAYOUT_CACHE.get(key)
     if entry is not None:
         when, index, layout = entry
-        if now - when < GIT_RECHECK_S and (layout is None or _stat(os.path.join(layout[0], "index")) == index):
+        if now - when < GIT_RECHECK_S and (layout is None or stamp(os.path.join(layout[0], "index")) == index):
             return layout
     layout = _git_layout(cwd)
-    index = _stat(os.path.join(layout[0], "index")) if layout is not None else None
+    index = stamp(os.path.join(layout[0], "index")) if layout is not None else None
     _LAYOUT_CACHE[key] = (now, index, layout)
     return layout
-
-
-def _stat(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _git_signature(layout: tuple) -> tuple:
@@ -463,10 +457,10 @@ def _git_signature(layout: tuple) -> tuple:
     except OSError:
         head = b""
     ref = head[5:].strip().decode("utf-8", "replace") if head.startswith(b"ref: ") else ""
-    return (head, _stat(os.path.join(git_dir, "index")),
-            _stat(os.path.join(common_dir, "packed-refs")),
-            _stat(os.path.join(common_dir, ref)) if ref else None,
-            tuple(_stat(f) for f in files))
+    return (head, stamp(os.path.join(git_dir, "index")),
+            stamp(os.path.join(common_dir, "packed-refs")),
+            stamp(os.path.join(common_dir, ref)) if ref else None,
+            tuple(stamp(f) for f in files))
 
 
 

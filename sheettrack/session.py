@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SchemaMismatchError, StoreError, TargetError
+from .files import stamp
 from .outbox import Outbox, outbox_dir
 from .schema import Column, Schema
 from .stores import Store, open_store
@@ -41,13 +42,7 @@ REPRO_COLUMNS = ("env_hash", "workdir", "patch_hash", "untracked", "reproduces")
 
 def file_version(store: Store) -> tuple[int, ...] | None:
     """What changes whenever a local workbook is written (None for other stores)."""
-    if not isinstance(store, LocalFile):
-        return None
-    try:
-        st = os.stat(store.path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+    return stamp(store.path) if isinstance(store, LocalFile) else None
 
 
 def store_key(store: Store) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
+from ..files import stamp
 from .core import Schema
 
 
@@ -65,10 +66,10 @@ def load_template(template: str | os.PathLike | dict | Schema | None = None, _se
         raise TemplateError(f"{path}: key 'extends' makes a loop ({' -> '.join(_seen)})")
     key = str(path)
     hit = _LOADED.get(key)
-    if hit is not None and all(_stamp(p) == k for p, k in hit[0]):
+    if hit is not None and all(stamp(p) == k for p, k in hit[0]):
         _note(hit[0])
         return hit[1]
-    deps: list[tuple[str, tuple | None]] = [(key, _stamp(key))]
+    deps: list[tuple[str, tuple | None]] = [(key, stamp(key))]
     _TRACKING.append(deps)
     try:
         schema = _from_data(_read_yaml(path), key, path.parent, _seen + (key,))
@@ -84,14 +85,6 @@ def load_template(template: str | os.PathLike | dict | Schema | None = None, _se
 # edited file it extends) is loaded again. Schemas are never changed in place.
 _LOADED: dict[str, tuple[tuple, Schema]] = {}
 _TRACKING: list[list] = []  # the dependency lists of the loads under way (extends nest them)
-
-
-def _stamp(path: str) -> tuple | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _note(deps: Any) -> None:
