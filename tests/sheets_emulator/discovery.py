@@ -130,12 +130,14 @@ class Discovery:
             return
 
     def check_parameters(self, method: str, query: dict[str, list[str]],
-                         path_params: set[str]) -> list[Problem]:
-        """Unknown query parameters and values outside their enum."""
+                         path_params: set[str], ignore_unknown: bool = False) -> list[Problem]:
+        """Unknown query parameters (unless ``ignore_unknown``) and values outside their enum."""
         params = self.parameters(method)
         problems: list[Problem] = []
         for name, values in query.items():
             spec = params.get(name)
+            if ignore_unknown and spec is None:
+                continue
             if spec is None or name in path_params:
                 problems.append(Problem(
                     f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import cells as C
+from . import proto as P
 from . import state as S
 from .auth import KeyPair, TokenError
 from .discovery import api as discovery_api
@@ -174,6 +175,13 @@ class Emulator:
     def write_service_account(self, path: str | Path, email: str = DEFAULT_EMAIL) -> Path:
         """Write a service-account JSON whose key this emulator trusts; token_uri points here."""
         return self.keys.write_file(Path(path), email, self.token_uri)
+
+    def issue_token(self, email: str = DEFAULT_EMAIL,
+                    scopes: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",
+                                               "https://www.googleapis.com/auth/drive")) -> str:
+        """A bearer token for ``email`` without the OAuth exchange (for raw HTTP clients)."""
+        with self._lock:
+            return self.keys.issue(email, scopes)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far now gets 401 (clients must refresh)."""
@@ -343,7 +351,10 @@ class Emulator:
                 "https://developers.google.com/identity/sign-in/web/devconsole-project."))
         entry["user"] = token.user
         disc = discovery_api(api_name)
-        problems = disc.check_parameters(name, query, PATH_PARAMS)
+        # Drive's older front end ignores query parameters it does not know (gspread sends
+        # includeItemsFromAllDrives to files.get); the Sheets front end refuses them.
+        problems = disc.check_parameters(name, query, PATH_PARAMS,
+                                         ignore_unknown=api_name == "drive")
         if problems:
             raise bad(problems[0])
         body = _json_body(raw_body)
@@ -401,9 +412,11 @@ class Emulator:
             raise ApiError(403, "Request had insufficient authentication scopes.")
         if name == "spreadsheets.get":
             # a field mask that asks for sheets.data brings grid data, as includeGridData does
-            fields = set(re.split(r"[./(),\s]+", params.get("fields") or ""))
-            include = params.get("includeGridData", "false").lower() == "true" or "data" in fields
-            return 200, book.to_json(include_grid=include, ranges=params["ranges"])
+            mask = _mask_of(params)
+            include = params.get("includeGridData", "false").lower() == "true" or (
+                mask is not None and P.mask_selects(mask, "sheets", "data"))
+            return 200, P.apply_mask(book.to_json(include_grid=include, ranges=params["ranges"]),
+                                     mask)
         render = params.get("valueRenderOption") or "FORMATTED_VALUE"
         dt_render = params.get("dateTimeRenderOption") or "SERIAL_NUMBER"
         major = params.get("majorDimension") or "ROWS"
@@ -510,26 +523,24 @@ class Emulator:
             book = S.Spreadsheet.new(sid, body.get("name") or "Untitled spreadsheet", user)
             book.parents = list(body.get("parents") or [])
             self._books[sid] = book
-            return 200, _file_json(book, params.get("fields"))
+            return 200, _file_json(book, _mask_of(params))
         if name == "files.list":
             books = [b for b in self._books.values() if b.role_of(user) is not None]
             books = [b for b in books if _matches_q(b, params.get("q"))]
             size = int(params.get("pageSize") or 100)
             start = int(params.get("pageToken") or 0)
             page = books[start:start + size]
-            fields = params.get("fields")
-            inner = None
-            if fields and "files(" in fields:
-                inner = fields.split("files(", 1)[1].split(")", 1)[0]
+            mask = _mask_of(params)
             out: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
-                                   "files": [_file_json(b, inner) for b in page]}
+                                   "files": [_file_json(b, None, full=mask is not None)
+                                             for b in page]}
             if start + size < len(books):
                 out["nextPageToken"] = str(start + size)
-            return 200, out
+            return 200, P.apply_mask(out, mask)
         book = self._visible(args[0], user)
         role = book.role_of(user)
         if name == "files.get":
-            return 200, _file_json(book, params.get("fields"))
+            return 200, _file_json(book, _mask_of(params))
         if name == "files.delete":
             if role != "owner":
                 raise ApiError(403, "The user does not have sufficient permissions for this "
@@ -617,16 +628,22 @@ def _json_body(raw: bytes) -> Any:
 FILE_FIELDS = ("kind", "id", "name", "mimeType")
 
 
-def _file_json(book: S.Spreadsheet, fields: str | None) -> dict:
-    full = {"kind": "drive#file", "id": book.id, "name": book.title, "mimeType": SPREADSHEET_MIME,
-            "createdTime": book.created, "modifiedTime": book.modified,
-            "parents": list(book.parents), "trashed": False}
-    if not fields:
-        return {k: full[k] for k in FILE_FIELDS}
-    if fields.strip() == "*":
-        return full
-    names = [f.strip() for f in fields.split(",")]
-    return {k: full[k] for k in names if k in full}
+def _file_json(book: S.Spreadsheet, mask: P.Mask | None, full: bool = False) -> dict:
+    """A Drive File: its default fields (kind, id, name, mimeType) unless a mask selects."""
+    every = {"kind": "drive#file", "id": book.id, "name": book.title,
+             "mimeType": SPREADSHEET_MIME, "createdTime": book.created,
+             "modifiedTime": book.modified, "parents": list(book.parents), "trashed": False}
+    if mask is None and not full:
+        return {k: every[k] for k in FILE_FIELDS}
+    return P.apply_mask(every, mask)
+
+
+def _mask_of(params: dict) -> P.Mask | None:
+    """The request's ``fields`` mask (None: no mask); 400 when it does not parse."""
+    try:
+        return P.parse_mask(params.get("fields") or "")
+    except P.MaskError:
+        raise bad(f"Invalid field selection {params.get('fields')}") from None
 
 
 _Q_CLAUSE = re.compile(
@@ -711,6 +728,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server_version = "ESF"
     timeout = 30
     server: _Server

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cells as C
+from . import proto as P
 from .a1 import (
     A1,
     RangeError,
@@ -239,7 +240,8 @@ class Spreadsheet:
         out = {
             "spreadsheetId": self.id,
             "properties": {"title": self.title, "locale": self.locale, "autoRecalc": "ON_CHANGE",
-                           "timeZone": self.time_zone},
+                           "timeZone": self.time_zone, "defaultFormat": P.default_format(),
+                           "spreadsheetTheme": P.default_theme()},
             "sheets": [],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.id}/edit",
         }
