@@ -127,11 +127,12 @@ def normalize_format(value: Any, key: str | None = None) -> Any:
 
 
 def omit_defaults(value: Any) -> Any:
-    """proto3 JSON: scalars at their default (0, false, "") and nulls left out of messages."""
+    """proto3 JSON: scalars at their default (0, false, ""), empty lists and nulls left out
+    of messages."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if v is None or v is False or v == "" or (
+            if v is None or v is False or v == "" or v == [] or (
                     isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0):
                 continue
             out[k] = omit_defaults(v)

@@ -30,6 +30,9 @@ GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 STRING_IDS = ("spreadsheetId", "namedRangeId")
 NUMBER_IDS = ("sheetId", "protectedRangeId", "chartId")
 CLOCK_KEYS = ("createdTime", "modifiedTime")
+# The service account the recordings were made with; the replay acts as that account, so
+# answers that name the requesting user (a protected range's editors) can match.
+RECORDING_ACCOUNT = "telegram-budgeter@telegram-budgeter.iam.gserviceaccount.com"
 _FILE_ID = re.compile(r"/(?:spreadsheets|files)/([^/?:]+)")
 
 ENDPOINTS: list[tuple[str, re.Pattern]] = [
@@ -225,7 +228,7 @@ class Replayer:
     def replay(self, path: Path) -> list[Outcome]:
         """Every interaction of one cassette, compared with the emulator's answers."""
         self.emu.reset()
-        token = self.emu.issue_token()
+        token = self.emu.issue_token(RECORDING_ACCOUNT)
         ids = IdMap()
         diverged: set[str] = set()
         outcomes = []

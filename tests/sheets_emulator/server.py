@@ -431,16 +431,16 @@ class Emulator:
             return 200, out
         # every write runs on a clone swapped in only on success
         work = book.clone()
-        reply = self._sheets_write(name, work, args, params, body)
+        reply = self._sheets_write(name, work, args, params, body, token.user)
         work.modified = S.now_rfc3339()
         self._books[book.id] = work
         return 200, reply
 
     def _sheets_write(self, name: str, book: S.Spreadsheet, args: list[str], params: dict,
-                      body: dict) -> dict:
+                      body: dict, user: str) -> dict:
         if name == "spreadsheets.batchUpdate":
             try:
-                replies = S.BatchUpdate(book, self._rng).run(body.get("requests") or [])
+                replies = S.BatchUpdate(book, self._rng, user).run(body.get("requests") or [])
             except C.CellError as exc:
                 raise bad(str(exc)) from None
             out: dict[str, Any] = {"spreadsheetId": book.id, "replies": replies}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import cells as C
@@ -67,6 +67,10 @@ class Sheet:
     conditional_formats: list = field(default_factory=list)
     charts: list = field(default_factory=list)
     auto_resized: list = field(default_factory=list)
+    merges: list = field(default_factory=list)  # GridRanges
+    protected_ranges: list = field(default_factory=list)
+    groups: dict = field(default_factory=lambda: {"ROWS": [], "COLUMNS": []})
+    dimension_props: dict = field(default_factory=lambda: {"ROWS": {}, "COLUMNS": {}})
 
     @property
     def id(self) -> int:
@@ -85,10 +89,10 @@ class Sheet:
         return self.props.get("gridProperties", {}).get("columnCount", 0)
 
     def clone(self) -> Sheet:
-        return Sheet(copy.deepcopy(self.props), dict(self.cells), copy.deepcopy(self.basic_filter),
-                     copy.deepcopy(self.validations), copy.deepcopy(self.formats),
-                     copy.deepcopy(self.conditional_formats), copy.deepcopy(self.charts),
-                     copy.deepcopy(self.auto_resized))
+        """A copy to work on: cells are immutable and shared, everything else is copied."""
+        parts = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                 if f.name != "cells"}
+        return Sheet(cells=dict(self.cells), **parts)
 
     def set_cell(self, r: int, c: int, cell: C.Cell | None) -> None:
         """Store a parsed cell; an empty string clears it; None leaves it unchanged."""
@@ -125,16 +129,54 @@ class Sheet:
         for key in ("frozenRowCount", "frozenColumnCount"):
             if gp.get(key) == 0:
                 gp.pop(key)
-        if props.get("hidden") is False:
-            props.pop("hidden")
+        for owner in (props, gp):  # proto3: false booleans are left out
+            for key in [k for k, v in owner.items() if v is False]:
+                owner.pop(key)
+        if "tabColorStyle" in props and not _has_color(props["tabColorStyle"]):
+            props.pop("tabColorStyle")  # a style whose colour was cleared is no style
+        for key in ("tabColor", "tabColorStyle"):
+            if key in props:
+                props[key] = P.normalize_format(props[key], key)
         out: dict[str, Any] = {"properties": props}
+        if self.merges:
+            out["merges"] = [grid_range_json(m) for m in self.merges]
         if self.basic_filter is not None:
-            out["basicFilter"] = copy.deepcopy(self.basic_filter)
+            flt = copy.deepcopy(self.basic_filter)
+            flt["range"] = grid_range_json(flt["range"])
+            out["basicFilter"] = flt
         if self.conditional_formats:
             out["conditionalFormats"] = copy.deepcopy(self.conditional_formats)
+        if self.protected_ranges:
+            out["protectedRanges"] = [dict(p, range=grid_range_json(p["range"]))
+                                      for p in self.protected_ranges]
         if self.charts:
             out["charts"] = copy.deepcopy(self.charts)
+        for dim, key in (("ROWS", "rowGroups"), ("COLUMNS", "columnGroups")):
+            if self.groups[dim]:
+                out[key] = [_group_json(g) for g in self.groups[dim]]
         return out
+
+    def dimension_metadata(self, dim: str, start: int, end: int) -> list[dict]:
+        """DimensionProperties of rows or columns [start, end): size and hidden flags."""
+        default = {"pixelSize": 21 if dim == "ROWS" else 100}
+        return [dict(default, **self.dimension_props[dim].get(i, {})) for i in range(start, end)]
+
+
+def _has_color(style: Any) -> bool:
+    return isinstance(style, dict) and any(style.get(k) for k in ("rgbColor", "themeColor"))
+
+
+def grid_range_json(rng: dict) -> dict:
+    """A GridRange or DimensionRange as Google writes it: indexes always (they have explicit
+    presence), the sheet id only when it is not 0 (a plain proto3 int)."""
+    out = copy.deepcopy(rng)
+    if not out.get("sheetId"):
+        out.pop("sheetId", None)
+    return out
+
+
+def _group_json(group: dict) -> dict:
+    return {"range": grid_range_json(group["range"]), "depth": group["depth"]}
 
 
 def _new_sheet(sheet_id: int, title: str, index: int, rows: int = DEFAULT_ROWS,
@@ -158,6 +200,7 @@ class Spreadsheet:
     modified: str = field(default_factory=now_rfc3339)
     locale: str = "en_US"
     time_zone: str = "Etc/GMT"
+    named_ranges: list = field(default_factory=list)
 
     @classmethod
     def new(cls, sid: str, title: str, owner: str | None) -> Spreadsheet:
@@ -166,7 +209,8 @@ class Spreadsheet:
     def clone(self) -> Spreadsheet:
         return Spreadsheet(self.id, self.title, self.owner, [s.clone() for s in self.sheets],
                            copy.deepcopy(self.permissions), set(self.revoked), list(self.parents),
-                           self.created, self.modified, self.locale, self.time_zone)
+                           self.created, self.modified, self.locale, self.time_zone,
+                           copy.deepcopy(self.named_ranges))
 
     # ---- access -------------------------------------------------------------------------
     def role_of(self, user: str | None) -> str | None:
@@ -250,6 +294,9 @@ class Spreadsheet:
             if include_grid:
                 js["data"] = [grid_data(sheet, b) for b in blocks] or [grid_data(sheet)]
             out["sheets"].append(js)
+        if self.named_ranges:
+            out["namedRanges"] = [dict(n, range=grid_range_json(n["range"]))
+                                  for n in self.named_ranges]
         return out
 
 
@@ -566,11 +613,16 @@ class BatchUpdate:
     KINDS = ("addSheet", "deleteSheet", "updateSheetProperties", "repeatCell", "setBasicFilter",
              "clearBasicFilter", "setDataValidation", "addConditionalFormatRule",
              "autoResizeDimensions", "appendDimension", "insertDimension", "deleteDimension",
-             "addChart", "updateCells", "updateSpreadsheetProperties")
+             "addChart", "updateCells", "updateSpreadsheetProperties", "mergeCells",
+             "unmergeCells", "addNamedRange", "updateNamedRange", "deleteNamedRange",
+             "addProtectedRange", "deleteProtectedRange", "addDimensionGroup",
+             "deleteDimensionGroup", "updateDimensionProperties", "sortRange", "copyPaste",
+             "cutPaste")
 
-    def __init__(self, book: Spreadsheet, rng: random.Random) -> None:
+    def __init__(self, book: Spreadsheet, rng: random.Random, user: str | None = None) -> None:
         self.book = book
         self.rng = rng
+        self.user = user
 
     def run(self, requests: list[dict]) -> list[dict]:
         replies = []
@@ -729,11 +781,17 @@ class BatchUpdate:
         return {}
 
     def setBasicFilter(self, body: dict) -> dict:
+        """The filter's range is stored with its bounds (a bare sheet id means the grid)."""
         flt = copy.deepcopy(body.get("filter") or {})
-        sheet, _ = self._grid_range(flt.get("range") or {})
-        flt.setdefault("range", {"sheetId": sheet.id})
+        sheet, b = self._grid_range(flt.get("range") or {})
+        flt["range"] = self._bounded(sheet, b)
         sheet.basic_filter = flt
         return {}
+
+    @staticmethod
+    def _bounded(sheet: Sheet, b: dict) -> dict:
+        return {"sheetId": sheet.id, "startRowIndex": b["r0"], "endRowIndex": b["r1"],
+                "startColumnIndex": b["c0"], "endColumnIndex": b["c1"]}
 
     def clearBasicFilter(self, body: dict) -> dict:
         self._sheet(body.get("sheetId")).basic_filter = None
@@ -904,3 +962,215 @@ class BatchUpdate:
                         "cell": {"userEnteredFormat": copy.deepcopy(data["userEnteredFormat"])},
                         "fields": "userEnteredFormat"})
         return {}
+
+    # ---- merges --------------------------------------------------------------------------
+    def mergeCells(self, body: dict) -> dict:
+        """MERGE_ALL makes one block, MERGE_ROWS one per row, MERGE_COLUMNS one per column;
+        each block keeps only its top-left value, as the browser does."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        kind = body.get("mergeType") or "MERGE_ALL"
+        if kind == "MERGE_ROWS":
+            blocks = [(r, r + 1, b["c0"], b["c1"]) for r in range(b["r0"], b["r1"])]
+        elif kind == "MERGE_COLUMNS":
+            blocks = [(b["r0"], b["r1"], c, c + 1) for c in range(b["c0"], b["c1"])]
+        else:
+            blocks = [(b["r0"], b["r1"], b["c0"], b["c1"])]
+        for r0, r1, c0, c1 in blocks:
+            if (r1 - r0) * (c1 - c0) < 2:
+                continue
+            for m in sheet.merges:
+                if m["startRowIndex"] < r1 and r0 < m["endRowIndex"] and \
+                        m["startColumnIndex"] < c1 and c0 < m["endColumnIndex"]:
+                    raise self.fail("You can't merge cells that are already merged; unmerge "
+                                    "them first.")
+            for key in [k for k in sheet.cells
+                        if r0 <= k[0] < r1 and c0 <= k[1] < c1 and k != (r0, c0)]:
+                del sheet.cells[key]
+            sheet.merges.append(self._bounded(sheet, {"r0": r0, "r1": r1, "c0": c0, "c1": c1}))
+        return {}
+
+    def unmergeCells(self, body: dict) -> dict:
+        """Every merge inside the range is undone (values stay where they are)."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        sheet.merges = [m for m in sheet.merges if not (
+            b["r0"] <= m["startRowIndex"] and m["endRowIndex"] <= b["r1"]
+            and b["c0"] <= m["startColumnIndex"] and m["endColumnIndex"] <= b["c1"])]
+        return {}
+
+    # ---- named and protected ranges ------------------------------------------------------
+    def _numeric_id(self, taken: set) -> int:
+        while True:
+            value = self.rng.randrange(1, 2**31)
+            if value not in taken:
+                return value
+
+    def addNamedRange(self, body: dict) -> dict:
+        named = copy.deepcopy(body.get("namedRange") or {})
+        name = named.get("name") or ""
+        if not name:
+            raise self.fail("namedRange.name must be set.")
+        if any(n["name"].lower() == name.lower() for n in self.book.named_ranges):
+            raise self.fail(f"A named range with the name {name} already exists.")
+        sheet, b = self._grid_range(named.get("range") or {})
+        taken = {n["namedRangeId"] for n in self.book.named_ranges}
+        out = {"namedRangeId": named.get("namedRangeId") or str(self._numeric_id(taken)),
+               "name": name, "range": self._bounded(sheet, b)}
+        self.book.named_ranges.append(out)
+        return {"addNamedRange": {"namedRange": dict(out, range=grid_range_json(out["range"]))}}
+
+    def _named(self, named_id: str | None) -> dict:
+        for n in self.book.named_ranges:
+            if n["namedRangeId"] == named_id:
+                return n
+        raise self.fail(f"No named range with id {named_id}")
+
+    def updateNamedRange(self, body: dict) -> dict:
+        new = body.get("namedRange") or {}
+        mask = _mask(body.get("fields"))
+        if not mask:
+            raise self.fail("At least one field must be updated, but no fields were specified.")
+        old = self._named(new.get("namedRangeId"))
+        for path in mask:
+            if path[0] in ("name", "*") and new.get("name"):
+                old["name"] = new["name"]
+            if path[0] in ("range", "*") and new.get("range") is not None:
+                sheet, b = self._grid_range(new["range"])
+                old["range"] = self._bounded(sheet, b)
+        return {}
+
+    def deleteNamedRange(self, body: dict) -> dict:
+        self.book.named_ranges.remove(self._named(body.get("namedRangeId")))
+        return {}
+
+    def addProtectedRange(self, body: dict) -> dict:
+        """The reply echoes what was asked (the requester can edit); the stored range lists
+        the requester as its editor, as a metadata read then shows."""
+        asked = P.omit_defaults(copy.deepcopy(body.get("protectedRange") or {}))
+        sheet, b = self._grid_range(asked.get("range") or {})
+        taken = {p["protectedRangeId"] for s in self.book.sheets for p in s.protected_ranges}
+        pid = asked.get("protectedRangeId") or self._numeric_id(taken)
+        reply = {"protectedRangeId": pid, "range": self._bounded(sheet, b)}
+        for key in ("namedRangeId", "description", "warningOnly"):
+            if asked.get(key):
+                reply[key] = asked[key]
+        reply["requestingUserCanEdit"] = True
+        editors = asked.get("editors") or {}
+        reply["editors"] = editors
+        stored = copy.deepcopy(reply)
+        users = list(editors.get("users") or [])
+        if self.user and self.user not in users:
+            users.insert(0, self.user)
+        stored["editors"] = dict(editors, users=users) if users else editors
+        sheet.protected_ranges.append(stored)
+        return {"addProtectedRange": {"protectedRange": dict(
+            reply, range=grid_range_json(reply["range"]))}}
+
+    def deleteProtectedRange(self, body: dict) -> dict:
+        pid = body.get("protectedRangeId")
+        for sheet in self.book.sheets:
+            for p in sheet.protected_ranges:
+                if p["protectedRangeId"] == pid:
+                    sheet.protected_ranges.remove(p)
+                    return {}
+        raise self.fail(f"No protected range with id: {pid}")
+
+    # ---- dimensions ----------------------------------------------------------------------
+    def addDimensionGroup(self, body: dict) -> dict:
+        """A group one level deeper than the groups around it; the first column group turns
+        on the sheet's columnGroupControlAfter, which stays after the group is gone."""
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        groups = sheet.groups[dim]
+        depth = 1 + max((g["depth"] for g in groups if g["range"]["startIndex"] <= start
+                         and end <= g["range"]["endIndex"]), default=0)
+        groups.append({"range": {"sheetId": sheet.id, "dimension": dim, "startIndex": start,
+                                 "endIndex": end}, "depth": depth})
+        groups.sort(key=lambda g: (g["range"]["startIndex"], g["depth"]))
+        flag = "rowGroupControlAfter" if dim == "ROWS" else "columnGroupControlAfter"
+        sheet.props["gridProperties"][flag] = True
+        return {"addDimensionGroup": {"dimensionGroups": [_group_json(g) for g in groups]}}
+
+    def deleteDimensionGroup(self, body: dict) -> dict:
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        groups = sheet.groups[dim]
+        hit = [g for g in groups if g["range"]["startIndex"] == start
+               and g["range"]["endIndex"] == end]
+        if not hit:
+            raise self.fail("No group exists on the range.")
+        groups.remove(max(hit, key=lambda g: g["depth"]))
+        return {"deleteDimensionGroup": {"dimensionGroups": [_group_json(g) for g in groups]}
+                if groups else {}}
+
+    def updateDimensionProperties(self, body: dict) -> dict:
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        mask = _mask(body.get("fields"))
+        if not mask:
+            raise self.fail("At least one field must be updated, but no fields were specified.")
+        props = body.get("properties") or {}
+        for i in range(start, end):
+            current = sheet.dimension_props[dim].setdefault(i, {})
+            _apply_mask(current, props, mask)
+            for key in [k for k, v in current.items() if v is False]:
+                current.pop(key)
+        return {}
+
+    # ---- moving values -------------------------------------------------------------------
+    def sortRange(self, body: dict) -> dict:
+        """Rows of the range ordered by the sort specs; empty cells sort last."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        rows = [{c: sheet.cells.get((r, c)) for c in range(b["c0"], b["c1"])}
+                for r in range(b["r0"], b["r1"])]
+        for spec in reversed(body.get("sortSpecs") or []):
+            col = b["c0"] + (spec.get("dimensionIndex") or 0)
+            desc = spec.get("sortOrder") == "DESCENDING"
+            filled = [row for row in rows if not C.is_empty(row.get(col))]
+            empty = [row for row in rows if C.is_empty(row.get(col))]
+            filled.sort(key=lambda row: _sort_key(row[col]), reverse=desc)
+            rows = filled + empty
+        for i, row in enumerate(rows):
+            for c, cell in row.items():
+                sheet.cells.pop((b["r0"] + i, c), None)
+                if cell is not None:
+                    sheet.cells[(b["r0"] + i, c)] = cell
+        return {}
+
+    def _copy_block(self, source: dict, dest_sheet: Sheet, r0: int, c0: int,
+                    cut: bool) -> None:
+        sheet, b = self._grid_range(source)
+        block = {(r - b["r0"], c - b["c0"]): sheet.cells.get((r, c))
+                 for r in range(b["r0"], b["r1"]) for c in range(b["c0"], b["c1"])}
+        if cut:
+            for r, c in [k for k in sheet.cells if b["r0"] <= k[0] < b["r1"]
+                         and b["c0"] <= k[1] < b["c1"]]:
+                del sheet.cells[(r, c)]
+        for (dr, dc), cell in block.items():
+            r, c = r0 + dr, c0 + dc
+            if r >= dest_sheet.rows or c >= dest_sheet.cols:
+                continue
+            dest_sheet.cells.pop((r, c), None)
+            if cell is not None:
+                dest_sheet.cells[(r, c)] = cell
+
+    def copyPaste(self, body: dict) -> dict:
+        dest, b = self._grid_range(body.get("destination") or {})
+        self._copy_block(body.get("source") or {}, dest, b["r0"], b["c0"], cut=False)
+        return {}
+
+    def cutPaste(self, body: dict) -> dict:
+        to = body.get("destination") or {}
+        dest = self._sheet(to.get("sheetId"))
+        self._copy_block(body.get("source") or {}, dest, to.get("rowIndex") or 0,
+                         to.get("columnIndex") or 0, cut=True)
+        return {}
+
+
+def _sort_key(cell: C.Cell) -> tuple:
+    """Numbers before text before booleans, as Google Sheets orders mixed columns."""
+    v = cell.value
+    if isinstance(v, bool):
+        return (2, v)
+    if isinstance(v, float):
+        return (0, v)
+    return (1, str(v).lower())
