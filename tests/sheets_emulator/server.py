@@ -356,14 +356,17 @@ class Emulator:
         problems = disc.check_parameters(name, query, PATH_PARAMS,
                                          ignore_unknown=api_name == "drive")
         if problems:
-            raise bad(problems[0])
+            raise ApiError(400, problems[0], details=problems[0].details())
         body = _json_body(raw_body)
         entry["body"] = body
         schema = disc.request_schema(name)
         if schema is not None:
-            problems = disc.check(body if body is not None else {}, schema)
+            # a ValueRange body is bound to the request's ``data`` field, and named so
+            where = "data" if name in ("spreadsheets.values.update",
+                                       "spreadsheets.values.append") else ""
+            problems = disc.check(body if body is not None else {}, schema, where)
             if problems:
-                raise bad(problems[0])
+                raise ApiError(400, problems[0], details=problems[0].details())
         args = [unquote(g) for g in m.groups()]
         params = {k: v[-1] for k, v in query.items()}
         params["ranges"] = query.get("ranges", [])
@@ -462,9 +465,13 @@ class Emulator:
             option = _input_option(body.get("valueInputOption"))
             responses = [S.values_update(book, vr.get("range") or "", vr, option)
                          for vr in body.get("data") or []]
+            # rows are summed over the ranges; columns are counted once per sheet column
+            # (two A:D ranges update 4 columns, as Google answers)
+            columns = {(r["updatedRange"].rsplit("!", 1)[0], c) for r in responses
+                       if "updatedRange" in r for c in S.range_columns(r["updatedRange"])}
             out = {"spreadsheetId": book.id,
                    "totalUpdatedRows": sum(r.get("updatedRows", 0) for r in responses),
-                   "totalUpdatedColumns": sum(r.get("updatedColumns", 0) for r in responses),
+                   "totalUpdatedColumns": len(columns),
                    "totalUpdatedCells": sum(r.get("updatedCells", 0) for r in responses),
                    "totalUpdatedSheets": len({r["updatedRange"].rsplit("!", 1)[0]
                                               for r in responses if "updatedRange" in r}),

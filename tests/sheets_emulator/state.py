@@ -378,13 +378,24 @@ def _write(sheet: Sheet, r0: int, c0: int, rows: list[list]) -> None:
 
 
 def _update_reply(book: Spreadsheet, sheet: Sheet, r0: int, c0: int, rows: list[list]) -> dict:
+    """UpdateValuesResponse: the range spans the block; the counts take only the cells that
+    were written (a null leaves its cell alone and is not counted)."""
     out: dict[str, Any] = {"spreadsheetId": book.id}
     width = max((len(r) for r in rows), default=0)
+    written = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if v is not None]
     if rows and width:
-        out.update(updatedRange=format_range(sheet.title, r0, r0 + len(rows), c0, c0 + width),
-                   updatedRows=sum(1 for r in rows if r), updatedColumns=width,
-                   updatedCells=sum(len(r) for r in rows))
+        out["updatedRange"] = format_range(sheet.title, r0, r0 + len(rows), c0, c0 + width)
+    if written:
+        out.update(updatedRows=len({i for i, _ in written}),
+                   updatedColumns=len({j for _, j in written}), updatedCells=len(written))
     return out
+
+
+def range_columns(text: str) -> range:
+    """The column indexes of a bounded range such as ``Sheet1!A1:D4``."""
+    _title, cells = split_title(text)
+    _r0, _r1, c0, c1 = parse_cells(cells)
+    return range(c0 or 0, c1 or 0)
 
 
 def values_update(book: Spreadsheet, text: str, body: dict, option: str) -> dict:
@@ -738,6 +749,9 @@ class BatchUpdate:
         rows, cols = gp.get("rowCount", 0), gp.get("columnCount", 0)
         if rows < 1 or cols < 1:
             raise self.fail("A sheet must have at least one row and one column.")
+        if new.get("hidden") and not any(not s.props.get("hidden") for s in self.book.sheets
+                                         if s is not sheet):
+            raise self.fail("You can't hide all the sheets in a document.")
         if gp.get("frozenRowCount", 0) >= rows:
             raise self.fail("You can't freeze all visible rows on the sheet.")
         if gp.get("frozenColumnCount", 0) >= cols:
@@ -943,7 +957,7 @@ class BatchUpdate:
                     cell = C.Cell(new.kind, new.value, new.formula, None, cell.note, cell.extra)
                 if "*" in names or "note" in names:
                     cell = C.Cell(cell.kind, cell.value, cell.formula, cell.pattern,
-                                  data.get("note"), cell.extra)
+                                  data.get("note") or None, cell.extra)
                 extra = dict(cell.extra)
                 for key in ("pivotTable", "dataValidation"):
                     if "*" in names or key in names:
@@ -966,8 +980,11 @@ class BatchUpdate:
     # ---- merges --------------------------------------------------------------------------
     def mergeCells(self, body: dict) -> dict:
         """MERGE_ALL makes one block, MERGE_ROWS one per row, MERGE_COLUMNS one per column;
-        each block keeps only its top-left value, as the browser does."""
+        each block keeps only its top-left value, as the browser does. Merges inside the range
+        are replaced; one reaching out of it is an error."""
         sheet, b = self._grid_range(body.get("range") or {})
+        inside = [m for m in sheet.merges if _contains(b, m)]
+        sheet.merges = [m for m in sheet.merges if m not in inside]
         kind = body.get("mergeType") or "MERGE_ALL"
         if kind == "MERGE_ROWS":
             blocks = [(r, r + 1, b["c0"], b["c1"]) for r in range(b["r0"], b["r1"])]
@@ -981,8 +998,8 @@ class BatchUpdate:
             for m in sheet.merges:
                 if m["startRowIndex"] < r1 and r0 < m["endRowIndex"] and \
                         m["startColumnIndex"] < c1 and c0 < m["endColumnIndex"]:
-                    raise self.fail("You can't merge cells that are already merged; unmerge "
-                                    "them first.")
+                    raise self.fail("You must select all cells in a merged range to merge or "
+                                    "unmerge them.")
             for key in [k for k in sheet.cells
                         if r0 <= k[0] < r1 and c0 <= k[1] < c1 and k != (r0, c0)]:
                 del sheet.cells[key]
@@ -992,9 +1009,7 @@ class BatchUpdate:
     def unmergeCells(self, body: dict) -> dict:
         """Every merge inside the range is undone (values stay where they are)."""
         sheet, b = self._grid_range(body.get("range") or {})
-        sheet.merges = [m for m in sheet.merges if not (
-            b["r0"] <= m["startRowIndex"] and m["endRowIndex"] <= b["r1"]
-            and b["c0"] <= m["startColumnIndex"] and m["endColumnIndex"] <= b["c1"])]
+        sheet.merges = [m for m in sheet.merges if not _contains(b, m)]
         return {}
 
     # ---- named and protected ranges ------------------------------------------------------
@@ -1164,6 +1179,12 @@ class BatchUpdate:
         self._copy_block(body.get("source") or {}, dest, to.get("rowIndex") or 0,
                          to.get("columnIndex") or 0, cut=True)
         return {}
+
+
+def _contains(b: dict, m: dict) -> bool:
+    """Whether the bounds ``b`` (r0, r1, c0, c1) hold the whole GridRange ``m``."""
+    return (b["r0"] <= m["startRowIndex"] and m["endRowIndex"] <= b["r1"]
+            and b["c0"] <= m["startColumnIndex"] and m["endColumnIndex"] <= b["c1"])
 
 
 def _sort_key(cell: C.Cell) -> tuple:
