@@ -122,7 +122,18 @@ class Emulator:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> Emulator:
-        """Serve on a free port (or the one given) in a background thread."""
+        """Serve on a free port (or the one given) in a background thread.
+
+        Refuses to start without Google's discovery documents (google-api-python-client):
+        every request is checked against them, so without them every answer would be a 500.
+        """
+        try:
+            discovery_api("sheets")
+            discovery_api("drive")
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            raise RuntimeError("the Sheets emulator needs google-api-python-client for "
+                               "Google's discovery documents: pip install "
+                               f"google-api-python-client ({exc})") from None
         self._stopping.clear()
         self._server = _Server((self._host, self._port), _Handler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sheets-emulator",
