@@ -26,8 +26,8 @@ def snake(name: str) -> str:
 
 @cache
 def document(api: str) -> dict:
-    """The discovery document of ``sheets`` (v4) or ``drive`` (v3)."""
-    name = {"sheets": "sheets.v4.json", "drive": "drive.v3.json"}[api]
+    """The discovery document of ``sheets`` (v4), ``drive`` (v3) or ``drive2`` (v2, uploads)."""
+    name = {"sheets": "sheets.v4.json", "drive": "drive.v3.json", "drive2": "drive.v2.json"}[api]
     files = resources.files("googleapiclient") / "discovery_cache" / "documents" / name
     return json.loads(files.read_text(encoding="utf-8"))
 
@@ -89,7 +89,8 @@ class Discovery:
         """How Google names a schema's type in errors (``google.protobuf.ListValue`` for a
         list of anything, the message's full name for a $ref)."""
         if "$ref" in node:
-            package = {"sheets": "google.apps.sheets.v4", "drive": "google.apps.drive.v3"}
+            package = {"sheets": "google.apps.sheets.v4", "drive": "google.apps.drive.v3",
+                       "drive2": "google.apps.drive.v2"}
             return f"type.googleapis.com/{package[self.api]}.{node['$ref']}"
         kind = node.get("type")
         if kind == "array":

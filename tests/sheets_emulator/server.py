@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import csv
+import io
 import json
 import random
 import re
@@ -58,6 +60,11 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("PUT", re.compile(rf"^/v4/spreadsheets/{_SID}/values/(.+)$"), "spreadsheets.values.update"),
     ("GET", re.compile(r"^/drive/v3/files$"), "files.list"),
     ("POST", re.compile(r"^/drive/v3/files$"), "files.create"),
+    ("POST", re.compile(r"^/drive/v3/files/([^/]+)/copy$"), "files.copy"),
+    ("GET", re.compile(r"^/drive/v3/files/([^/]+)/export$"), "files.export"),
+    ("GET", re.compile(r"^/drive/v3/files/([^/]+)/comments$"), "comments.list"),
+    ("POST", re.compile(r"^/drive/v3/files/([^/]+)/comments$"), "comments.create"),
+    ("PUT", re.compile(r"^/upload/drive/v2/files/([^/]+)$"), "v2:files.update"),
     ("GET", re.compile(r"^/drive/v3/files/([^/]+)$"), "files.get"),
     ("DELETE", re.compile(r"^/drive/v3/files/([^/]+)$"), "files.delete"),
     ("POST", re.compile(r"^/drive/v3/files/([^/]+)/permissions$"), "permissions.create"),
@@ -348,7 +355,11 @@ class Emulator:
         if raw_path == "/token" and method == "POST":
             return self._token(raw_body, entry)
         name, m = _route(method, raw_path, path)
-        api_name = "drive" if name.startswith(("files.", "permissions.")) else "sheets"
+        api_name = "sheets"
+        if name.startswith("v2:"):  # Drive v2's media upload (gspread's import_csv)
+            api_name, name = "drive2", name[3:]
+        elif name.startswith(("files.", "permissions.", "comments.")):
+            api_name = "drive"
         token = self.keys.user_of(headers.get("Authorization"))
         if token is None:
             missing = not headers.get("Authorization")
@@ -365,12 +376,13 @@ class Emulator:
         # Drive's older front end ignores query parameters it does not know (gspread sends
         # includeItemsFromAllDrives to files.get); the Sheets front end refuses them.
         problems = disc.check_parameters(name, query, PATH_PARAMS,
-                                         ignore_unknown=api_name == "drive")
+                                         ignore_unknown=api_name != "sheets")
         if problems:
             raise ApiError(400, problems[0], details=problems[0].details())
-        body = _json_body(raw_body)
+        media = api_name == "drive2"
+        body = None if media else _json_body(raw_body)
         entry["body"] = body
-        schema = disc.request_schema(name)
+        schema = None if media else disc.request_schema(name)
         if schema is not None:
             # a ValueRange body is bound to the request's ``data`` field, and named so
             where = "data" if name in ("spreadsheets.values.update",
@@ -386,10 +398,13 @@ class Emulator:
                 if name != "spreadsheets.create":
                     self._charge(token.user, "Read" if name in SHEETS_READS else "Write")
                 status, reply = self._sheets(name, args, params, body or {}, token)
+        elif media:
+            with self._lock:
+                status, reply = self._upload(args[0], raw_body, token)
         else:
             with self._lock:
                 status, reply = self._drive(name, args, params, body or {}, token)
-        if self.strict and reply is not None:
+        if self.strict and reply is not None and not isinstance(reply, Raw):
             out_schema = disc.response_schema(name)
             problems = disc.check(reply, out_schema) if out_schema else []
             if problems:
@@ -526,6 +541,25 @@ class Emulator:
             raise ApiError(404, f"File not found: {sid}.", reason="notFound")
         return book
 
+    def _upload(self, file_id: str, data: bytes, token: Any) -> tuple[int, Any]:
+        """Drive v2 media upload with conversion: the CSV replaces the spreadsheet's content,
+        keeping only its first sheet (cells parsed as typed in the browser)."""
+        book = self._visible(file_id, token.user)
+        if book.role_of(token.user) not in ("owner", "writer"):
+            raise ApiError(403, "The user does not have sufficient permissions for this file.",
+                           reason="insufficientFilePermissions")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApiError(400, "Invalid CSV data.", reason="badContent") from None
+        work = book.clone()
+        S.import_csv(work, text)
+        work.modified = S.now_rfc3339()
+        self._books[book.id] = work
+        return 200, {"kind": "drive#file", "id": work.id, "title": work.title,
+                     "mimeType": SPREADSHEET_MIME, "createdDate": work.created,
+                     "modifiedDate": work.modified}
+
     def _drive(self, name: str, args: list[str], params: dict, body: dict,
                token: Any) -> tuple[int, Any]:
         user = token.user
@@ -559,6 +593,41 @@ class Emulator:
         role = book.role_of(user)
         if name == "files.get":
             return 200, _file_json(book, _mask_of(params))
+        if name == "files.export":
+            return 200, _export(book, params.get("mimeType") or "")
+        if name == "comments.list":
+            if not params.get("fields"):
+                raise ApiError(400, "The 'fields' parameter is required for this method.",
+                               reason="required", location="fields")
+            return 200, P.apply_mask({"kind": "drive#commentList",
+                                      "comments": copy.deepcopy(book.comments)},
+                                     _mask_of(params))
+        if name == "files.copy":
+            if not token.can_write:
+                raise ApiError(403, "Insufficient Permission: Request had insufficient "
+                               "authentication scopes.", reason="insufficientPermissions")
+            copied = book.clone()
+            copied.id, copied.owner = self._new_id(), user
+            copied.title = body.get("name") or f"Copy of {book.title}"
+            copied.permissions, copied.revoked, copied.comments = {}, set(), []
+            copied.parents = list(body.get("parents") or book.parents)
+            copied.created = copied.modified = S.now_rfc3339()
+            self._books[copied.id] = copied
+            return 200, _file_json(copied, _mask_of(params))
+        if name == "comments.create":
+            if not params.get("fields"):
+                raise ApiError(400, "The 'fields' parameter is required for this method.",
+                               reason="required", location="fields")
+            if not body.get("content"):
+                raise ApiError(400, "A comment needs content.", reason="required",
+                               location="content")
+            comment = {"kind": "drive#comment", "id": secrets.token_urlsafe(9),
+                       "content": body["content"], "createdTime": S.now_rfc3339(),
+                       "deleted": False, "resolved": False}
+            if body.get("anchor"):
+                comment["anchor"] = body["anchor"]
+            book.comments.append(comment)
+            return 200, P.apply_mask(comment, _mask_of(params))
         if name == "files.delete":
             if role != "owner":
                 raise ApiError(403, "The user does not have sufficient permissions for this "
@@ -656,6 +725,32 @@ def _file_json(book: S.Spreadsheet, mask: P.Mask | None, full: bool = False) -> 
     return P.apply_mask(every, mask)
 
 
+@dataclass
+class Raw:
+    """A reply that is not JSON (an export): its content type and bytes."""
+
+    content_type: str
+    data: bytes
+
+
+EXPORT_SEPARATORS = {"text/csv": ",", "text/tab-separated-values": "\t"}
+
+
+def _export(book: S.Spreadsheet, mime: str) -> Raw:
+    """files.export as CSV or TSV: the first sheet's formatted values, rows joined by CRLF."""
+    if mime not in EXPORT_SEPARATORS:
+        raise ApiError(400, "The requested conversion is not supported by the emulator.",
+                       reason="badRequest", location="convertTo")
+    sheet = book.sheets[0]
+    rows = sheet.grid(0, max(sheet.rows, 1), 0, max(sheet.cols, 1), C.formatted)
+    width = max((len(r) for r in rows), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=EXPORT_SEPARATORS[mime], lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row + [""] * (width - len(row)))
+    return Raw(mime, out.getvalue().removesuffix("\r\n").encode("utf-8"))
+
+
 def _mask_of(params: dict) -> P.Mask | None:
     """The request's ``fields`` mask (None: no mask); 400 when it does not parse."""
     try:
@@ -710,7 +805,9 @@ def error_body(exc: ApiError, drive: bool) -> dict:
                                 503: "backendError"}.get(exc.code, "backendError")
         item = {"domain": "usageLimits" if exc.code == 429 else "global", "reason": reason,
                 "message": exc.message}
-        if reason == "notFound":
+        if exc.location:
+            item.update(locationType="parameter", location=exc.location)
+        elif reason == "notFound":
             item.update(locationType="parameter", location="fileId")
         if exc.code == 401:
             item.update(locationType="header", location="Authorization")
@@ -784,7 +881,7 @@ class _Handler(BaseHTTPRequestHandler):
             "body": None, "status": None, "user": None}
         with emu._lock:
             emu._requests.append(entry)
-        drive = path.startswith("/drive/")
+        drive = path.startswith(("/drive/", "/upload/drive/"))
         fault = emu._take_fault(raw_path, path)
         headers: dict = {}
         try:
@@ -829,11 +926,15 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(int(fault.kind), _FAULT_MESSAGES[fault.kind])
 
     def _send(self, status: int, body: Any, headers: dict) -> None:
-        data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if isinstance(body, Raw):
+            data, content_type = body.data, body.content_type
+        else:
+            data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+            content_type = JSON_TYPE
         try:
             self.send_response(status)
             if body is not None:
-                self.send_header("Content-Type", JSON_TYPE)
+                self.send_header("Content-Type", content_type)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))

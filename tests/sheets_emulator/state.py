@@ -8,7 +8,9 @@ limit) changes nothing — as in Google Sheets.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
+import io
 import random
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -37,13 +39,15 @@ class ApiError(Exception):
               404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
     def __init__(self, code: int, message: str, *, details: list | None = None,
-                 reason: str | None = None, headers: dict | None = None) -> None:
+                 reason: str | None = None, headers: dict | None = None,
+                 location: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = self.STATUS.get(code, "UNKNOWN")
         self.details = details
         self.reason = reason  # Drive's errors[0].reason
+        self.location = location  # Drive's errors[0].location (a parameter)
         self.headers = headers or {}
 
 
@@ -201,6 +205,7 @@ class Spreadsheet:
     locale: str = "en_US"
     time_zone: str = "Etc/GMT"
     named_ranges: list = field(default_factory=list)
+    comments: list = field(default_factory=list)  # Drive comments
 
     @classmethod
     def new(cls, sid: str, title: str, owner: str | None) -> Spreadsheet:
@@ -210,7 +215,7 @@ class Spreadsheet:
         return Spreadsheet(self.id, self.title, self.owner, [s.clone() for s in self.sheets],
                            copy.deepcopy(self.permissions), set(self.revoked), list(self.parents),
                            self.created, self.modified, self.locale, self.time_zone,
-                           copy.deepcopy(self.named_ranges))
+                           copy.deepcopy(self.named_ranges), copy.deepcopy(self.comments))
 
     # ---- access -------------------------------------------------------------------------
     def role_of(self, user: str | None) -> str | None:
@@ -518,6 +523,23 @@ def values_append(book: Spreadsheet, text: str, body: dict, option: str, insert:
     return out
 
 
+def import_csv(book: Spreadsheet, text: str) -> None:
+    """Drive's CSV import into an existing spreadsheet: only the first sheet stays, its cells
+    replaced by the CSV's, parsed as typed in the browser; the grid grows to fit."""
+    first = book.sheets[0]
+    book.sheets = [first]
+    first.cells = {}
+    rows = list(csv.reader(io.StringIO(text)))
+    gp = first.props["gridProperties"]
+    gp["rowCount"] = max(gp["rowCount"], len(rows))
+    gp["columnCount"] = max(gp["columnCount"], max((len(r) for r in rows), default=0))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            first.set_cell(r, c, C.from_user_entered(value))
+    book.reindex()
+    book.check_cell_limit()
+
+
 def values_clear(book: Spreadsheet, text: str) -> dict:
     """values.clear: empty the cells of the range (formats stay)."""
     sheet, rng = book.resolve(text)
@@ -543,36 +565,86 @@ def extended_value(cell: C.Cell, entered: bool) -> dict:
 
 
 def grid_data(sheet: Sheet, bounds: tuple[int, int, int, int] | None = None) -> dict:
-    """GridData (rowData of CellData) for a block of the sheet, trailing empties trimmed."""
+    """GridData for a block of the sheet (the whole grid by default): rowData of CellData
+    with values, notes and the format repeatCell/updateCells gave, trailing empties trimmed;
+    rowMetadata and columnMetadata for every row and column of the block; start indexes only
+    when not 0 (plain proto3 ints)."""
+    r0, r1, c0, c1 = bounds or (0, sheet.rows, 0, sheet.cols)
     used_r, used_c = sheet.used_extent()
-    r0, r1, c0, c1 = bounds or (0, used_r, 0, used_c)
-    r1, c1 = min(r1, used_r), min(c1, used_c)
+    for f in sheet.formats:
+        rng = f["range"]
+        used_r = max(used_r, min(rng.get("endRowIndex", sheet.rows), sheet.rows))
+        used_c = max(used_c, min(rng.get("endColumnIndex", sheet.cols), sheet.cols))
     row_data = []
-    for r in range(r0, r1):
+    for r in range(r0, min(r1, used_r)):
         values = []
-        for c in range(c0, c1):
+        for c in range(c0, min(c1, used_c)):
             cell = sheet.cells.get((r, c))
-            if cell is None:
-                values.append({})
-                continue
             data: dict[str, Any] = {}
-            if not C.is_empty(cell):
+            if cell is not None and not C.is_empty(cell):
                 data = {"userEnteredValue": extended_value(cell, True),
                         "effectiveValue": extended_value(cell, False),
                         "formattedValue": C.formatted(cell)}
-            if cell.note is not None:
-                data["note"] = cell.note
-            data.update(dict(cell.extra))
+            fmt = user_entered_format(sheet, r, c)
+            if fmt:
+                data["userEnteredFormat"] = fmt
+            if cell is not None:
+                if cell.note is not None:
+                    data["note"] = cell.note
+                data.update(dict(cell.extra))
             values.append(data)
         while values and values[-1] == {}:
             values.pop()
         row_data.append({"values": values} if values else {})
     while row_data and row_data[-1] == {}:
         row_data.pop()
-    out: dict[str, Any] = {"startRow": r0, "startColumn": c0}
+    out: dict[str, Any] = {}
+    if r0:
+        out["startRow"] = r0
+    if c0:
+        out["startColumn"] = c0
     if row_data:
         out["rowData"] = row_data
+    out["rowMetadata"] = sheet.dimension_metadata("ROWS", r0, min(r1, sheet.rows))
+    out["columnMetadata"] = sheet.dimension_metadata("COLUMNS", c0, min(c1, sheet.cols))
     return out
+
+
+def user_entered_format(sheet: Sheet, r: int, c: int) -> dict:
+    """The userEnteredFormat of one cell: every format written over it, in order, each
+    limited to its field mask; colours as Google stores them, each colour mirrored in its
+    ``...Style`` companion (the form Google reads back)."""
+    out: dict = {}
+    for f in sheet.formats:
+        rng = f["range"]
+        if not (rng.get("startRowIndex", 0) <= r < rng.get("endRowIndex", sheet.rows)
+                and rng.get("startColumnIndex", 0) <= c < rng.get("endColumnIndex", sheet.cols)):
+            continue
+        try:
+            mask = P.parse_mask(f["fields"])
+        except P.MaskError:
+            continue
+        if mask is not None and not P.mask_selects(mask, "userEnteredFormat"):
+            continue
+        picked = P.apply_mask(f["cell"], mask).get("userEnteredFormat") or {}
+        _deep_merge(out, picked)
+    if not out:
+        return {}
+    out = P.normalize_format(out)
+    if "backgroundColor" in out:
+        out.setdefault("backgroundColorStyle", {"rgbColor": out["backgroundColor"]})
+    text = out.get("textFormat") or {}
+    if "foregroundColor" in text:
+        text.setdefault("foregroundColorStyle", {"rgbColor": text["foregroundColor"]})
+    return out
+
+
+def _deep_merge(into: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
 
 
 def cell_from_extended(ev: dict) -> C.Cell:
