@@ -44,6 +44,8 @@ _SID = r"([^/:]+)"
 ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("POST", re.compile(r"^/v4/spreadsheets$"), "spreadsheets.create"),
     ("POST", re.compile(rf"^/v4/spreadsheets/{_SID}:batchUpdate$"), "spreadsheets.batchUpdate"),
+    ("POST", re.compile(rf"^/v4/spreadsheets/{_SID}/sheets/(\d+):copyTo$"),
+     "spreadsheets.sheets.copyTo"),
     ("GET", re.compile(rf"^/v4/spreadsheets/{_SID}$"), "spreadsheets.get"),
     ("GET", re.compile(rf"^/v4/spreadsheets/{_SID}/values:batchGet$"),
      "spreadsheets.values.batchGet"),
@@ -71,7 +73,7 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("GET", re.compile(r"^/drive/v3/files/([^/]+)/permissions$"), "permissions.list"),
     ("DELETE", re.compile(r"^/drive/v3/files/([^/]+)/permissions/([^/]+)$"), "permissions.delete"),
 ]
-PATH_PARAMS = {"spreadsheetId", "range", "fileId", "permissionId"}
+PATH_PARAMS = {"spreadsheetId", "range", "fileId", "permissionId", "sheetId"}
 SHEETS_READS = {"spreadsheets.get", "spreadsheets.values.get", "spreadsheets.values.batchGet"}
 
 
@@ -458,12 +460,30 @@ class Emulator:
                 out["valueRanges"] = [S.value_range(*book.resolve(r), render, dt_render, major)
                                       for r in params["ranges"]]
             return 200, out
+        if name == "spreadsheets.sheets.copyTo":
+            return 200, self._copy_to(book, int(args[1]), body, token)
         # every write runs on a clone swapped in only on success
         work = book.clone()
         reply = self._sheets_write(name, work, args, params, body, token.user)
         work.modified = S.now_rfc3339()
         self._books[book.id] = work
         return 200, reply
+
+    def _copy_to(self, book: S.Spreadsheet, sheet_id: int, body: dict, token: Any) -> dict:
+        """sheets.copyTo: the sheet lands last in the destination as ``Copy of <title>``."""
+        source = book.sheet_by_id(sheet_id)
+        if source is None:
+            raise bad(f"No grid with id: {sheet_id}")
+        dest = self._books.get(body.get("destinationSpreadsheetId") or "")
+        if dest is None:
+            raise ApiError(404, "Requested entity was not found.")
+        if dest.role_of(token.user) not in ("owner", "writer"):
+            raise ApiError(403, "The caller does not have permission")
+        work = dest.clone()
+        sheet = S.BatchUpdate(work, self._rng, token.user).copy_sheet(source, None, None)
+        work.modified = S.now_rfc3339()
+        self._books[dest.id] = work
+        return sheet.to_json()["properties"]
 
     def _sheets_write(self, name: str, book: S.Spreadsheet, args: list[str], params: dict,
                       body: dict, user: str) -> dict:

@@ -700,12 +700,13 @@ class BatchUpdate:
              "unmergeCells", "addNamedRange", "updateNamedRange", "deleteNamedRange",
              "addProtectedRange", "deleteProtectedRange", "addDimensionGroup",
              "deleteDimensionGroup", "updateDimensionProperties", "sortRange", "copyPaste",
-             "cutPaste")
+             "cutPaste", "duplicateSheet")
 
     def __init__(self, book: Spreadsheet, rng: random.Random, user: str | None = None) -> None:
         self.book = book
         self.rng = rng
         self.user = user
+        self.where = ""  # "Invalid requests[i].kind: " while a request runs
 
     def run(self, requests: list[dict]) -> list[dict]:
         replies = []
@@ -763,6 +764,37 @@ class BatchUpdate:
             sid = self.rng.randrange(1, 2**31)
             if self.book.sheet_by_id(sid) is None:
                 return sid
+
+    def copy_sheet(self, source: Sheet, title: str | None, index: int | None,
+                   sheet_id: int | None = None) -> Sheet:
+        """A copy of ``source`` (values, formats, merges...) added to this spreadsheet as
+        ``Copy of <title>`` unless named; protected ranges are not copied."""
+        base = title or f"Copy of {source.title}"
+        name, n = base, 1
+        while title is None and self.book.sheet_by_title(name) is not None:
+            n += 1
+            name = f"{base} {n}"
+        self._unique_title(name)
+        if sheet_id is None:
+            sheet_id = self._new_id()
+        elif self.book.sheet_by_id(sheet_id) is not None:
+            raise self.fail(f"Sheet with id {sheet_id} already exists.")
+        sheet = source.clone()
+        sheet.props.update(sheetId=sheet_id, title=name)
+        sheet.protected_ranges = []
+        for item in sheet.merges + [f["range"] for f in sheet.formats]:
+            item["sheetId"] = sheet_id
+        at = len(self.book.sheets) if index is None else max(0, min(index, len(self.book.sheets)))
+        self.book.sheets.insert(at, sheet)
+        self.book.reindex()
+        self.book.check_cell_limit()
+        return sheet
+
+    def duplicateSheet(self, body: dict) -> dict:
+        source = self._sheet(body.get("sourceSheetId"))
+        sheet = self.copy_sheet(source, body.get("newSheetName") or None,
+                                body.get("insertSheetIndex"), body.get("newSheetId"))
+        return {"duplicateSheet": {"properties": sheet.to_json()["properties"]}}
 
     def addSheet(self, body: dict) -> dict:
         props = copy.deepcopy(body.get("properties") or {})
