@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class KeyPair:
         token = self.issue(user, (claims.get("scope") or "").split(), lifetime)
         return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
 
-    def issue(self, user: str, scopes: list[str] | frozenset, lifetime: int = 3600) -> str:
+    def issue(self, user: str, scopes: Iterable[str], lifetime: int = 3600) -> str:
         """A new bearer token for ``user`` with those scopes, valid for ``lifetime`` seconds."""
         token = "ya29.emu-" + secrets.token_urlsafe(24)
         self.tokens[token] = Token(user, frozenset(scopes), time.time() + lifetime)

@@ -326,7 +326,8 @@ class Tally:
 
 def tally(outcomes: Iterable[Outcome]) -> tuple[Tally, dict[str, Tally]]:
     """Overall and per-endpoint counts."""
-    total, per = Tally(), collections.defaultdict(Tally)
+    total = Tally()
+    per: collections.defaultdict[str, Tally] = collections.defaultdict(Tally)
     for o in outcomes:
         total.add(o)
         per[o.endpoint].add(o)

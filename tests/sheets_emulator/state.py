@@ -286,7 +286,7 @@ class Spreadsheet:
                 sheet, rng = self.resolve(text)
                 picked.setdefault(sheet.id, (sheet, []))[1].append(read_bounds(sheet, rng))
             sheets = list(picked.values())
-        out = {
+        out: dict[str, Any] = {
             "spreadsheetId": self.id,
             "properties": {"title": self.title, "locale": self.locale, "autoRecalc": "ON_CHANGE",
                            "timeZone": self.time_zone, "defaultFormat": P.default_format(),
@@ -1132,8 +1132,9 @@ class BatchUpdate:
             raise self.fail(f"A named range with the name {name} already exists.")
         sheet, b = self._grid_range(named.get("range") or {})
         taken = {n["namedRangeId"] for n in self.book.named_ranges}
-        out = {"namedRangeId": named.get("namedRangeId") or str(self._numeric_id(taken)),
-               "name": name, "range": self._bounded(sheet, b)}
+        out: dict[str, Any] = {
+            "namedRangeId": named.get("namedRangeId") or str(self._numeric_id(taken)),
+            "name": name, "range": self._bounded(sheet, b)}
         self.book.named_ranges.append(out)
         return {"addNamedRange": {"namedRange": dict(out, range=grid_range_json(out["range"]))}}
 
@@ -1168,7 +1169,7 @@ class BatchUpdate:
         sheet, b = self._grid_range(asked.get("range") or {})
         taken = {p["protectedRangeId"] for s in self.book.sheets for p in s.protected_ranges}
         pid = asked.get("protectedRangeId") or self._numeric_id(taken)
-        reply = {"protectedRangeId": pid, "range": self._bounded(sheet, b)}
+        reply: dict[str, Any] = {"protectedRangeId": pid, "range": self._bounded(sheet, b)}
         for key in ("namedRangeId", "description", "warningOnly"):
             if asked.get(key):
                 reply[key] = asked[key]
@@ -1239,8 +1240,9 @@ class BatchUpdate:
     def sortRange(self, body: dict) -> dict:
         """Rows of the range ordered by the sort specs; empty cells sort last."""
         sheet, b = self._grid_range(body.get("range") or {})
-        rows = [{c: sheet.cells.get((r, c)) for c in range(b["c0"], b["c1"])}
-                for r in range(b["r0"], b["r1"])]
+        rows: list[dict[int, C.Cell | None]] = [
+            {c: sheet.cells.get((r, c)) for c in range(b["c0"], b["c1"])}
+            for r in range(b["r0"], b["r1"])]
         for spec in reversed(body.get("sortSpecs") or []):
             col = b["c0"] + (spec.get("dimensionIndex") or 0)
             desc = spec.get("sortOrder") == "DESCENDING"
@@ -1291,8 +1293,10 @@ def _contains(b: dict, m: dict) -> bool:
             and b["c0"] <= m["startColumnIndex"] and m["endColumnIndex"] <= b["c1"])
 
 
-def _sort_key(cell: C.Cell) -> tuple:
+def _sort_key(cell: C.Cell | None) -> tuple:
     """Numbers before text before booleans, as Google Sheets orders mixed columns."""
+    if cell is None:
+        return (3, "")
     v = cell.value
     if isinstance(v, bool):
         return (2, v)
