@@ -317,3 +317,29 @@ def test_gspread_copy_duplicate_copy_to_and_import_csv(sheets_emulator, gs_crede
     assert [w.title for w in copied.worksheets()] == ["Sheet1"]
     assert copied.sheet1.get_all_values() == [["x", "y"], ["3", "4"]]
     assert gc.export(sh.id, ExportFormat.CSV) == b"a,\r\n1,2"
+
+
+def test_grid_reads_carry_formats_with_style_mirrors(api: Api):
+    req, _ = recorded("WorksheetTest.test_format", 5)
+    _, want = recorded("WorksheetTest.test_format", 6)
+    assert api.call("POST", "/v4/spreadsheets/{sid}:batchUpdate", json.loads(req["body"])).ok
+    got = api.call("GET", "/v4/spreadsheets/{sid}", includeGridData="False",
+                   ranges="Sheet1!A2", fields="sheets.data.rowData.values.userEnteredFormat")
+    assert got.json() == want
+
+
+def test_grid_reads_carry_column_metadata(api: Api):
+    _, want = recorded("WorksheetTest.test_auto_resize_columns", 6)
+    got = api.call("GET", "/v4/spreadsheets/{sid}", fields="sheets.data.columnMetadata")
+    assert got.json() == want
+
+
+def test_an_empty_note_clears_the_note(api: Api):
+    req, _ = recorded("WorksheetTest.test_worksheet_notes", 8)
+    clear, _ = recorded("WorksheetTest.test_worksheet_notes", 10)
+    _, want = recorded("WorksheetTest.test_worksheet_notes", 11)
+    for r in (req, clear):
+        assert api.call("POST", "/v4/spreadsheets/{sid}:batchUpdate", json.loads(r["body"])).ok
+    got = api.call("GET", "/v4/spreadsheets/{sid}", ranges="'Sheet1'!A1",
+                   fields="sheets/data/rowData/values/note")
+    assert got.json() == want == {"sheets": [{"data": [{}]}]}
