@@ -329,7 +329,11 @@ def test_format_freeze_filter_and_autoresize_are_stored(sheets_emulator, ws):
     ws.columns_auto_resize(0, 3)
     seen = sheets_emulator.sheet(ws.spreadsheet_id, "Sheet1")
     assert seen["frozenRowCount"] == 1
-    assert seen["basicFilter"] == {"range": {"sheetId": 0}}
+    # a filter set with a bare sheet id is stored with the grid's bounds
+    # (gspread's WorksheetTest.test_basic_filters[7])
+    assert seen["basicFilter"] == {"range": {"sheetId": 0, "startRowIndex": 0,
+                                             "endRowIndex": 1000, "startColumnIndex": 0,
+                                             "endColumnIndex": 26}}
     assert seen["formats"][0]["cell"] == {"userEnteredFormat": {"textFormat": {"bold": True}}}
     assert seen["formats"][0]["range"] == {"sheetId": 0, "startRowIndex": 0, "endRowIndex": 1,
                                            "startColumnIndex": 0, "endColumnIndex": 3}
@@ -337,7 +341,8 @@ def test_format_freeze_filter_and_autoresize_are_stored(sheets_emulator, ws):
                                     "endIndex": 3}]
     meta = ws.spreadsheet.fetch_sheet_metadata()["sheets"][0]
     assert meta["properties"]["gridProperties"]["frozenRowCount"] == 1
-    assert meta["basicFilter"] == {"range": {"sheetId": 0}}
+    assert meta["basicFilter"] == {"range": {"startRowIndex": 0, "endRowIndex": 1000,
+                                             "startColumnIndex": 0, "endColumnIndex": 26}}
     assert ws.spreadsheet.sheet1.frozen_row_count == 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,10 +108,14 @@ class KeyPair:
         user = claims.get("iss")
         if not user:
             raise TokenError("invalid_grant", "Invalid JWT: no issuer.")
-        token = "ya29.emu-" + secrets.token_urlsafe(24)
-        scopes = frozenset((claims.get("scope") or "").split())
-        self.tokens[token] = Token(user, scopes, time.time() + lifetime)
+        token = self.issue(user, (claims.get("scope") or "").split(), lifetime)
         return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+
+    def issue(self, user: str, scopes: Iterable[str], lifetime: int = 3600) -> str:
+        """A new bearer token for ``user`` with those scopes, valid for ``lifetime`` seconds."""
+        token = "ya29.emu-" + secrets.token_urlsafe(24)
+        self.tokens[token] = Token(user, frozenset(scopes), time.time() + lifetime)
+        return token
 
     def user_of(self, header: str | None) -> Token | None:
         """The token behind an ``Authorization: Bearer ...`` header, if valid and unexpired."""

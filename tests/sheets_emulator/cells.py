@@ -76,7 +76,7 @@ def _eval(node: ast.AST) -> float:
 
 def evaluate(formula: str) -> str | float:
     """Effective value of a formula: constant arithmetic is computed, anything else is #ERROR!."""
-    body = formula[1:].replace("^", "**")
+    body = formula[1:].strip().replace("^", "**")
     if "**" in formula[1:]:
         return ERROR
     try:
@@ -84,6 +84,16 @@ def evaluate(formula: str) -> str | float:
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return ERROR
     return value if math.isfinite(value) else ERROR
+
+
+def _typed_pattern(text: str) -> str | None:
+    """The number format a typed number brings: thousands separators as typed keep a
+    ``#,##0`` format with the decimals typed (``2,000,000.01`` shows as typed)."""
+    t = text.strip()
+    if "," not in t or "e" in t.lower():
+        return None
+    decimals = len(t.partition(".")[2])
+    return "#,##0" + ("." + "0" * decimals if decimals else "")
 
 
 def _parse_number(text: str) -> float | None:
@@ -141,7 +151,7 @@ def from_user_entered(value: object) -> Cell | None:
         return Cell("formula", evaluate(value), formula=value)
     number = _parse_number(value)
     if number is not None:
-        return Cell("number", number)
+        return Cell("number", number, pattern=_typed_pattern(value))
     if value[0] in "+-":
         formula = "=" + value
         return Cell("formula", evaluate(formula), formula=formula)
@@ -177,7 +187,14 @@ def general_format(x: float) -> str:
     return text
 
 
+def _is_date(pattern: str) -> bool:
+    return not pattern.endswith("%") and not pattern.startswith("#")
+
+
 def _format_pattern(x: float, pattern: str) -> str:
+    if pattern.startswith("#,##0"):
+        decimals = len(pattern.partition(".")[2])
+        return f"{x:,.{decimals}f}"
     if pattern.endswith("%"):
         decimals = len(pattern[:-1].partition(".")[2])
         return f"{x * 100:.{decimals}f}%"
@@ -209,7 +226,7 @@ def render(cell: Cell, option: str, datetime_option: str = "SERIAL_NUMBER") -> o
     if isinstance(v, bool):
         return v
     if isinstance(v, float):
-        if cell.pattern and not cell.pattern.endswith("%") and datetime_option == "FORMATTED_STRING":
+        if cell.pattern and _is_date(cell.pattern) and datetime_option == "FORMATTED_STRING":
             return formatted(cell)
         return number_json(v)
     return v

@@ -26,14 +26,29 @@ def snake(name: str) -> str:
 
 @cache
 def document(api: str) -> dict:
-    """The discovery document of ``sheets`` (v4) or ``drive`` (v3)."""
-    name = {"sheets": "sheets.v4.json", "drive": "drive.v3.json"}[api]
+    """The discovery document of ``sheets`` (v4), ``drive`` (v3) or ``drive2`` (v2, uploads)."""
+    name = {"sheets": "sheets.v4.json", "drive": "drive.v3.json", "drive2": "drive.v2.json"}[api]
     files = resources.files("googleapiclient") / "discovery_cache" / "documents" / name
     return json.loads(files.read_text(encoding="utf-8"))
 
 
 class Problem(str):
-    """One mismatch between a body and its schema (a message Google could have sent)."""
+    """One mismatch between a body and its schema (a message Google could have sent), with
+    the field it concerns (``data.values``; empty for query parameters)."""
+
+    field: str
+
+    def __new__(cls, message: str, field: str = "") -> Problem:
+        self = super().__new__(cls, message)
+        self.field = field
+        return self
+
+    def details(self) -> list[dict]:
+        """The ``error.details`` Google adds to a 400: one BadRequest field violation."""
+        violation = {"field": self.field} if self.field else {}
+        violation["description"] = str(self)
+        return [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                 "fieldViolations": [violation]}]
 
 
 class Discovery:
@@ -70,6 +85,22 @@ class Discovery:
         self._walk(value, node, where, problems, None)
         return problems
 
+    def proto_name(self, node: dict) -> str:
+        """How Google names a schema's type in errors (``google.protobuf.ListValue`` for a
+        list of anything, the message's full name for a $ref)."""
+        if "$ref" in node:
+            package = {"sheets": "google.apps.sheets.v4", "drive": "google.apps.drive.v3",
+                       "drive2": "google.apps.drive.v2"}
+            return f"type.googleapis.com/{package[self.api]}.{node['$ref']}"
+        kind = node.get("type")
+        if kind == "array":
+            items = node.get("items", {})
+            if items.get("type") in ("any", None) and "$ref" not in items:
+                return "type.googleapis.com/google.protobuf.ListValue"
+            return self.proto_name(items)
+        return {"string": "TYPE_STRING", "integer": "TYPE_INT32", "number": "TYPE_DOUBLE",
+                "boolean": "TYPE_BOOL"}.get(kind or "", "type.googleapis.com/google.protobuf.Value")
+
     def _walk(self, value: Any, node: dict, where: str, out: list, owner: str | None) -> None:
         if value is None:
             return  # JSON null means absent
@@ -79,8 +110,9 @@ class Discovery:
         kind = node.get("type")
         if kind == "object" or (kind is None and "properties" in node):
             if not isinstance(value, dict):
-                out.append(Problem(f"Invalid value at '{where}' ({owner or 'object'}), "
-                                   f"{json.dumps(value)}"))
+                name = self.proto_name({"$ref": owner}) if owner else "object"
+                out.append(Problem(f"Invalid value at '{where}' ({name}), "
+                                   f"{json.dumps(value)}", where))
                 return
             props = node.get("properties", {})
             extra = node.get("additionalProperties")
@@ -93,11 +125,12 @@ class Discovery:
                 elif (owner, key) not in IGNORED_FIELDS:
                     at = f" at '{where}'" if where else ""
                     out.append(Problem(f'Invalid JSON payload received. Unknown name "{key}"{at}: '
-                                       "Cannot find field."))
+                                       "Cannot find field.", where))
             return
         if kind == "array":
             if not isinstance(value, list):
-                out.append(Problem(f"Invalid value at '{where}' (array), {json.dumps(value)}"))
+                out.append(Problem(f"Invalid value at '{where}' ({self.proto_name(node)}), "
+                                   f"{json.dumps(value)}", where))
                 return
             for i, item in enumerate(value):
                 self._walk(item, node.get("items", {}), f"{where}[{i}]", out, owner)
@@ -109,33 +142,39 @@ class Discovery:
             if fmt in ("int64", "uint64") and isinstance(value, int) and not isinstance(value, bool):
                 return
             if not isinstance(value, str):
-                out.append(Problem(f"Invalid value at '{where}' (TYPE_STRING), {json.dumps(value)}"))
+                out.append(Problem(f"Invalid value at '{where}' (TYPE_STRING), {json.dumps(value)}",
+                                   where))
             elif "enum" in node and value not in node["enum"]:
-                out.append(Problem(f"Invalid value at '{where}' ({owner}), \"{value}\""))
+                out.append(Problem(f"Invalid value at '{where}' ({owner}), \"{value}\"", where))
             return
         if kind == "integer":
             ok = (isinstance(value, int) and not isinstance(value, bool)) or \
                 (isinstance(value, float) and value.is_integer()) or \
                 (isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None)
             if not ok:
-                out.append(Problem(f"Invalid value at '{where}' (TYPE_INT32), {json.dumps(value)}"))
+                out.append(Problem(f"Invalid value at '{where}' (TYPE_INT32), {json.dumps(value)}",
+                                   where))
             return
         if kind == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                out.append(Problem(f"Invalid value at '{where}' (TYPE_DOUBLE), {json.dumps(value)}"))
+                out.append(Problem(f"Invalid value at '{where}' (TYPE_DOUBLE), {json.dumps(value)}",
+                                   where))
             return
         if kind == "boolean":
             if not isinstance(value, bool):
-                out.append(Problem(f"Invalid value at '{where}' (TYPE_BOOL), {json.dumps(value)}"))
+                out.append(Problem(f"Invalid value at '{where}' (TYPE_BOOL), {json.dumps(value)}",
+                                   where))
             return
 
     def check_parameters(self, method: str, query: dict[str, list[str]],
-                         path_params: set[str]) -> list[Problem]:
-        """Unknown query parameters and values outside their enum."""
+                         path_params: set[str], ignore_unknown: bool = False) -> list[Problem]:
+        """Unknown query parameters (unless ``ignore_unknown``) and values outside their enum."""
         params = self.parameters(method)
         problems: list[Problem] = []
         for name, values in query.items():
             spec = params.get(name)
+            if ignore_unknown and spec is None:
+                continue
             if spec is None or name in path_params:
                 problems.append(Problem(
                     f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '

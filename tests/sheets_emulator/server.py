@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import csv
+import io
 import json
 import random
 import re
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import cells as C
+from . import proto as P
 from . import state as S
 from .auth import KeyPair, TokenError
 from .discovery import api as discovery_api
@@ -41,6 +44,8 @@ _SID = r"([^/:]+)"
 ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("POST", re.compile(r"^/v4/spreadsheets$"), "spreadsheets.create"),
     ("POST", re.compile(rf"^/v4/spreadsheets/{_SID}:batchUpdate$"), "spreadsheets.batchUpdate"),
+    ("POST", re.compile(rf"^/v4/spreadsheets/{_SID}/sheets/(\d+):copyTo$"),
+     "spreadsheets.sheets.copyTo"),
     ("GET", re.compile(rf"^/v4/spreadsheets/{_SID}$"), "spreadsheets.get"),
     ("GET", re.compile(rf"^/v4/spreadsheets/{_SID}/values:batchGet$"),
      "spreadsheets.values.batchGet"),
@@ -57,13 +62,18 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
     ("PUT", re.compile(rf"^/v4/spreadsheets/{_SID}/values/(.+)$"), "spreadsheets.values.update"),
     ("GET", re.compile(r"^/drive/v3/files$"), "files.list"),
     ("POST", re.compile(r"^/drive/v3/files$"), "files.create"),
+    ("POST", re.compile(r"^/drive/v3/files/([^/]+)/copy$"), "files.copy"),
+    ("GET", re.compile(r"^/drive/v3/files/([^/]+)/export$"), "files.export"),
+    ("GET", re.compile(r"^/drive/v3/files/([^/]+)/comments$"), "comments.list"),
+    ("POST", re.compile(r"^/drive/v3/files/([^/]+)/comments$"), "comments.create"),
+    ("PUT", re.compile(r"^/upload/drive/v2/files/([^/]+)$"), "v2:files.update"),
     ("GET", re.compile(r"^/drive/v3/files/([^/]+)$"), "files.get"),
     ("DELETE", re.compile(r"^/drive/v3/files/([^/]+)$"), "files.delete"),
     ("POST", re.compile(r"^/drive/v3/files/([^/]+)/permissions$"), "permissions.create"),
     ("GET", re.compile(r"^/drive/v3/files/([^/]+)/permissions$"), "permissions.list"),
     ("DELETE", re.compile(r"^/drive/v3/files/([^/]+)/permissions/([^/]+)$"), "permissions.delete"),
 ]
-PATH_PARAMS = {"spreadsheetId", "range", "fileId", "permissionId"}
+PATH_PARAMS = {"spreadsheetId", "range", "fileId", "permissionId", "sheetId"}
 SHEETS_READS = {"spreadsheets.get", "spreadsheets.values.get", "spreadsheets.values.batchGet"}
 
 
@@ -121,7 +131,18 @@ class Emulator:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> Emulator:
-        """Serve on a free port (or the one given) in a background thread."""
+        """Serve on a free port (or the one given) in a background thread.
+
+        Refuses to start without Google's discovery documents (google-api-python-client):
+        every request is checked against them, so without them every answer would be a 500.
+        """
+        try:
+            discovery_api("sheets")
+            discovery_api("drive")
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            raise RuntimeError("the Sheets emulator needs google-api-python-client for "
+                               "Google's discovery documents: pip install "
+                               f"google-api-python-client ({exc})") from None
         self._stopping.clear()
         self._server = _Server((self._host, self._port), _Handler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sheets-emulator",
@@ -174,6 +195,13 @@ class Emulator:
     def write_service_account(self, path: str | Path, email: str = DEFAULT_EMAIL) -> Path:
         """Write a service-account JSON whose key this emulator trusts; token_uri points here."""
         return self.keys.write_file(Path(path), email, self.token_uri)
+
+    def issue_token(self, email: str = DEFAULT_EMAIL,
+                    scopes: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",
+                                               "https://www.googleapis.com/auth/drive")) -> str:
+        """A bearer token for ``email`` without the OAuth exchange (for raw HTTP clients)."""
+        with self._lock:
+            return self.keys.issue(email, scopes)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far now gets 401 (clients must refresh)."""
@@ -329,7 +357,11 @@ class Emulator:
         if raw_path == "/token" and method == "POST":
             return self._token(raw_body, entry)
         name, m = _route(method, raw_path, path)
-        api_name = "drive" if name.startswith(("files.", "permissions.")) else "sheets"
+        api_name = "sheets"
+        if name.startswith("v2:"):  # Drive v2's media upload (gspread's import_csv)
+            api_name, name = "drive2", name[3:]
+        elif name.startswith(("files.", "permissions.", "comments.")):
+            api_name = "drive"
         token = self.keys.user_of(headers.get("Authorization"))
         if token is None:
             missing = not headers.get("Authorization")
@@ -343,16 +375,23 @@ class Emulator:
                 "https://developers.google.com/identity/sign-in/web/devconsole-project."))
         entry["user"] = token.user
         disc = discovery_api(api_name)
-        problems = disc.check_parameters(name, query, PATH_PARAMS)
+        # Drive's older front end ignores query parameters it does not know (gspread sends
+        # includeItemsFromAllDrives to files.get); the Sheets front end refuses them.
+        problems = disc.check_parameters(name, query, PATH_PARAMS,
+                                         ignore_unknown=api_name != "sheets")
         if problems:
-            raise bad(problems[0])
-        body = _json_body(raw_body)
+            raise ApiError(400, problems[0], details=problems[0].details())
+        media = api_name == "drive2"
+        body = None if media else _json_body(raw_body)
         entry["body"] = body
-        schema = disc.request_schema(name)
+        schema = None if media else disc.request_schema(name)
         if schema is not None:
-            problems = disc.check(body if body is not None else {}, schema)
+            # a ValueRange body is bound to the request's ``data`` field, and named so
+            where = "data" if name in ("spreadsheets.values.update",
+                                       "spreadsheets.values.append") else ""
+            problems = disc.check(body if body is not None else {}, schema, where)
             if problems:
-                raise bad(problems[0])
+                raise ApiError(400, problems[0], details=problems[0].details())
         args = [unquote(g) for g in m.groups()]
         params = {k: v[-1] for k, v in query.items()}
         params["ranges"] = query.get("ranges", [])
@@ -361,10 +400,13 @@ class Emulator:
                 if name != "spreadsheets.create":
                     self._charge(token.user, "Read" if name in SHEETS_READS else "Write")
                 status, reply = self._sheets(name, args, params, body or {}, token)
+        elif media:
+            with self._lock:
+                status, reply = self._upload(args[0], raw_body, token)
         else:
             with self._lock:
                 status, reply = self._drive(name, args, params, body or {}, token)
-        if self.strict and reply is not None:
+        if self.strict and reply is not None and not isinstance(reply, Raw):
             out_schema = disc.response_schema(name)
             problems = disc.check(reply, out_schema) if out_schema else []
             if problems:
@@ -401,9 +443,11 @@ class Emulator:
             raise ApiError(403, "Request had insufficient authentication scopes.")
         if name == "spreadsheets.get":
             # a field mask that asks for sheets.data brings grid data, as includeGridData does
-            fields = set(re.split(r"[./(),\s]+", params.get("fields") or ""))
-            include = params.get("includeGridData", "false").lower() == "true" or "data" in fields
-            return 200, book.to_json(include_grid=include, ranges=params["ranges"])
+            mask = _mask_of(params)
+            include = params.get("includeGridData", "false").lower() == "true" or (
+                mask is not None and P.mask_selects(mask, "sheets", "data"))
+            return 200, P.apply_mask(book.to_json(include_grid=include, ranges=params["ranges"]),
+                                     mask)
         render = params.get("valueRenderOption") or "FORMATTED_VALUE"
         dt_render = params.get("dateTimeRenderOption") or "SERIAL_NUMBER"
         major = params.get("majorDimension") or "ROWS"
@@ -416,18 +460,36 @@ class Emulator:
                 out["valueRanges"] = [S.value_range(*book.resolve(r), render, dt_render, major)
                                       for r in params["ranges"]]
             return 200, out
+        if name == "spreadsheets.sheets.copyTo":
+            return 200, self._copy_to(book, int(args[1]), body, token)
         # every write runs on a clone swapped in only on success
         work = book.clone()
-        reply = self._sheets_write(name, work, args, params, body)
+        reply = self._sheets_write(name, work, args, params, body, token.user)
         work.modified = S.now_rfc3339()
         self._books[book.id] = work
         return 200, reply
 
+    def _copy_to(self, book: S.Spreadsheet, sheet_id: int, body: dict, token: Any) -> dict:
+        """sheets.copyTo: the sheet lands last in the destination as ``Copy of <title>``."""
+        source = book.sheet_by_id(sheet_id)
+        if source is None:
+            raise bad(f"No grid with id: {sheet_id}")
+        dest = self._books.get(body.get("destinationSpreadsheetId") or "")
+        if dest is None:
+            raise ApiError(404, "Requested entity was not found.")
+        if dest.role_of(token.user) not in ("owner", "writer"):
+            raise ApiError(403, "The caller does not have permission")
+        work = dest.clone()
+        sheet = S.BatchUpdate(work, self._rng, token.user).copy_sheet(source, None, None)
+        work.modified = S.now_rfc3339()
+        self._books[dest.id] = work
+        return sheet.to_json()["properties"]
+
     def _sheets_write(self, name: str, book: S.Spreadsheet, args: list[str], params: dict,
-                      body: dict) -> dict:
+                      body: dict, user: str) -> dict:
         if name == "spreadsheets.batchUpdate":
             try:
-                replies = S.BatchUpdate(book, self._rng).run(body.get("requests") or [])
+                replies = S.BatchUpdate(book, self._rng, user).run(body.get("requests") or [])
             except C.CellError as exc:
                 raise bad(str(exc)) from None
             out: dict[str, Any] = {"spreadsheetId": book.id, "replies": replies}
@@ -449,9 +511,13 @@ class Emulator:
             option = _input_option(body.get("valueInputOption"))
             responses = [S.values_update(book, vr.get("range") or "", vr, option)
                          for vr in body.get("data") or []]
+            # rows are summed over the ranges; columns are counted once per sheet column
+            # (two A:D ranges update 4 columns, as Google answers)
+            columns = {(r["updatedRange"].rsplit("!", 1)[0], c) for r in responses
+                       if "updatedRange" in r for c in S.range_columns(r["updatedRange"])}
             out = {"spreadsheetId": book.id,
                    "totalUpdatedRows": sum(r.get("updatedRows", 0) for r in responses),
-                   "totalUpdatedColumns": sum(r.get("updatedColumns", 0) for r in responses),
+                   "totalUpdatedColumns": len(columns),
                    "totalUpdatedCells": sum(r.get("updatedCells", 0) for r in responses),
                    "totalUpdatedSheets": len({r["updatedRange"].rsplit("!", 1)[0]
                                               for r in responses if "updatedRange" in r}),
@@ -495,6 +561,25 @@ class Emulator:
             raise ApiError(404, f"File not found: {sid}.", reason="notFound")
         return book
 
+    def _upload(self, file_id: str, data: bytes, token: Any) -> tuple[int, Any]:
+        """Drive v2 media upload with conversion: the CSV replaces the spreadsheet's content,
+        keeping only its first sheet (cells parsed as typed in the browser)."""
+        book = self._visible(file_id, token.user)
+        if book.role_of(token.user) not in ("owner", "writer"):
+            raise ApiError(403, "The user does not have sufficient permissions for this file.",
+                           reason="insufficientFilePermissions")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApiError(400, "Invalid CSV data.", reason="badContent") from None
+        work = book.clone()
+        S.import_csv(work, text)
+        work.modified = S.now_rfc3339()
+        self._books[book.id] = work
+        return 200, {"kind": "drive#file", "id": work.id, "title": work.title,
+                     "mimeType": SPREADSHEET_MIME, "createdDate": work.created,
+                     "modifiedDate": work.modified}
+
     def _drive(self, name: str, args: list[str], params: dict, body: dict,
                token: Any) -> tuple[int, Any]:
         user = token.user
@@ -510,26 +595,59 @@ class Emulator:
             book = S.Spreadsheet.new(sid, body.get("name") or "Untitled spreadsheet", user)
             book.parents = list(body.get("parents") or [])
             self._books[sid] = book
-            return 200, _file_json(book, params.get("fields"))
+            return 200, _file_json(book, _mask_of(params))
         if name == "files.list":
             books = [b for b in self._books.values() if b.role_of(user) is not None]
             books = [b for b in books if _matches_q(b, params.get("q"))]
             size = int(params.get("pageSize") or 100)
             start = int(params.get("pageToken") or 0)
             page = books[start:start + size]
-            fields = params.get("fields")
-            inner = None
-            if fields and "files(" in fields:
-                inner = fields.split("files(", 1)[1].split(")", 1)[0]
+            mask = _mask_of(params)
             out: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
-                                   "files": [_file_json(b, inner) for b in page]}
+                                   "files": [_file_json(b, None, full=mask is not None)
+                                             for b in page]}
             if start + size < len(books):
                 out["nextPageToken"] = str(start + size)
-            return 200, out
+            return 200, P.apply_mask(out, mask)
         book = self._visible(args[0], user)
         role = book.role_of(user)
         if name == "files.get":
-            return 200, _file_json(book, params.get("fields"))
+            return 200, _file_json(book, _mask_of(params))
+        if name == "files.export":
+            return 200, _export(book, params.get("mimeType") or "")
+        if name == "comments.list":
+            if not params.get("fields"):
+                raise ApiError(400, "The 'fields' parameter is required for this method.",
+                               reason="required", location="fields")
+            return 200, P.apply_mask({"kind": "drive#commentList",
+                                      "comments": copy.deepcopy(book.comments)},
+                                     _mask_of(params))
+        if name == "files.copy":
+            if not token.can_write:
+                raise ApiError(403, "Insufficient Permission: Request had insufficient "
+                               "authentication scopes.", reason="insufficientPermissions")
+            copied = book.clone()
+            copied.id, copied.owner = self._new_id(), user
+            copied.title = body.get("name") or f"Copy of {book.title}"
+            copied.permissions, copied.revoked, copied.comments = {}, set(), []
+            copied.parents = list(body.get("parents") or book.parents)
+            copied.created = copied.modified = S.now_rfc3339()
+            self._books[copied.id] = copied
+            return 200, _file_json(copied, _mask_of(params))
+        if name == "comments.create":
+            if not params.get("fields"):
+                raise ApiError(400, "The 'fields' parameter is required for this method.",
+                               reason="required", location="fields")
+            if not body.get("content"):
+                raise ApiError(400, "A comment needs content.", reason="required",
+                               location="content")
+            comment = {"kind": "drive#comment", "id": secrets.token_urlsafe(9),
+                       "content": body["content"], "createdTime": S.now_rfc3339(),
+                       "deleted": False, "resolved": False}
+            if body.get("anchor"):
+                comment["anchor"] = body["anchor"]
+            book.comments.append(comment)
+            return 200, P.apply_mask(comment, _mask_of(params))
         if name == "files.delete":
             if role != "owner":
                 raise ApiError(403, "The user does not have sufficient permissions for this "
@@ -617,16 +735,48 @@ def _json_body(raw: bytes) -> Any:
 FILE_FIELDS = ("kind", "id", "name", "mimeType")
 
 
-def _file_json(book: S.Spreadsheet, fields: str | None) -> dict:
-    full = {"kind": "drive#file", "id": book.id, "name": book.title, "mimeType": SPREADSHEET_MIME,
-            "createdTime": book.created, "modifiedTime": book.modified,
-            "parents": list(book.parents), "trashed": False}
-    if not fields:
-        return {k: full[k] for k in FILE_FIELDS}
-    if fields.strip() == "*":
-        return full
-    names = [f.strip() for f in fields.split(",")]
-    return {k: full[k] for k in names if k in full}
+def _file_json(book: S.Spreadsheet, mask: P.Mask | None, full: bool = False) -> dict:
+    """A Drive File: its default fields (kind, id, name, mimeType) unless a mask selects."""
+    every = {"kind": "drive#file", "id": book.id, "name": book.title,
+             "mimeType": SPREADSHEET_MIME, "createdTime": book.created,
+             "modifiedTime": book.modified, "parents": list(book.parents), "trashed": False}
+    if mask is None and not full:
+        return {k: every[k] for k in FILE_FIELDS}
+    return P.apply_mask(every, mask)
+
+
+@dataclass
+class Raw:
+    """A reply that is not JSON (an export): its content type and bytes."""
+
+    content_type: str
+    data: bytes
+
+
+EXPORT_SEPARATORS = {"text/csv": ",", "text/tab-separated-values": "\t"}
+
+
+def _export(book: S.Spreadsheet, mime: str) -> Raw:
+    """files.export as CSV or TSV: the first sheet's formatted values, rows joined by CRLF."""
+    if mime not in EXPORT_SEPARATORS:
+        raise ApiError(400, "The requested conversion is not supported by the emulator.",
+                       reason="badRequest", location="convertTo")
+    sheet = book.sheets[0]
+    rows = sheet.grid(0, max(sheet.rows, 1), 0, max(sheet.cols, 1), C.formatted)
+    width = max((len(r) for r in rows), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=EXPORT_SEPARATORS[mime], lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row + [""] * (width - len(row)))
+    return Raw(mime, out.getvalue().removesuffix("\r\n").encode("utf-8"))
+
+
+def _mask_of(params: dict) -> P.Mask | None:
+    """The request's ``fields`` mask (None: no mask); 400 when it does not parse."""
+    try:
+        return P.parse_mask(params.get("fields") or "")
+    except P.MaskError:
+        raise bad(f"Invalid field selection {params.get('fields')}") from None
 
 
 _Q_CLAUSE = re.compile(
@@ -675,7 +825,9 @@ def error_body(exc: ApiError, drive: bool) -> dict:
                                 503: "backendError"}.get(exc.code, "backendError")
         item = {"domain": "usageLimits" if exc.code == 429 else "global", "reason": reason,
                 "message": exc.message}
-        if reason == "notFound":
+        if exc.location:
+            item.update(locationType="parameter", location=exc.location)
+        elif reason == "notFound":
             item.update(locationType="parameter", location="fileId")
         if exc.code == 401:
             item.update(locationType="header", location="Authorization")
@@ -711,6 +863,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server_version = "ESF"
     timeout = 30
     server: _Server
@@ -748,7 +901,7 @@ class _Handler(BaseHTTPRequestHandler):
             "body": None, "status": None, "user": None}
         with emu._lock:
             emu._requests.append(entry)
-        drive = path.startswith("/drive/")
+        drive = path.startswith(("/drive/", "/upload/drive/"))
         fault = emu._take_fault(raw_path, path)
         headers: dict = {}
         try:
@@ -793,11 +946,15 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(int(fault.kind), _FAULT_MESSAGES[fault.kind])
 
     def _send(self, status: int, body: Any, headers: dict) -> None:
-        data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if isinstance(body, Raw):
+            data, content_type = body.data, body.content_type
+        else:
+            data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+            content_type = JSON_TYPE
         try:
             self.send_response(status)
             if body is not None:
-                self.send_header("Content-Type", JSON_TYPE)
+                self.send_header("Content-Type", content_type)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))

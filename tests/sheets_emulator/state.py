@@ -8,12 +8,15 @@ limit) changes nothing — as in Google Sheets.
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
+import io
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import cells as C
+from . import proto as P
 from .a1 import (
     A1,
     RangeError,
@@ -36,13 +39,15 @@ class ApiError(Exception):
               404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
     def __init__(self, code: int, message: str, *, details: list | None = None,
-                 reason: str | None = None, headers: dict | None = None) -> None:
+                 reason: str | None = None, headers: dict | None = None,
+                 location: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = self.STATUS.get(code, "UNKNOWN")
         self.details = details
         self.reason = reason  # Drive's errors[0].reason
+        self.location = location  # Drive's errors[0].location (a parameter)
         self.headers = headers or {}
 
 
@@ -66,6 +71,10 @@ class Sheet:
     conditional_formats: list = field(default_factory=list)
     charts: list = field(default_factory=list)
     auto_resized: list = field(default_factory=list)
+    merges: list = field(default_factory=list)  # GridRanges
+    protected_ranges: list = field(default_factory=list)
+    groups: dict = field(default_factory=lambda: {"ROWS": [], "COLUMNS": []})
+    dimension_props: dict = field(default_factory=lambda: {"ROWS": {}, "COLUMNS": {}})
 
     @property
     def id(self) -> int:
@@ -84,10 +93,10 @@ class Sheet:
         return self.props.get("gridProperties", {}).get("columnCount", 0)
 
     def clone(self) -> Sheet:
-        return Sheet(copy.deepcopy(self.props), dict(self.cells), copy.deepcopy(self.basic_filter),
-                     copy.deepcopy(self.validations), copy.deepcopy(self.formats),
-                     copy.deepcopy(self.conditional_formats), copy.deepcopy(self.charts),
-                     copy.deepcopy(self.auto_resized))
+        """A copy to work on: cells are immutable and shared, everything else is copied."""
+        parts = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                 if f.name != "cells"}
+        return Sheet(cells=dict(self.cells), **parts)
 
     def set_cell(self, r: int, c: int, cell: C.Cell | None) -> None:
         """Store a parsed cell; an empty string clears it; None leaves it unchanged."""
@@ -124,16 +133,54 @@ class Sheet:
         for key in ("frozenRowCount", "frozenColumnCount"):
             if gp.get(key) == 0:
                 gp.pop(key)
-        if props.get("hidden") is False:
-            props.pop("hidden")
+        for owner in (props, gp):  # proto3: false booleans are left out
+            for key in [k for k, v in owner.items() if v is False]:
+                owner.pop(key)
+        if "tabColorStyle" in props and not _has_color(props["tabColorStyle"]):
+            props.pop("tabColorStyle")  # a style whose colour was cleared is no style
+        for key in ("tabColor", "tabColorStyle"):
+            if key in props:
+                props[key] = P.normalize_format(props[key], key)
         out: dict[str, Any] = {"properties": props}
+        if self.merges:
+            out["merges"] = [grid_range_json(m) for m in self.merges]
         if self.basic_filter is not None:
-            out["basicFilter"] = copy.deepcopy(self.basic_filter)
+            flt = copy.deepcopy(self.basic_filter)
+            flt["range"] = grid_range_json(flt["range"])
+            out["basicFilter"] = flt
         if self.conditional_formats:
             out["conditionalFormats"] = copy.deepcopy(self.conditional_formats)
+        if self.protected_ranges:
+            out["protectedRanges"] = [dict(p, range=grid_range_json(p["range"]))
+                                      for p in self.protected_ranges]
         if self.charts:
             out["charts"] = copy.deepcopy(self.charts)
+        for dim, key in (("ROWS", "rowGroups"), ("COLUMNS", "columnGroups")):
+            if self.groups[dim]:
+                out[key] = [_group_json(g) for g in self.groups[dim]]
         return out
+
+    def dimension_metadata(self, dim: str, start: int, end: int) -> list[dict]:
+        """DimensionProperties of rows or columns [start, end): size and hidden flags."""
+        default = {"pixelSize": 21 if dim == "ROWS" else 100}
+        return [dict(default, **self.dimension_props[dim].get(i, {})) for i in range(start, end)]
+
+
+def _has_color(style: Any) -> bool:
+    return isinstance(style, dict) and any(style.get(k) for k in ("rgbColor", "themeColor"))
+
+
+def grid_range_json(rng: dict) -> dict:
+    """A GridRange or DimensionRange as Google writes it: indexes always (they have explicit
+    presence), the sheet id only when it is not 0 (a plain proto3 int)."""
+    out = copy.deepcopy(rng)
+    if not out.get("sheetId"):
+        out.pop("sheetId", None)
+    return out
+
+
+def _group_json(group: dict) -> dict:
+    return {"range": grid_range_json(group["range"]), "depth": group["depth"]}
 
 
 def _new_sheet(sheet_id: int, title: str, index: int, rows: int = DEFAULT_ROWS,
@@ -157,6 +204,8 @@ class Spreadsheet:
     modified: str = field(default_factory=now_rfc3339)
     locale: str = "en_US"
     time_zone: str = "Etc/GMT"
+    named_ranges: list = field(default_factory=list)
+    comments: list = field(default_factory=list)  # Drive comments
 
     @classmethod
     def new(cls, sid: str, title: str, owner: str | None) -> Spreadsheet:
@@ -165,7 +214,8 @@ class Spreadsheet:
     def clone(self) -> Spreadsheet:
         return Spreadsheet(self.id, self.title, self.owner, [s.clone() for s in self.sheets],
                            copy.deepcopy(self.permissions), set(self.revoked), list(self.parents),
-                           self.created, self.modified, self.locale, self.time_zone)
+                           self.created, self.modified, self.locale, self.time_zone,
+                           copy.deepcopy(self.named_ranges), copy.deepcopy(self.comments))
 
     # ---- access -------------------------------------------------------------------------
     def role_of(self, user: str | None) -> str | None:
@@ -236,10 +286,11 @@ class Spreadsheet:
                 sheet, rng = self.resolve(text)
                 picked.setdefault(sheet.id, (sheet, []))[1].append(read_bounds(sheet, rng))
             sheets = list(picked.values())
-        out = {
+        out: dict[str, Any] = {
             "spreadsheetId": self.id,
             "properties": {"title": self.title, "locale": self.locale, "autoRecalc": "ON_CHANGE",
-                           "timeZone": self.time_zone},
+                           "timeZone": self.time_zone, "defaultFormat": P.default_format(),
+                           "spreadsheetTheme": P.default_theme()},
             "sheets": [],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.id}/edit",
         }
@@ -248,6 +299,9 @@ class Spreadsheet:
             if include_grid:
                 js["data"] = [grid_data(sheet, b) for b in blocks] or [grid_data(sheet)]
             out["sheets"].append(js)
+        if self.named_ranges:
+            out["namedRanges"] = [dict(n, range=grid_range_json(n["range"]))
+                                  for n in self.named_ranges]
         return out
 
 
@@ -329,13 +383,24 @@ def _write(sheet: Sheet, r0: int, c0: int, rows: list[list]) -> None:
 
 
 def _update_reply(book: Spreadsheet, sheet: Sheet, r0: int, c0: int, rows: list[list]) -> dict:
+    """UpdateValuesResponse: the range spans the block; the counts take only the cells that
+    were written (a null leaves its cell alone and is not counted)."""
     out: dict[str, Any] = {"spreadsheetId": book.id}
     width = max((len(r) for r in rows), default=0)
+    written = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if v is not None]
     if rows and width:
-        out.update(updatedRange=format_range(sheet.title, r0, r0 + len(rows), c0, c0 + width),
-                   updatedRows=sum(1 for r in rows if r), updatedColumns=width,
-                   updatedCells=sum(len(r) for r in rows))
+        out["updatedRange"] = format_range(sheet.title, r0, r0 + len(rows), c0, c0 + width)
+    if written:
+        out.update(updatedRows=len({i for i, _ in written}),
+                   updatedColumns=len({j for _, j in written}), updatedCells=len(written))
     return out
+
+
+def range_columns(text: str) -> range:
+    """The column indexes of a bounded range such as ``Sheet1!A1:D4``."""
+    _title, cells = split_title(text)
+    _r0, _r1, c0, c1 = parse_cells(cells)
+    return range(c0 or 0, c1 or 0)
 
 
 def values_update(book: Spreadsheet, text: str, body: dict, option: str) -> dict:
@@ -458,6 +523,23 @@ def values_append(book: Spreadsheet, text: str, body: dict, option: str, insert:
     return out
 
 
+def import_csv(book: Spreadsheet, text: str) -> None:
+    """Drive's CSV import into an existing spreadsheet: only the first sheet stays, its cells
+    replaced by the CSV's, parsed as typed in the browser; the grid grows to fit."""
+    first = book.sheets[0]
+    book.sheets = [first]
+    first.cells = {}
+    rows = list(csv.reader(io.StringIO(text)))
+    gp = first.props["gridProperties"]
+    gp["rowCount"] = max(gp["rowCount"], len(rows))
+    gp["columnCount"] = max(gp["columnCount"], max((len(r) for r in rows), default=0))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            first.set_cell(r, c, C.from_user_entered(value))
+    book.reindex()
+    book.check_cell_limit()
+
+
 def values_clear(book: Spreadsheet, text: str) -> dict:
     """values.clear: empty the cells of the range (formats stay)."""
     sheet, rng = book.resolve(text)
@@ -483,36 +565,86 @@ def extended_value(cell: C.Cell, entered: bool) -> dict:
 
 
 def grid_data(sheet: Sheet, bounds: tuple[int, int, int, int] | None = None) -> dict:
-    """GridData (rowData of CellData) for a block of the sheet, trailing empties trimmed."""
+    """GridData for a block of the sheet (the whole grid by default): rowData of CellData
+    with values, notes and the format repeatCell/updateCells gave, trailing empties trimmed;
+    rowMetadata and columnMetadata for every row and column of the block; start indexes only
+    when not 0 (plain proto3 ints)."""
+    r0, r1, c0, c1 = bounds or (0, sheet.rows, 0, sheet.cols)
     used_r, used_c = sheet.used_extent()
-    r0, r1, c0, c1 = bounds or (0, used_r, 0, used_c)
-    r1, c1 = min(r1, used_r), min(c1, used_c)
+    for f in sheet.formats:
+        rng = f["range"]
+        used_r = max(used_r, min(rng.get("endRowIndex", sheet.rows), sheet.rows))
+        used_c = max(used_c, min(rng.get("endColumnIndex", sheet.cols), sheet.cols))
     row_data = []
-    for r in range(r0, r1):
+    for r in range(r0, min(r1, used_r)):
         values = []
-        for c in range(c0, c1):
+        for c in range(c0, min(c1, used_c)):
             cell = sheet.cells.get((r, c))
-            if cell is None:
-                values.append({})
-                continue
             data: dict[str, Any] = {}
-            if not C.is_empty(cell):
+            if cell is not None and not C.is_empty(cell):
                 data = {"userEnteredValue": extended_value(cell, True),
                         "effectiveValue": extended_value(cell, False),
                         "formattedValue": C.formatted(cell)}
-            if cell.note is not None:
-                data["note"] = cell.note
-            data.update(dict(cell.extra))
+            fmt = user_entered_format(sheet, r, c)
+            if fmt:
+                data["userEnteredFormat"] = fmt
+            if cell is not None:
+                if cell.note is not None:
+                    data["note"] = cell.note
+                data.update(dict(cell.extra))
             values.append(data)
         while values and values[-1] == {}:
             values.pop()
         row_data.append({"values": values} if values else {})
     while row_data and row_data[-1] == {}:
         row_data.pop()
-    out: dict[str, Any] = {"startRow": r0, "startColumn": c0}
+    out: dict[str, Any] = {}
+    if r0:
+        out["startRow"] = r0
+    if c0:
+        out["startColumn"] = c0
     if row_data:
         out["rowData"] = row_data
+    out["rowMetadata"] = sheet.dimension_metadata("ROWS", r0, min(r1, sheet.rows))
+    out["columnMetadata"] = sheet.dimension_metadata("COLUMNS", c0, min(c1, sheet.cols))
     return out
+
+
+def user_entered_format(sheet: Sheet, r: int, c: int) -> dict:
+    """The userEnteredFormat of one cell: every format written over it, in order, each
+    limited to its field mask; colours as Google stores them, each colour mirrored in its
+    ``...Style`` companion (the form Google reads back)."""
+    out: dict = {}
+    for f in sheet.formats:
+        rng = f["range"]
+        if not (rng.get("startRowIndex", 0) <= r < rng.get("endRowIndex", sheet.rows)
+                and rng.get("startColumnIndex", 0) <= c < rng.get("endColumnIndex", sheet.cols)):
+            continue
+        try:
+            mask = P.parse_mask(f["fields"])
+        except P.MaskError:
+            continue
+        if mask is not None and not P.mask_selects(mask, "userEnteredFormat"):
+            continue
+        picked = P.apply_mask(f["cell"], mask).get("userEnteredFormat") or {}
+        _deep_merge(out, picked)
+    if not out:
+        return {}
+    out = P.normalize_format(out)
+    if "backgroundColor" in out:
+        out.setdefault("backgroundColorStyle", {"rgbColor": out["backgroundColor"]})
+    text = out.get("textFormat") or {}
+    if "foregroundColor" in text:
+        text.setdefault("foregroundColorStyle", {"rgbColor": text["foregroundColor"]})
+    return out
+
+
+def _deep_merge(into: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
 
 
 def cell_from_extended(ev: dict) -> C.Cell:
@@ -564,11 +696,17 @@ class BatchUpdate:
     KINDS = ("addSheet", "deleteSheet", "updateSheetProperties", "repeatCell", "setBasicFilter",
              "clearBasicFilter", "setDataValidation", "addConditionalFormatRule",
              "autoResizeDimensions", "appendDimension", "insertDimension", "deleteDimension",
-             "addChart", "updateCells", "updateSpreadsheetProperties")
+             "addChart", "updateCells", "updateSpreadsheetProperties", "mergeCells",
+             "unmergeCells", "addNamedRange", "updateNamedRange", "deleteNamedRange",
+             "addProtectedRange", "deleteProtectedRange", "addDimensionGroup",
+             "deleteDimensionGroup", "updateDimensionProperties", "sortRange", "copyPaste",
+             "cutPaste", "duplicateSheet")
 
-    def __init__(self, book: Spreadsheet, rng: random.Random) -> None:
+    def __init__(self, book: Spreadsheet, rng: random.Random, user: str | None = None) -> None:
         self.book = book
         self.rng = rng
+        self.user = user
+        self.where = ""  # "Invalid requests[i].kind: " while a request runs
 
     def run(self, requests: list[dict]) -> list[dict]:
         replies = []
@@ -627,6 +765,37 @@ class BatchUpdate:
             if self.book.sheet_by_id(sid) is None:
                 return sid
 
+    def copy_sheet(self, source: Sheet, title: str | None, index: int | None,
+                   sheet_id: int | None = None) -> Sheet:
+        """A copy of ``source`` (values, formats, merges...) added to this spreadsheet as
+        ``Copy of <title>`` unless named; protected ranges are not copied."""
+        base = title or f"Copy of {source.title}"
+        name, n = base, 1
+        while title is None and self.book.sheet_by_title(name) is not None:
+            n += 1
+            name = f"{base} {n}"
+        self._unique_title(name)
+        if sheet_id is None:
+            sheet_id = self._new_id()
+        elif self.book.sheet_by_id(sheet_id) is not None:
+            raise self.fail(f"Sheet with id {sheet_id} already exists.")
+        sheet = source.clone()
+        sheet.props.update(sheetId=sheet_id, title=name)
+        sheet.protected_ranges = []
+        for item in sheet.merges + [f["range"] for f in sheet.formats]:
+            item["sheetId"] = sheet_id
+        at = len(self.book.sheets) if index is None else max(0, min(index, len(self.book.sheets)))
+        self.book.sheets.insert(at, sheet)
+        self.book.reindex()
+        self.book.check_cell_limit()
+        return sheet
+
+    def duplicateSheet(self, body: dict) -> dict:
+        source = self._sheet(body.get("sourceSheetId"))
+        sheet = self.copy_sheet(source, body.get("newSheetName") or None,
+                                body.get("insertSheetIndex"), body.get("newSheetId"))
+        return {"duplicateSheet": {"properties": sheet.to_json()["properties"]}}
+
     def addSheet(self, body: dict) -> dict:
         props = copy.deepcopy(body.get("properties") or {})
         n = len(self.book.sheets) + 1
@@ -684,6 +853,9 @@ class BatchUpdate:
         rows, cols = gp.get("rowCount", 0), gp.get("columnCount", 0)
         if rows < 1 or cols < 1:
             raise self.fail("A sheet must have at least one row and one column.")
+        if new.get("hidden") and not any(not s.props.get("hidden") for s in self.book.sheets
+                                         if s is not sheet):
+            raise self.fail("You can't hide all the sheets in a document.")
         if gp.get("frozenRowCount", 0) >= rows:
             raise self.fail("You can't freeze all visible rows on the sheet.")
         if gp.get("frozenColumnCount", 0) >= cols:
@@ -727,11 +899,17 @@ class BatchUpdate:
         return {}
 
     def setBasicFilter(self, body: dict) -> dict:
+        """The filter's range is stored with its bounds (a bare sheet id means the grid)."""
         flt = copy.deepcopy(body.get("filter") or {})
-        sheet, _ = self._grid_range(flt.get("range") or {})
-        flt.setdefault("range", {"sheetId": sheet.id})
+        sheet, b = self._grid_range(flt.get("range") or {})
+        flt["range"] = self._bounded(sheet, b)
         sheet.basic_filter = flt
         return {}
+
+    @staticmethod
+    def _bounded(sheet: Sheet, b: dict) -> dict:
+        return {"sheetId": sheet.id, "startRowIndex": b["r0"], "endRowIndex": b["r1"],
+                "startColumnIndex": b["c0"], "endColumnIndex": b["c1"]}
 
     def clearBasicFilter(self, body: dict) -> dict:
         self._sheet(body.get("sheetId")).basic_filter = None
@@ -883,7 +1061,7 @@ class BatchUpdate:
                     cell = C.Cell(new.kind, new.value, new.formula, None, cell.note, cell.extra)
                 if "*" in names or "note" in names:
                     cell = C.Cell(cell.kind, cell.value, cell.formula, cell.pattern,
-                                  data.get("note"), cell.extra)
+                                  data.get("note") or None, cell.extra)
                 extra = dict(cell.extra)
                 for key in ("pivotTable", "dataValidation"):
                     if "*" in names or key in names:
@@ -902,3 +1080,226 @@ class BatchUpdate:
                         "cell": {"userEnteredFormat": copy.deepcopy(data["userEnteredFormat"])},
                         "fields": "userEnteredFormat"})
         return {}
+
+    # ---- merges --------------------------------------------------------------------------
+    def mergeCells(self, body: dict) -> dict:
+        """MERGE_ALL makes one block, MERGE_ROWS one per row, MERGE_COLUMNS one per column;
+        each block keeps only its top-left value, as the browser does. Merges inside the range
+        are replaced; one reaching out of it is an error."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        inside = [m for m in sheet.merges if _contains(b, m)]
+        sheet.merges = [m for m in sheet.merges if m not in inside]
+        kind = body.get("mergeType") or "MERGE_ALL"
+        if kind == "MERGE_ROWS":
+            blocks = [(r, r + 1, b["c0"], b["c1"]) for r in range(b["r0"], b["r1"])]
+        elif kind == "MERGE_COLUMNS":
+            blocks = [(b["r0"], b["r1"], c, c + 1) for c in range(b["c0"], b["c1"])]
+        else:
+            blocks = [(b["r0"], b["r1"], b["c0"], b["c1"])]
+        for r0, r1, c0, c1 in blocks:
+            if (r1 - r0) * (c1 - c0) < 2:
+                continue
+            for m in sheet.merges:
+                if m["startRowIndex"] < r1 and r0 < m["endRowIndex"] and \
+                        m["startColumnIndex"] < c1 and c0 < m["endColumnIndex"]:
+                    raise self.fail("You must select all cells in a merged range to merge or "
+                                    "unmerge them.")
+            for key in [k for k in sheet.cells
+                        if r0 <= k[0] < r1 and c0 <= k[1] < c1 and k != (r0, c0)]:
+                del sheet.cells[key]
+            sheet.merges.append(self._bounded(sheet, {"r0": r0, "r1": r1, "c0": c0, "c1": c1}))
+        return {}
+
+    def unmergeCells(self, body: dict) -> dict:
+        """Every merge inside the range is undone (values stay where they are)."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        sheet.merges = [m for m in sheet.merges if not _contains(b, m)]
+        return {}
+
+    # ---- named and protected ranges ------------------------------------------------------
+    def _numeric_id(self, taken: set) -> int:
+        while True:
+            value = self.rng.randrange(1, 2**31)
+            if value not in taken:
+                return value
+
+    def addNamedRange(self, body: dict) -> dict:
+        named = copy.deepcopy(body.get("namedRange") or {})
+        name = named.get("name") or ""
+        if not name:
+            raise self.fail("namedRange.name must be set.")
+        if any(n["name"].lower() == name.lower() for n in self.book.named_ranges):
+            raise self.fail(f"A named range with the name {name} already exists.")
+        sheet, b = self._grid_range(named.get("range") or {})
+        taken = {n["namedRangeId"] for n in self.book.named_ranges}
+        out: dict[str, Any] = {
+            "namedRangeId": named.get("namedRangeId") or str(self._numeric_id(taken)),
+            "name": name, "range": self._bounded(sheet, b)}
+        self.book.named_ranges.append(out)
+        return {"addNamedRange": {"namedRange": dict(out, range=grid_range_json(out["range"]))}}
+
+    def _named(self, named_id: str | None) -> dict:
+        for n in self.book.named_ranges:
+            if n["namedRangeId"] == named_id:
+                return n
+        raise self.fail(f"No named range with id {named_id}")
+
+    def updateNamedRange(self, body: dict) -> dict:
+        new = body.get("namedRange") or {}
+        mask = _mask(body.get("fields"))
+        if not mask:
+            raise self.fail("At least one field must be updated, but no fields were specified.")
+        old = self._named(new.get("namedRangeId"))
+        for path in mask:
+            if path[0] in ("name", "*") and new.get("name"):
+                old["name"] = new["name"]
+            if path[0] in ("range", "*") and new.get("range") is not None:
+                sheet, b = self._grid_range(new["range"])
+                old["range"] = self._bounded(sheet, b)
+        return {}
+
+    def deleteNamedRange(self, body: dict) -> dict:
+        self.book.named_ranges.remove(self._named(body.get("namedRangeId")))
+        return {}
+
+    def addProtectedRange(self, body: dict) -> dict:
+        """The reply echoes what was asked (the requester can edit); the stored range lists
+        the requester as its editor, as a metadata read then shows."""
+        asked = P.omit_defaults(copy.deepcopy(body.get("protectedRange") or {}))
+        sheet, b = self._grid_range(asked.get("range") or {})
+        taken = {p["protectedRangeId"] for s in self.book.sheets for p in s.protected_ranges}
+        pid = asked.get("protectedRangeId") or self._numeric_id(taken)
+        reply: dict[str, Any] = {"protectedRangeId": pid, "range": self._bounded(sheet, b)}
+        for key in ("namedRangeId", "description", "warningOnly"):
+            if asked.get(key):
+                reply[key] = asked[key]
+        reply["requestingUserCanEdit"] = True
+        editors = asked.get("editors") or {}
+        reply["editors"] = editors
+        stored = copy.deepcopy(reply)
+        users = list(editors.get("users") or [])
+        if self.user and self.user not in users:
+            users.insert(0, self.user)
+        stored["editors"] = dict(editors, users=users) if users else editors
+        sheet.protected_ranges.append(stored)
+        return {"addProtectedRange": {"protectedRange": dict(
+            reply, range=grid_range_json(reply["range"]))}}
+
+    def deleteProtectedRange(self, body: dict) -> dict:
+        pid = body.get("protectedRangeId")
+        for sheet in self.book.sheets:
+            for p in sheet.protected_ranges:
+                if p["protectedRangeId"] == pid:
+                    sheet.protected_ranges.remove(p)
+                    return {}
+        raise self.fail(f"No protected range with id: {pid}")
+
+    # ---- dimensions ----------------------------------------------------------------------
+    def addDimensionGroup(self, body: dict) -> dict:
+        """A group one level deeper than the groups around it; the first column group turns
+        on the sheet's columnGroupControlAfter, which stays after the group is gone."""
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        groups = sheet.groups[dim]
+        depth = 1 + max((g["depth"] for g in groups if g["range"]["startIndex"] <= start
+                         and end <= g["range"]["endIndex"]), default=0)
+        groups.append({"range": {"sheetId": sheet.id, "dimension": dim, "startIndex": start,
+                                 "endIndex": end}, "depth": depth})
+        groups.sort(key=lambda g: (g["range"]["startIndex"], g["depth"]))
+        flag = "rowGroupControlAfter" if dim == "ROWS" else "columnGroupControlAfter"
+        sheet.props["gridProperties"][flag] = True
+        return {"addDimensionGroup": {"dimensionGroups": [_group_json(g) for g in groups]}}
+
+    def deleteDimensionGroup(self, body: dict) -> dict:
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        groups = sheet.groups[dim]
+        hit = [g for g in groups if g["range"]["startIndex"] == start
+               and g["range"]["endIndex"] == end]
+        if not hit:
+            raise self.fail("No group exists on the range.")
+        groups.remove(max(hit, key=lambda g: g["depth"]))
+        return {"deleteDimensionGroup": {"dimensionGroups": [_group_json(g) for g in groups]}
+                if groups else {}}
+
+    def updateDimensionProperties(self, body: dict) -> dict:
+        sheet, _axis, start, end, _key = self._dimension(body)
+        dim = body["range"]["dimension"]
+        mask = _mask(body.get("fields"))
+        if not mask:
+            raise self.fail("At least one field must be updated, but no fields were specified.")
+        props = body.get("properties") or {}
+        for i in range(start, end):
+            current = sheet.dimension_props[dim].setdefault(i, {})
+            _apply_mask(current, props, mask)
+            for key in [k for k, v in current.items() if v is False]:
+                current.pop(key)
+        return {}
+
+    # ---- moving values -------------------------------------------------------------------
+    def sortRange(self, body: dict) -> dict:
+        """Rows of the range ordered by the sort specs; empty cells sort last."""
+        sheet, b = self._grid_range(body.get("range") or {})
+        rows: list[dict[int, C.Cell | None]] = [
+            {c: sheet.cells.get((r, c)) for c in range(b["c0"], b["c1"])}
+            for r in range(b["r0"], b["r1"])]
+        for spec in reversed(body.get("sortSpecs") or []):
+            col = b["c0"] + (spec.get("dimensionIndex") or 0)
+            desc = spec.get("sortOrder") == "DESCENDING"
+            filled = [row for row in rows if not C.is_empty(row.get(col))]
+            empty = [row for row in rows if C.is_empty(row.get(col))]
+            filled.sort(key=lambda row: _sort_key(row[col]), reverse=desc)
+            rows = filled + empty
+        for i, row in enumerate(rows):
+            for c, cell in row.items():
+                sheet.cells.pop((b["r0"] + i, c), None)
+                if cell is not None:
+                    sheet.cells[(b["r0"] + i, c)] = cell
+        return {}
+
+    def _copy_block(self, source: dict, dest_sheet: Sheet, r0: int, c0: int,
+                    cut: bool) -> None:
+        sheet, b = self._grid_range(source)
+        block = {(r - b["r0"], c - b["c0"]): sheet.cells.get((r, c))
+                 for r in range(b["r0"], b["r1"]) for c in range(b["c0"], b["c1"])}
+        if cut:
+            for r, c in [k for k in sheet.cells if b["r0"] <= k[0] < b["r1"]
+                         and b["c0"] <= k[1] < b["c1"]]:
+                del sheet.cells[(r, c)]
+        for (dr, dc), cell in block.items():
+            r, c = r0 + dr, c0 + dc
+            if r >= dest_sheet.rows or c >= dest_sheet.cols:
+                continue
+            dest_sheet.cells.pop((r, c), None)
+            if cell is not None:
+                dest_sheet.cells[(r, c)] = cell
+
+    def copyPaste(self, body: dict) -> dict:
+        dest, b = self._grid_range(body.get("destination") or {})
+        self._copy_block(body.get("source") or {}, dest, b["r0"], b["c0"], cut=False)
+        return {}
+
+    def cutPaste(self, body: dict) -> dict:
+        to = body.get("destination") or {}
+        dest = self._sheet(to.get("sheetId"))
+        self._copy_block(body.get("source") or {}, dest, to.get("rowIndex") or 0,
+                         to.get("columnIndex") or 0, cut=True)
+        return {}
+
+
+def _contains(b: dict, m: dict) -> bool:
+    """Whether the bounds ``b`` (r0, r1, c0, c1) hold the whole GridRange ``m``."""
+    return (b["r0"] <= m["startRowIndex"] and m["endRowIndex"] <= b["r1"]
+            and b["c0"] <= m["startColumnIndex"] and m["endColumnIndex"] <= b["c1"])
+
+
+def _sort_key(cell: C.Cell | None) -> tuple:
+    """Numbers before text before booleans, as Google Sheets orders mixed columns."""
+    if cell is None:
+        return (3, "")
+    v = cell.value
+    if isinstance(v, bool):
+        return (2, v)
+    if isinstance(v, float):
+        return (0, v)
+    return (1, str(v).lower())
