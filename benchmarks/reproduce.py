@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import sheettrack
-from sheettrack import environment, references
+from sheettrack import environment
+from sheettrack.session import Session
 
 
 def run(n: int, naive: bool, folder: Path) -> list[float]:
@@ -30,7 +31,7 @@ def run(n: int, naive: bool, folder: Path) -> list[float]:
     for i in range(n):
         if naive:
             environment.forget()
-            references.forget()
+            Session.forget()  # what it knew of the reference sheets
         t0 = time.perf_counter()
         sheettrack.log(book, params={"i": i}, metrics={"m": i / n}, data=data)
         times.append(time.perf_counter() - t0)
