@@ -2,10 +2,11 @@
 
 Every command mirrors an API call and lives in the module of its family (``logging``,
 ``reading``, ``sheets``, ``outbox``, ``models``, ``google``, ``demo``); what they parse is in
-``params``, how they print in ``output``. A user error (``SheettrackError``) prints one
-``error:`` line and exits 1, a command used wrongly exits 2; anything else is a bug in
-sheettrack and says so in one line. ``--debug`` (or ``SHEETTRACK_DEBUG=1``) shows the
-traceback instead.
+``params``, how they print in ``output``. Exit codes: 0 when done (a logged row is in the
+store); 75 (EX_TEMPFAIL) when rows wait in the outbox and ``sheettrack sync`` can send them
+later; 1 for a user error (``SheettrackError``: one ``error:`` line, nothing written); 2 for
+a command used wrongly. Anything else is a bug in sheettrack and says so in one line.
+``--debug`` (or ``SHEETTRACK_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def _error_line(exc: Exception) -> str:
     """The one line the terminal shows for ``exc``."""
     if isinstance(exc, click.ClickException):
         return f"error: {exc.format_message()}"
-    if isinstance(exc, SheettrackError):
-        return f"error: {exc}"
+    if isinstance(exc, SheettrackError):  # with its notes: a row that still waits says so
+        return "error: " + "; ".join([str(exc), *getattr(exc, "__notes__", [])])
     message = " ".join(str(exc).split())
     return (f"internal error: {type(exc).__name__}" + (f": {message}" if message else "")
             + " (a bug in sheettrack; rerun with --debug for the traceback)")

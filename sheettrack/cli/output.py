@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -81,3 +84,37 @@ def print_table(df: Any, noun: str = "run") -> None:
         table.add_row(*[cell_text(v) for v in row])
     print_rich(table, 12 * len(df.columns))
     click.echo(plural(len(df), noun))
+
+
+EX_TEMPFAIL = 75
+"""The exit code of a command whose rows wait in the outbox (sysexits.h: try again later)."""
+
+
+@contextlib.contextmanager
+def queued_rows() -> Iterator[list[str]]:
+    """Collect the ``RowQueuedWarning`` lines of the calls inside (their rows wait in the
+    outbox); other warnings are shown as usual."""
+    from ..delivery import RowQueuedWarning
+
+    queued: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RowQueuedWarning)
+        try:
+            yield queued
+        finally:
+            others = []
+            for w in caught:
+                if issubclass(w.category, RowQueuedWarning):
+                    queued.append(str(w.message))
+                else:
+                    others.append(w)
+    for w in others:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def exit_if_queued(queued: list[str]) -> None:
+    """Say why rows wait, one line each, and exit 75 (EX_TEMPFAIL) when any do."""
+    for line in queued:
+        click.echo(f"warning: {line}", err=True)
+    if queued:
+        raise SystemExit(EX_TEMPFAIL)
