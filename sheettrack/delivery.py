@@ -24,6 +24,7 @@ from .errors import (
 from .outbox import Contents, Entry
 from .record import Record
 from .schema import Column, Schema, SheettrackWarning
+from .schema.core import caller_level
 from .session import Credentials, Layout, Session, file_version, late_columns, mode
 
 
@@ -159,20 +160,6 @@ def report(session: Session, result: Delivery, ids: list[str], on_error: str) ->
         print(f"sheettrack: {len(earlier)} earlier row(s) for {session.target} break the sheet's rules and "
               f"wait in the outbox {box.path} (run {rid}: {why}); fix the sheet, or drop them with "
               f"'sheettrack outbox {session.target} --drop RUN_ID'", file=sys.stderr)
-
-
-def caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside sheettrack (the
-    user's ``log`` call or ``with`` block), however deep the call came from."""
-    import sheettrack
-
-    root = os.path.dirname(sheettrack.__file__)
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(root):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
 
 
 # -- into the store -----------------------------------------------------------------------------
