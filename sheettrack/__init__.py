@@ -74,7 +74,7 @@ _HOMES = {
 }
 __getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",

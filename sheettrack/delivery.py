@@ -107,14 +107,13 @@ class RowQueuedWarning(SheettrackWarning):
     (``on_error="raise"``) raises instead. The CLI exits 75 (EX_TEMPFAIL) on it."""
 
 
-def queued_message(target: str, reason: str, error: BaseException | None, run_ids: list[str],
-                   outbox: str) -> str:
+def queued_message(target: str, reason: str, error: BaseException | None, run_ids: list[str]) -> str:
     """One line on rows that wait: why (the target named once), what to fix, and what sends
-    them (``outbox``: the outbox file)."""
+    them (``sheettrack outbox`` shows where they wait)."""
     why = reason if target in reason or names_target(reason, error) else f"{target}: {reason}"
     fix = fix_for(error, reason)
     rows = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
-    return (f"{why} -- {rows} wait{'s' if len(run_ids) == 1 else ''} in the outbox ({outbox}); "
+    return (f"{why} -- {rows} wait{'s' if len(run_ids) == 1 else ''} in the outbox; "
             f"{fix + ', then ' if fix else ''}run 'sheettrack sync' to send "
             f"{'it' if len(run_ids) == 1 else 'them'} (logging again would log twice)")
 
@@ -146,7 +145,7 @@ def report(session: Session, result: Delivery, ids: list[str], on_error: str) ->
         print(f"sheettrack: outbox: {lost}", file=sys.stderr)
     waiting = [i for i in ids if i in result.waiting_ids]
     if result.reason is not None and waiting:
-        message = queued_message(session.target, result.reason, result.error, waiting, str(box.path))
+        message = queued_message(session.target, result.reason, result.error, waiting)
         if on_error == "raise" or isinstance(result.error, ValidationError):
             # a value the store's rules refuse is the caller's to fix: raised, and kept
             error = result.error or StoreError(message, session.target)

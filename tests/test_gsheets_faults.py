@@ -131,6 +131,7 @@ for i in range(25):
 """
 
 
+@pytest.mark.slow
 def test_sixteen_processes_under_the_write_quota_lose_nothing(tmp_path, outbox_dir):
     """16 processes x 25 logs with Google's 60 writes per minute per user: rows that hit the
     quota wait in backoff or in the outbox, and after sync all 400 are there once each."""

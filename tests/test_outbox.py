@@ -318,6 +318,7 @@ for i in range(n):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_fifty_logs_each(tmp_book, libreoffice):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_book), f"w{k}", "50"], env=env,
@@ -347,6 +348,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_row(tmp_book, tmp_path):
     """A process logging in a loop is killed 200 times at random moments (most of a log's
     time is the store write): the workbook always opens, every acknowledged row is in the

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import SheettrackError
 from . import demo, google, logging, models, outbox, reading, sheets
 from .params import Settings, settings
@@ -60,7 +61,7 @@ def _error_line(exc: Exception) -> str:
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors [SHEETTRACK_DEBUG=1].")
 @click.option("--credentials", type=click.Path(dir_okay=False), default=None,
               help="Google key file (service account or authorized user) for Google Sheets targets.")
-@click.version_option(package_name="sheettrack")
+@click.version_option(version=__version__, prog_name="sheettrack", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
     """Track ML experiments in an Excel workbook or a Google Sheet: one row per run.

@@ -120,6 +120,8 @@ def best_cmd(target: str | None, metric: str | None, top: int, wide: bool, as_js
         df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
     if "run_id" in df.columns and not wide:
         df = with_short_ids(df, target)
+    if not wide and len(df):  # a column no run of the board fills (no data logged, say) says nothing
+        df = df[[c for c in df.columns if df[c].notna().any() and (df[c].astype("string") != "").any()]]
     first = [str(c) for c in df.columns[:3]] + ["notes"]  # rank, id, the metric; then notes
     print_table(df, wide=wide, priority=first)
 

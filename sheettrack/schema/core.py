@@ -23,13 +23,15 @@ from .types import SheettrackWarning, infer_type
 def caller_level() -> int:
     """The ``stacklevel`` that points a warning raised here at the first frame outside
     sheettrack (the user's ``log`` call or ``with`` block), however deep the call came from."""
+    import inspect
     import os
-    import sys
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame = sys._getframe(1)
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None  # the function that warns: level 1
     level = 1
-    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+    while frame is not None and frame.f_back is not None and \
+            os.path.abspath(frame.f_code.co_filename).startswith(root):
         frame = frame.f_back
         level += 1
     return level
