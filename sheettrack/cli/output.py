@@ -182,6 +182,9 @@ def print_table(df: Any, noun: str = "run", *, wide: bool = False,
     wide the lines get). ``priority`` names the columns to keep first; ``tail`` replaces the
     count of rows.
     """
+    if not len(df):  # a header over nothing says less than the count
+        click.echo(tail or plural(0, noun))
+        return
     width = None if wide else terminal_width()
     columns, widths, left = fit_columns(table_columns(df), width, priority)
     for text in render(columns, widths):
