@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         CopyResult,
         Delivery,
         Problem,
+        RowQueuedWarning,
         copy,
         create_google_sheet,
         drop,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 # Where each public name lives; a name's module is imported when the name is first used, so
 # ``import sheettrack`` stays cheap for the one call at the end of a training script.
 _HOMES = {
-    "api": ("CopyResult", "Delivery", "Problem", "copy", "create_google_sheet", "drop", "init", "log",
+    "api": ("CopyResult", "Delivery", "Problem", "RowQueuedWarning", "copy", "create_google_sheet", "drop", "init", "log",
             "pending", "schema_of", "share", "start_run", "sync", "validate"),
     "batch": ("log_many",),
     "frames": ("load", "show"),
@@ -73,7 +74,7 @@ _HOMES = {
 }
 __getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "log", "log_many", "start_run", "load", "init", "validate", "show", "schema_of", "Run", "Problem",
@@ -81,6 +82,7 @@ __all__ = [
     "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "drop", "create_google_sheet",
     "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
+    "RowQueuedWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
     "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "SheetNotFoundError",
     "__version__",

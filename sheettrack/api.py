@@ -9,7 +9,7 @@ from typing import Any
 
 from . import delivery
 from .cells import CellError, col_letter, from_cell
-from .delivery import CopyResult, Delivery, drop, pending, sync
+from .delivery import CopyResult, Delivery, RowQueuedWarning, drop, pending, sync
 from .errors import (
     SchemaMismatchError,
     TargetError,
@@ -25,14 +25,15 @@ from .stores.base import Shares
 from .templates import load_template
 
 __all__ = ["log", "start_run", "init", "schema_of", "validate", "Problem", "copy", "CopyResult",
-           "share", "sync", "pending", "drop", "Delivery", "create_google_sheet"]
+           "share", "sync", "pending", "drop", "Delivery", "RowQueuedWarning", "create_google_sheet"]
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
         metrics: dict | None = None, tags: dict | None = None, data: Any = None,
         notes: str | None = None, hypothesis: str | None = None, template: TemplateArg = None,
         status: str = "finished", run_id: str | None = None, sweep_id: str | None = None,
-        sweep_rank: int | None = None, credentials: Credentials = None, on_error: str = "warn") -> str:
+        sweep_rank: int | None = None, credentials: Credentials = None, on_error: str = "warn",
+        strict: bool = False) -> str:
     """Append one run as one row and return its run id.
 
     ``params``, ``metrics`` and ``tags`` are dicts (nested dicts become dotted names);
@@ -40,11 +41,12 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
     fingerprint. Every value is checked against the template before anything is written.
     ``sweep_id`` and ``sweep_rank`` mark a run of a sweep logged one at a time.
     ``credentials`` is a Google key file, for Google Sheets targets. When the store cannot
-    take the row now it waits in the outbox and one line on stderr says so; ``on_error="raise"``
-    raises the store's error instead (the row still waits).
+    take the row now it waits in the outbox, the id is returned and a ``RowQueuedWarning``
+    says why, what to fix and that ``sheettrack.sync`` sends it; ``strict=True`` (or
+    ``on_error="raise"``) raises the store's error instead, noting that the row still waits.
     """
     run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id,
-              credentials=credentials, on_error=on_error)
+              credentials=credentials, on_error=error_mode(on_error, strict))
     run.sweep_id, run.sweep_rank = sweep_id, sweep_rank
     # checked together when the row is built, so one error lists every problem of the row
     run.params.update(flatten(params))
@@ -57,10 +59,17 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
 
 def start_run(target: str | os.PathLike | None = None, *, template: TemplateArg = None,
               hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
-              notes: str | None = None, credentials: Credentials = None, on_error: str = "warn") -> Run:
-    """Start a run; use it as a context manager that appends the row when the block ends."""
+              notes: str | None = None, credentials: Credentials = None, on_error: str = "warn",
+              strict: bool = False) -> Run:
+    """Start a run; use it as a context manager that appends the row when the block ends.
+    ``strict`` and ``on_error`` are as for ``log``."""
     return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes,
-               credentials=credentials, on_error=on_error)
+               credentials=credentials, on_error=error_mode(on_error, strict))
+
+
+def error_mode(on_error: str, strict: bool) -> str:
+    """``on_error`` as ``Run`` takes it: ``strict=True`` is ``on_error="raise"``."""
+    return "raise" if strict else on_error
 
 
 def init(target: str | os.PathLike | None = None, template: TemplateArg = None, *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ from .errors import (
 )
 from .outbox import Contents, Entry
 from .record import Record
-from .schema import Column, Schema
+from .schema import Column, Schema, SheettrackWarning
+from .schema.core import caller_level
 from .session import Credentials, Layout, Session, file_version, late_columns, mode
 
 
@@ -99,22 +101,58 @@ def write(session: Session, layout: Layout, records: list[Record], *, on_error: 
     report(session, result, ids, on_error)
 
 
+class RowQueuedWarning(SheettrackWarning):
+    """The store could not take the row now; it waits in the outbox and ``sheettrack sync``
+    (or ``sheettrack.sync``) sends it. The call still returned the run id; ``strict=True``
+    (``on_error="raise"``) raises instead. The CLI exits 75 (EX_TEMPFAIL) on it."""
+
+
+def queued_message(target: str, reason: str, error: BaseException | None, run_ids: list[str]) -> str:
+    """One line on rows that wait: why (the target named once), what to fix, and what sends
+    them (``sheettrack outbox`` shows where they wait)."""
+    why = reason if target in reason or names_target(reason, error) else f"{target}: {reason}"
+    fix = fix_for(error, reason)
+    rows = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
+    return (f"{why} -- {rows} wait{'s' if len(run_ids) == 1 else ''} in the outbox; "
+            f"{fix + ', then ' if fix else ''}run 'sheettrack sync' to send "
+            f"{'it' if len(run_ids) == 1 else 'them'} (logging again would log twice)")
+
+
+def names_target(reason: str, error: BaseException | None) -> bool:
+    """Whether the store's own message names its target already (as the store spells it)."""
+    named = getattr(error, "target", None)
+    return bool(named) and str(named) in reason
+
+
+def fix_for(error: BaseException | None, reason: str) -> str:
+    """What the user can do about a store that cannot take rows, when the message does not
+    already say it."""
+    from .errors import CorruptWorkbookError
+
+    if isinstance(error, CorruptWorkbookError):
+        return "restore the file from a backup, or move it away so a new one is laid out"
+    if "folder" in reason and "does not exist" in reason:
+        return "create the folder (or mount the share)"
+    return ""
+
+
 def report(session: Session, result: Delivery, ids: list[str], on_error: str) -> None:
-    """Tell the caller what became of this call's rows ``ids``: a row that waits is one line
-    on stderr (or raised with ``on_error="raise"``, or when the sheet's rules refuse it)."""
+    """Tell the caller what became of this call's rows ``ids``: rows that wait give one
+    ``RowQueuedWarning`` (or raise with ``on_error="raise"``, or when the sheet's rules refuse
+    them: then the error's note says the rows still wait)."""
     box = session.outbox
     for lost in result.lost:
         print(f"sheettrack: outbox: {lost}", file=sys.stderr)
-    if result.reason is not None and any(i in result.waiting_ids for i in ids):
-        message = (f"{session.target}: {result.reason}; the row waits in the outbox {box.path} "
-                   f"('sheettrack sync' delivers it)")
+    waiting = [i for i in ids if i in result.waiting_ids]
+    if result.reason is not None and waiting:
+        message = queued_message(session.target, result.reason, result.error, waiting)
         if on_error == "raise" or isinstance(result.error, ValidationError):
             # a value the store's rules refuse is the caller's to fix: raised, and kept
             error = result.error or StoreError(message, session.target)
             if hasattr(error, "add_note"):
-                error.add_note(f"the row waits in the outbox {box.path} ('sheettrack sync' delivers it)")
+                error.add_note(message.partition(" -- ")[2])
             raise error
-        print(f"sheettrack: {message}", file=sys.stderr)
+        warnings.warn(message, RowQueuedWarning, stacklevel=caller_level())
     earlier = [(rid, why) for rid, why in result.refused.items() if rid not in ids]
     if earlier:
         rid, why = earlier[0]

@@ -7,6 +7,8 @@ The reading half of the data path (``Store.read`` -> ``Schema`` types -> DataFra
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -147,18 +149,48 @@ def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credenti
 
 
 def find_run(df: pd.DataFrame, run_id: str, target: Any) -> pd.Series:
-    """The row of ``df`` whose run id is ``run_id`` or starts with it (one only)."""
+    """The row of ``df`` whose run id is ``run_id``, or starts or ends with it (one only): the
+    short id ``ls`` shows is the end of the run id, a prefix typed by hand is its start."""
     if "run_id" not in df.columns:
         raise StoreError(f"{target}: the sheet has no run_id column")
     ids = df["run_id"].astype("string")
     hits = df[ids == run_id]
-    if hits.empty:
-        hits = df[ids.str.startswith(run_id, na=False)]
+    for text in dict.fromkeys((run_id, run_id.upper())) if run_id else ():  # ULIDs: any case
+        if hits.empty:
+            hits = df[ids.str.startswith(text, na=False) | ids.str.endswith(text, na=False)]
     if hits.empty:
         raise ValidationError(f"run_id: no run {run_id!r} in {target}")
     if len(hits) > 1:
         raise ValidationError(f"run_id: {run_id!r} matches {len(hits)} runs; give more characters")
     return hits.iloc[0]
+
+
+ULID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+SHORT_ID_MIN = 6
+
+
+def short_ids(run_ids: Sequence[str]) -> list[str]:
+    """Ids short enough to type, one per run id, each naming one run among ``run_ids`` for
+    ``find_run``: the end of a ULID (its random part; its start is a timestamp that runs of one
+    sweep share), as few characters as keep every one unique, at least six. Ids of another
+    shape (given by the user) are kept whole."""
+    ulids = [rid for rid in dict.fromkeys(run_ids) if ULID_SHAPE.fullmatch(rid)]
+    others = [rid for rid in run_ids if not ULID_SHAPE.fullmatch(rid)]
+    size = SHORT_ID_MIN
+    while size < 26:
+        ends = {rid[-size:] for rid in ulids}
+        starts = {rid[:size] for rid in ulids} | {o[:size] for o in others} | {o[-size:] for o in others}
+        if len(ends) == len(ulids) and not ends & starts:
+            break
+        size += 1
+    return [rid[-size:] if ULID_SHAPE.fullmatch(rid) else rid for rid in run_ids]
+
+
+def short_id_map(target: str | os.PathLike | None, credentials: Credentials = None) -> dict[str, str]:
+    """Every run id of the target -> its short id (``short_ids`` over the whole runs sheet)."""
+    _, df = load_frame(target, credentials=credentials, columns={"run_id"})
+    ids = [str(v) for v in df["run_id"].dropna()] if "run_id" in df.columns else []
+    return dict(zip(ids, short_ids(ids)))
 
 
 def plain(v: Any) -> Any:

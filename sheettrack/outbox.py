@@ -133,11 +133,16 @@ class Outbox:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the outbox's lock: one process at a time queues into or delivers from it."""
+        """Hold the outbox's lock: one process at a time queues into or delivers from it.
+
+        The lock file lives in the folder's ``.locks`` subfolder and stays (removing a lock
+        file another process waits on would let two hold it), so the folder itself lists only
+        the targets with rows waiting."""
         from filelock import FileLock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S):
+        locks = self.path.parent / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(locks / self.path.name) + ".lock", timeout=LOCK_TIMEOUT_S):
             yield
 
     def _append(self, records: list[dict[str, Any]], durable: bool = True) -> None:
@@ -203,7 +208,7 @@ class Outbox:
             self._append([record])
 
     def done(self, run_ids: list[str], waiting: int | None = None) -> None:
-        """The store has these rows: they leave the outbox (the file empties when none wait).
+        """The store has these rows: they leave the outbox (the file goes when none wait).
         ``waiting``: how many rows wait before this call, when the caller knows (it read the
         outbox): the file is then not read again to tell."""
         if not run_ids:
@@ -215,9 +220,9 @@ class Outbox:
             empty = waiting <= len(gone)
         else:
             empty = not [e for e in self.read().entries if e.run_id not in gone]
-        if empty:
+        if empty:  # under the lock: the next row queued starts a new file
             with contextlib.suppress(FileNotFoundError):
-                os.truncate(self.path, 0)
+                self.path.unlink()
             return
         self._append([{"op": "done", "run_ids": run_ids}], durable=False)
 
@@ -351,7 +356,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 
 def all_outboxes(folder: Path | None = None) -> list[Outbox]:
-    """Every outbox file in the folder (targets with rows waiting, or that had some)."""
+    """Every outbox file in the folder: one per target with rows waiting."""
     folder = folder or outbox_dir()
     out = []
     for file in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:

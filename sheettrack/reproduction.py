@@ -59,6 +59,14 @@ class Plan:
     pip: str | None = None
     data: list[DataCheck] = field(default_factory=list)
     run_target: str | None = None  # the target as the rerun's process reaches it (a workbook's absolute path)
+    diff_hash: str | None = None  # git_diff_hash: the hash of the tracked files' diff when dirty
+
+    @property
+    def tracked_changes(self) -> bool:
+        """Whether the run's tree differed from its commit in tracked files (a patch is then
+        needed). A tree dirty only with untracked files outside the code (exported reports,
+        say) has an empty diff: the commit alone is the code."""
+        return self.dirty and (bool(self.patch_hash) or self.diff_hash != EMPTY_DIFF_HASH)
 
     @property
     def mismatches(self) -> list[str]:
@@ -66,7 +74,7 @@ class Plan:
         out = []
         if not self.commit:
             out.append("code: the run recorded no git commit (it ran outside a repository)")
-        if self.dirty and not self.patch_file:
+        if self.tracked_changes and not self.patch_file:
             out.append("code: the work tree was dirty and its patch is not in the artifacts folder"
                        + (f" (patch {self.patch_hash})" if self.patch_hash else ""))
         if self.untracked:
@@ -103,8 +111,13 @@ class Plan:
         """The plan as the ``reproduce`` command prints it."""
         lines = [f"Reproduce run {self.run_id} of {self.target}", "", "Steps:"]
         lines += [f"  {i}. {s}" for i, s in enumerate(self.steps(), start=1)] or ["  (nothing recorded)"]
+        state = ", clean"
+        if self.tracked_changes:
+            state = f", dirty: patch {self.patch_hash or 'not saved'}"
+        elif self.dirty:
+            state = ", tracked files as committed (the tree had untracked files outside the code)"
         lines += ["", f"Code: commit {self.commit or '-'}" + (f" (branch {self.branch})" if self.branch else "")
-                  + (f", dirty: patch {self.patch_hash or 'not saved'}" if self.dirty else ", clean")]
+                  + state]
         if self.untracked:
             lines.append(f"  untracked files it imported: {', '.join(self.untracked)}")
         env = f"Environment {self.env_hash or '-'}: Python {self.python or '?'} (here {self.python_now})"
@@ -124,7 +137,11 @@ class Plan:
             for d in self.data:
                 lines.append(f"  {d.status:9} {d.name or ''} {d.path or ''} ({d.recorded})".rstrip())
         problems = self.mismatches
-        lines += ["", f"{len(problems)} mismatch(es)" if problems else "No mismatches."]
+        if problems:
+            lines += ["", f"{len(problems)} mismatch{'es' if len(problems) != 1 else ''}:"]
+            lines += [f"  - {p}" for p in problems]
+        else:
+            lines += ["", "No mismatches."]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
@@ -146,12 +163,24 @@ class Plan:
             raise ValidationError(f"command: run {self.run_id} recorded no command to run")
         if not self.commit:
             raise ValidationError(f"git_commit: run {self.run_id} recorded no commit to check out")
-        if self.dirty and not self.patch_file:
+        if self.tracked_changes and not self.patch_file:
             raise ValidationError(f"patch_hash: run {self.run_id} ran on a dirty tree whose patch is not "
                                   "in the artifacts folder; it cannot be reproduced exactly")
         root = git_root(os.fspath(repo) if repo is not None else os.getcwd())
         if root is None:
             raise SheettrackError("reproduce --run: run it inside a clone of the run's repository")
+        left_out = untracked_here(root)
+        if left_out:
+            import warnings
+
+            from .schema import SheettrackWarning
+
+            more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+            warnings.warn(f"untracked files are not in the fresh checkout the run reproduces in: "
+                          f"{', '.join(left_out[:10])}{more}" + (
+                              " (the run's own tree had untracked files too; no tracked file differed)"
+                              if self.dirty and not self.tracked_changes else ""),
+                          SheettrackWarning, stacklevel=2)
         if _git(["cat-file", "-e", f"{self.commit}^{{commit}}"], root).returncode != 0:
             raise SheettrackError(f"reproduce --run: commit {self.commit} is not in {root}; fetch it first")
         folder = Path(tempfile.mkdtemp(prefix=f"sheettrack-reproduce-{self.run_id[:10]}-"))
@@ -180,6 +209,18 @@ class Plan:
                 import shutil
 
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+EMPTY_DIFF_HASH = "e3b0c44298fc1c14"
+"""``git_diff_hash`` of an empty diff (sha256 of nothing, as provenance cuts it): the tree was
+dirty only with untracked files."""
+
+
+def untracked_here(root: str) -> list[str]:
+    """The untracked files (not ignored) of the checkout at ``root``, which a fresh worktree
+    lacks."""
+    done = _git(["ls-files", "--others", "--exclude-standard"], root)
+    return [line for line in done.stdout.splitlines() if line] if done.returncode == 0 else []
 
 
 def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
@@ -242,7 +283,7 @@ def reproduce(target: str | os.PathLike | None, run_id: str, *, credentials: Any
         python_now=platform.python_version(), env_recorded=recorded is not None,
         changed=diff.changed if diff else {}, missing=diff.missing if diff else {},
         extra=diff.extra if diff else {}, pip=diff.pip_command() if diff else None,
-        data=_check_data(row.get("data")),
+        data=_check_data(row.get("data")), diff_hash=row.get("git_diff_hash") or None,
         run_target=str(store.path) if isinstance(store, LocalFile) else store.target)
 
 

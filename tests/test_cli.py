@@ -272,7 +272,7 @@ def test_ls_columns(three_runs: tuple[Path, list[str]]) -> None:
     assert "3 runs" in table.stdout
 
 
-def test_ls_table_shows_whole_run_ids(three_runs: tuple[Path, list[str]]) -> None:
+def test_ls_table_shows_short_ids_that_every_command_takes(three_runs: tuple[Path, list[str]]) -> None:
     book, ids = three_runs
     for _ in range(2):
         result = cli("log", book, "-p", "model=mlp", "-p", "lr=0.01", "-p", "epochs=5",
@@ -282,11 +282,22 @@ def test_ls_table_shows_whole_run_ids(three_runs: tuple[Path, list[str]]) -> Non
         ids.append(result.stdout.strip())
     table = cli("ls", book)
     assert table.exit_code == 0, table.output
-    for name in ("run_id", "status", "model", "lr", "accuracy"):
+    for name in ("id", "status", "model", "lr", "accuracy"):
         assert name in table.stdout
-    # the id is what `show` takes: it must be printed whole, on one line
+    lines = table.stdout.splitlines()[2:2 + len(ids)]
+    shown = [line.split()[0] for line in lines]
+    assert [len(s) for s in shown] == [6] * len(ids)
+    # each short id is the end of its run id, and every command taking a run id takes it
+    assert [rid for s in shown for rid in ids if rid.endswith(s)] == ids
+    for short, run_id in zip(shown, ids):
+        assert strict_json(cli("show", book, short, "--json").stdout)["run_id"] == run_id
+        assert strict_json(cli("show", book, short.lower(), "--json").stdout)["run_id"] == run_id
+    compared = cli("compare", book, shown[0], shown[1], "--json")
+    assert strict_json(compared.stdout)["runs"] == ids[:2]
+    # --wide and --columns run_id give the whole id
+    wide = cli("ls", book, "--wide")
     for run_id in ids:
-        assert run_id in table.stdout, run_id
+        assert run_id in wide.stdout, run_id
 
 
 def test_ls_bad_options_are_usage_errors(three_runs: tuple[Path, list[str]]) -> None:

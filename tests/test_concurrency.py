@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import full_ref, header_of, table_ref
 
 import sheettrack
@@ -33,6 +34,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_processes_logging_at_once_lose_no_row(tmp_path: Path, calamine_rows: Any,
                                                libreoffice: Any) -> None:
     folder = tmp_path / "shared"

@@ -21,6 +21,7 @@ pytest.importorskip("optuna")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow
 def test_demo_builds_a_workbook_of_real_runs(tmp_path: Path, libreoffice: Any,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -53,6 +54,7 @@ def test_demo_refuses_a_target_that_is_not_a_workbook(tmp_path: Path) -> None:
         f"error: {tmp_path / 'demo.csv'}: the demo workbook must end in .xlsx"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_shell_example_logs_single_runs_and_a_sweep(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

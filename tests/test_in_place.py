@@ -259,6 +259,7 @@ STEPS = [(at, {}) for at in journal.IN_PLACE_STEPS] + [(at, {"SHEETTRACK_WRITE":
                                                       for at in journal.COPY_STEPS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("at", "env"), STEPS, ids=[f"step{at}" for at, _ in STEPS])
 def test_a_kill_at_any_write_step_loses_no_acknowledged_row(
         tmp_book: Path, acked: bytes, at: int, env: dict[str, str]) -> None:

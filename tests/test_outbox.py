@@ -18,6 +18,7 @@ from helpers import read_calamine
 import sheettrack
 from sheettrack import api, delivery
 from sheettrack.cli import main
+from sheettrack.delivery import RowQueuedWarning
 from sheettrack.errors import ValidationError, WorkbookLockedError
 from sheettrack.outbox import Outbox, decode, encode
 
@@ -41,10 +42,13 @@ def run_ids(book: Path) -> list[str]:
 def test_a_workbook_open_in_excel_queues_the_row_and_says_where(tmp_book, capsys):
     sheettrack.log(tmp_book, params={"a": 1})
     lock_like_excel(tmp_book)
-    rid = sheettrack.log(tmp_book, params={"a": 2})  # returns normally
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert "Jane Doe" in err[0] and "outbox" in err[0] and "sheettrack sync" in err[0]
+    with pytest.warns(RowQueuedWarning) as caught:
+        rid = sheettrack.log(tmp_book, params={"a": 2})  # returns normally
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the caller's line
+    [message] = str(caught[0].message).splitlines()
+    assert "Jane Doe" in message and "outbox" in message and "sheettrack sync" in message and rid in message
+    assert message.count(str(tmp_book)) == 1  # the target is named once
+    assert capsys.readouterr().err == ""
     assert waiting(tmp_book) == [rid]
     assert len(run_ids(tmp_book)) == 1
 
@@ -85,18 +89,24 @@ def test_strict_raises_and_still_keeps_the_row(tmp_book):
     with pytest.raises(WorkbookLockedError):
         sheettrack.log(tmp_book, params={"a": 2}, on_error="raise", run_id="strict-1")
     assert waiting(tmp_book) == ["strict-1"]
+    with pytest.raises(WorkbookLockedError) as raised:
+        sheettrack.log(tmp_book, params={"a": 2}, strict=True, run_id="strict-2")
+    assert "strict-2 waits in the outbox" in " ".join(raised.value.__notes__)
+    assert waiting(tmp_book) == ["strict-1", "strict-2"]
     out = CliRunner().invoke(main, ["log", str(tmp_book), "-p", "a=3", "--strict"])
     assert out.exit_code == 1 and "Jane Doe" in out.output
-    assert len(waiting(tmp_book)) == 2
+    assert "waits in the outbox" in out.stderr and "sheettrack sync" in out.stderr and out.stdout == ""
+    assert len(waiting(tmp_book)) == 3
 
 
 def test_a_start_run_block_survives_a_locked_workbook(tmp_book, capsys):
     sheettrack.log(tmp_book, params={"a": 1})
     lock_like_excel(tmp_book)
-    with sheettrack.start_run(tmp_book, params={"lr": 0.1}) as run:
-        run.log_metric("accuracy", 0.9)
+    with pytest.warns(RowQueuedWarning, match="outbox") as caught:
+        with sheettrack.start_run(tmp_book, params={"lr": 0.1}) as run:
+            run.log_metric("accuracy", 0.9)
+    assert caught[0].filename == __file__
     assert waiting(tmp_book) == [run.run_id]
-    assert "outbox" in capsys.readouterr().err
 
 
 def test_bad_values_are_raised_and_not_queued(tmp_book):
@@ -308,6 +318,7 @@ for i in range(n):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_fifty_logs_each(tmp_book, libreoffice):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_book), f"w{k}", "50"], env=env,
@@ -337,6 +348,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_row(tmp_book, tmp_path):
     """A process logging in a loop is killed 200 times at random moments (most of a log's
     time is the store write): the workbook always opens, every acknowledged row is in the

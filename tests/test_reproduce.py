@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -386,3 +387,40 @@ def test_ignored_packages_and_many_untracked_imports_never_flood_the_row(tmp_pat
     assert not any("site-packages" in name for name in listed)
     assert len(listed) == 51 and listed[-1] == "... and 30 more"
     assert listed[0] == "many/m00.py"
+
+
+def test_untracked_files_outside_the_code_do_not_block_a_rerun_and_are_named(tmp_path):
+    """Reports exported into the repository make git call the tree dirty, but no tracked file
+    differs: the commit alone is the code, so --run goes ahead and names what it leaves out."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "report.html").write_text("<p>exported</p>")
+    book = tmp_path / "runs.xlsx"
+    train(repo, book)
+    original = last_run(book)
+    assert original["git_dirty"] is True and original["patch_hash"] == ""
+    plan = sheettrack.reproduce(book, original["run_id"])
+    assert plan.mismatches == [] and not plan.tracked_changes
+    assert "untracked files outside the code" in plan.text()
+
+    result = subprocess.run([sys.executable, "-m", "sheettrack", "reproduce", str(book), original["run_id"], "--run"],
+                            cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "report.html" in warning
+    assert last_run(book)["reproduces"] == original["run_id"]
+
+
+def test_each_mismatch_is_printed_with_what_differs(tmp_path):
+    book = tmp_path / "runs.xlsx"
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n")
+    sheettrack.log(book, params={"lr": 0.1}, data=str(data))
+    data.write_text("a\n2\n")
+    run_id = sheettrack.load(book)["run_id"].iloc[0]
+    result = CliRunner().invoke(main, ["reproduce", str(book), run_id[-6:]])
+    assert result.exit_code == 0, result.output
+    tail = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(tail) if re.fullmatch(r"\d+ mismatch(es)?:", line))
+    listed = tail[at + 1:]
+    assert len(listed) == int(tail[at].split()[0]) >= 1
+    assert any("data.csv" in line and "changed" in line for line in listed)

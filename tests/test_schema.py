@@ -372,3 +372,36 @@ def test_each_type_has_one_object_that_cells_dispatch_to() -> None:
     assert Column("t", type="date", format="dd/mm/yyyy").number_format == "dd/mm/yyyy"
     with pytest.raises(CellError, match="unknown column type"):
         from_cell("decimal", 1)
+
+
+# -- near-miss names ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "meant", "group"), [
+    ("acuracy", "accuracy", "metrics"), ("accuarcy", "accuracy", "metrics"), ("epoch", "epochs", "params"),
+    ("Batch_sise", "batch_size", "params"),
+])
+def test_a_new_column_like_an_existing_one_warns_with_the_name_meant(clf: Schema, typed: str, meant: str,
+                                                                    group: str) -> None:
+    with pytest.warns(SheettrackWarning) as caught:
+        _, new = build(clf, **{group: {typed: 1}})
+    assert [c.name for c in new] == [typed]
+    assert [str(w.message) for w in caught] == [f"{typed}: new column; did you mean {meant}?"]
+
+
+@pytest.mark.parametrize(("name", "group"), [
+    ("layer2", "params"), ("recall@5", "metrics"), ("val_loss", "metrics"), ("dropout", "params"),
+    ("loss", "params"),  # a metric's name among the params: a column of its own
+])
+def test_a_new_column_unlike_any_other_adds_quietly(name: str, group: str) -> None:
+    schema = load_template("classification").with_columns([Column("layer1", "int", group="params")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, new = build(schema, **{group: {name: 1}})
+    assert [c.name for c in new] == [schema.resolve_name(group, name, {})]
+
+
+def test_under_unknown_keys_error_the_error_suggests_the_name_meant() -> None:
+    schema = Schema.from_dict({"name": "t", "unknown_keys": "error",
+                               "columns": [{"name": "accuracy", "type": "float", "group": "metrics"}]})
+    [problem] = problems_of(schema, metrics={"acuracy": 0.9})
+    assert "did you mean accuracy?" in problem and "unknown_keys: error" in problem

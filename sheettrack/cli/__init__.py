@@ -2,10 +2,11 @@
 
 Every command mirrors an API call and lives in the module of its family (``logging``,
 ``reading``, ``sheets``, ``outbox``, ``models``, ``google``, ``demo``); what they parse is in
-``params``, how they print in ``output``. A user error (``SheettrackError``) prints one
-``error:`` line and exits 1, a command used wrongly exits 2; anything else is a bug in
-sheettrack and says so in one line. ``--debug`` (or ``SHEETTRACK_DEBUG=1``) shows the
-traceback instead.
+``params``, how they print in ``output``. Exit codes: 0 when done (a logged row is in the
+store); 75 (EX_TEMPFAIL) when rows wait in the outbox and ``sheettrack sync`` can send them
+later; 1 for a user error (``SheettrackError``: one ``error:`` line, nothing written); 2 for
+a command used wrongly. Anything else is a bug in sheettrack and says so in one line.
+``--debug`` (or ``SHEETTRACK_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import SheettrackError
 from . import demo, google, logging, models, outbox, reading, sheets
 from .params import Settings, settings
@@ -33,6 +35,10 @@ class Main(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            ctx.exit(141)
         except Exception as exc:
             if settings().debug:
                 raise
@@ -44,8 +50,8 @@ def _error_line(exc: Exception) -> str:
     """The one line the terminal shows for ``exc``."""
     if isinstance(exc, click.ClickException):
         return f"error: {exc.format_message()}"
-    if isinstance(exc, SheettrackError):
-        return f"error: {exc}"
+    if isinstance(exc, SheettrackError):  # with its notes: a row that still waits says so
+        return "error: " + "; ".join([str(exc), *getattr(exc, "__notes__", [])])
     message = " ".join(str(exc).split())
     return (f"internal error: {type(exc).__name__}" + (f": {message}" if message else "")
             + " (a bug in sheettrack; rerun with --debug for the traceback)")
@@ -55,7 +61,7 @@ def _error_line(exc: Exception) -> str:
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors [SHEETTRACK_DEBUG=1].")
 @click.option("--credentials", type=click.Path(dir_okay=False), default=None,
               help="Google key file (service account or authorized user) for Google Sheets targets.")
-@click.version_option(package_name="sheettrack")
+@click.version_option(version=__version__, prog_name="sheettrack", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, credentials: str | None) -> None:
     """Track ML experiments in an Excel workbook or a Google Sheet: one row per run.

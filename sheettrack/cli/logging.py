@@ -12,7 +12,7 @@ import click
 
 import sheettrack
 
-from .output import emit_json
+from .output import emit_json, exit_if_queued, queued_rows
 from .params import KEY_VALUE, creds, parse_value, target_arg
 
 _TEXT_KEYS = ("run_id", "status", "error", "notes", "hypothesis", "data")
@@ -35,7 +35,8 @@ _TEXT_KEYS = ("run_id", "status", "error", "notes", "hypothesis", "data")
 @click.option("--sweep-rank", type=int, default=None, help="Rank of this run within its sweep (1 = best).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run id as JSON.")
 @click.option("--strict", is_flag=True,
-              help="Exit 1 when the store cannot take the row now (it still waits in the outbox).")
+              help="Make a row the store cannot take now an error (exit 1, no run id printed; "
+                   "the row still waits in the outbox and 'sheettrack sync' sends it).")
 def log_cmd(target: str | None, params: tuple[tuple[str, Any], ...], metrics: tuple[tuple[str, Any], ...],
             tags: tuple[tuple[str, Any], ...], data: tuple[str, ...], notes: tuple[str, ...],
             hypothesis: str | None, status: str, template: str | None, sweep_id: str | None,
@@ -44,15 +45,22 @@ def log_cmd(target: str | None, params: tuple[tuple[str, Any], ...], metrics: tu
 
     Values are read as int, float, bool or JSON where they look like one:
     -p lr=0.01 -p layers=[64,32] -p model=mlp
+
+    Exits 0 when the row is in the store; 75 when it waits in the outbox (one line says why
+    and what to fix; 'sheettrack sync' sends it: do not log it again); 1 on a user error
+    (nothing written); 2 on bad usage.
     """
-    run_id = sheettrack.log(target, params=dict(params), metrics=dict(metrics), tags=dict(tags),
-                            data=list(data) or None, notes="\n".join(notes) or None, hypothesis=hypothesis,
-                            template=template, status=status, sweep_id=sweep_id, sweep_rank=sweep_rank,
-                            credentials=creds(), on_error="raise" if strict else "warn")
+    with queued_rows() as queued:
+        run_id = sheettrack.log(target, params=dict(params), metrics=dict(metrics), tags=dict(tags),
+                                data=list(data) or None, notes="\n".join(notes) or None,
+                                hypothesis=hypothesis, template=template, status=status,
+                                sweep_id=sweep_id, sweep_rank=sweep_rank, credentials=creds(),
+                                strict=strict)
     if as_json:
         emit_json({"run_id": run_id})
     else:
         click.echo(run_id)
+    exit_if_queued(queued)
 
 
 def _csv_rows(text: str, name: str) -> list[dict[str, Any]]:
@@ -146,7 +154,8 @@ def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, ra
     """Log many runs at once from FILE (.jsonl, .json, .csv, or - for JSON Lines on stdin).
 
     Every row is checked first (a bad one is named by its index, and nothing is written),
-    then all are appended in one write; prints the run ids.
+    then all are appended in one write; prints the run ids. Exits as ``log`` does: 75 when
+    the rows wait in the outbox.
     """
     if len(args) > 2:
         raise click.UsageError("expected [TARGET] FILE (TARGET may come from SHEETTRACK_TARGET)")
@@ -154,11 +163,13 @@ def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, ra
     if no_sweep and sweep_id:
         raise click.UsageError("--sweep-id and --no-sweep exclude each other")
     rows = read_batch(path)
-    ids = sheettrack.log_many(target, rows, template=template,
-                              sweep_id=False if no_sweep else (sweep_id or True), rank_by=rank_by,
-                              goal=goal, hypothesis=hypothesis, credentials=creds())
+    with queued_rows() as queued:
+        ids = sheettrack.log_many(target, rows, template=template,
+                                  sweep_id=False if no_sweep else (sweep_id or True), rank_by=rank_by,
+                                  goal=goal, hypothesis=hypothesis, credentials=creds())
     if as_json:
         emit_json({"run_ids": ids})
     else:
         for run_id in ids:
             click.echo(run_id)
+    exit_if_queued(queued)

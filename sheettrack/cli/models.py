@@ -8,7 +8,7 @@ import sheettrack
 
 from ..reproduction import reproductions
 from ..stores import resolve_target
-from .output import emit_json, print_table
+from .output import emit_json, print_table, with_short_ids
 from .params import creds, split_target, target_and_run, target_arg
 
 
@@ -87,8 +87,9 @@ def register_cmd(args: tuple[str, ...], name: str, aliases: tuple[str, ...], mod
 @click.command("models")
 @target_arg
 @click.option("--name", default=None, help="Only this model's versions.")
+@click.option("--wide", is_flag=True, help="Every column, whole run ids, however wide the lines get.")
 @click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
-def models_cmd(target: str | None, name: str | None, as_json: bool) -> None:
+def models_cmd(target: str | None, name: str | None, wide: bool, as_json: bool) -> None:
     """Registered models: version, aliases, run, metrics and whether the file still matches."""
     models = sheettrack.list_models(target, name, credentials=creds())
     if as_json:
@@ -106,7 +107,11 @@ def models_cmd(target: str | None, name: str | None, as_json: bool) -> None:
                      "metrics": ", ".join(f"{k}={v}" for k, v in m.metrics.items()),
                      "file": info["file"], "model_path": m.path or "", "registered_by": m.registered_by or "",
                      "registered_at": m.registered_at or ""})
-    print_table(pd.DataFrame(rows), "version")
+    table = pd.DataFrame(rows)
+    if not wide:
+        table = with_short_ids(table, target)
+    print_table(table, "version", wide=wide,
+                priority=["name", "version", "aliases", "id", "run_id", "metrics", "file"])
     changed = [m for m in models if m.file_status() in ("changed", "missing")]
     for m in changed:
         click.echo(f"warning: {m.name} v{m.version}: model file {m.path} is {m.file_status()} since it was "

@@ -9,18 +9,23 @@ import click
 import sheettrack
 
 from ..outbox import outbox_dir
-from .output import emit_json
+from .output import EX_TEMPFAIL, emit_json
 from .params import TARGET, creds
 
 
 @click.command()
 @click.argument("target", required=False, type=TARGET)
 def sync(target: str | None) -> None:
-    """Deliver the rows waiting in the outbox (for TARGET, or for every target)."""
+    """Deliver the rows waiting in the outbox (for TARGET, or for every target).
+
+    Exits 0 when nothing waits any more; 75 when rows still wait for their store (try again
+    later); 1 when a row waits because the sheet's own rules refuse it (fix the sheet, or drop
+    the row with 'sheettrack outbox --drop').
+    """
     results = sheettrack.sync(target, credentials=creds())
     if not results:
         click.echo("nothing waits in the outbox")
-    failed = False
+    failed = refused = False
     for r in results:
         for lost in r.lost:
             click.echo(f"warning: {lost}", err=True)
@@ -29,10 +34,11 @@ def sync(target: str | None) -> None:
             line += f", {r.already} already there (not written again)"
         if r.waiting_ids:
             failed = True
+            refused = refused or bool(r.refused)
             line += f"; {len(r.waiting_ids)} still waiting: {r.reason}"
         click.echo(line)
     if failed:
-        sys.exit(1)
+        sys.exit(1 if refused else EX_TEMPFAIL)
 
 
 @click.command("outbox")

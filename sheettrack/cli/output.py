@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -55,11 +59,113 @@ def cell_text(v: Any) -> str:
     return str(v)
 
 
-def print_rich(table: Any, width: int) -> None:
-    """Print a rich table at ``width`` columns, kept between 100 and 240."""
-    from rich.console import Console
+def terminal_width() -> int:
+    """The terminal's width in columns (``COLUMNS`` when set; 80 when not a terminal)."""
+    import shutil
 
-    Console(width=max(100, min(240, width))).print(table)
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def one_line(text: str) -> str:
+    """Text on one line: line breaks become `` / ``."""
+    return " / ".join(part.strip() for part in text.splitlines() if part.strip()) if "\n" in text else text
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut with an ellipsis."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+@dataclass
+class TableColumn:
+    """One column as the terminal shows it: its cells as text and how narrow it may get."""
+
+    name: str
+    cells: list[str]
+    whole: bool  # numbers and ids: never cut (a cut number is a wrong number)
+    right: bool  # numbers line up on the right
+
+    def natural(self, cap: int | None) -> int:
+        widest = max([len(c) for c in self.cells] + [len(self.name)])
+        return widest if self.whole or cap is None else min(widest, max(cap, len(self.name)))
+
+    def narrowest(self) -> int:
+        data = max([len(c) for c in self.cells] + [1])
+        return max(data, min(len(self.name), 8)) if self.whole else min(self.natural(None), 10)
+
+
+def table_columns(df: Any) -> list[TableColumn]:
+    """A DataFrame's columns as text, numbers kept whole and right-aligned."""
+    import pandas as pd
+
+    out = []
+    for name in df.columns:
+        series = df[name]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        cells = [one_line(cell_text(v)) for v in series.tolist()]
+        whole = numeric or str(name) in ("id", "run_id", "rank", "version")
+        out.append(TableColumn(str(name), cells, whole, numeric))
+    return out
+
+
+def fit_columns(columns: list[TableColumn], width: int | None,
+                priority: list[str] | None = None) -> tuple[list[TableColumn], list[int], list[str]]:
+    """Which columns fit in ``width`` characters and how wide each is, and which are left out.
+
+    Columns are taken in ``priority`` order (then table order) while their narrowest widths
+    fit; the space left is shared among those that would show more with it. A
+    number is never cut: a column is left out rather than squeezed below its widest number.
+    ``width=None``: every column at its natural width.
+    """
+    gap = 2
+    if width is None:
+        return columns, [c.natural(None) for c in columns], []
+    order = sorted(range(len(columns)), key=lambda i: (
+        priority.index(columns[i].name) if priority and columns[i].name in priority else len(priority or ()), i))
+    chosen: list[int] = []
+    used = 0
+    for i in order:
+        need = columns[i].narrowest() + (gap if chosen else 0)
+        if used + need <= width:
+            chosen.append(i)
+            used += need
+    widths = {i: columns[i].narrowest() for i in chosen}
+    growing = [i for i in chosen if columns[i].natural(40) > widths[i]]
+    while growing and used < width:  # share the room left a character at a time
+        for i in list(growing):
+            if used >= width:
+                break
+            widths[i] += 1
+            used += 1
+            if widths[i] >= columns[i].natural(40):
+                growing.remove(i)
+    kept = sorted(chosen)
+    left = [columns[i].name for i in range(len(columns)) if i not in widths]
+    return [columns[i] for i in kept], [widths[i] for i in kept], left
+
+
+def render(columns: list[TableColumn], widths: list[int]) -> list[str]:
+    """The header, a rule and one line per row, columns two spaces apart."""
+    def line(texts: list[str]) -> str:
+        parts = [cut(t, w).rjust(w) if c.right else cut(t, w).ljust(w)
+                 for c, t, w in zip(columns, texts, widths)]
+        return "  ".join(parts).rstrip()
+
+    rows = len(columns[0].cells) if columns else 0
+    return [line([c.name for c in columns]), "  ".join("-" * w for w in widths),
+            *(line([c.cells[r] for c in columns]) for r in range(rows))]
+
+
+def with_short_ids(df: Any, target: str | None) -> Any:
+    """``df`` with its ``run_id`` column replaced by an ``id`` column of short ids (unique
+    within the whole workbook, so each names one run for every command)."""
+    from .params import creds
+
+    short = frames.short_id_map(target, credentials=creds())
+    ids = [short.get(str(v), str(v)) for v in df["run_id"].tolist()]
+    at = list(df.columns).index("run_id")
+    return df.drop(columns=["run_id"]).assign(**{"id": ids})[
+        [*df.columns[:at], "id", *df.columns[at + 1:]]]
 
 
 def plural(n: int, noun: str) -> str:
@@ -67,17 +173,58 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-def print_table(df: Any, noun: str = "run") -> None:
-    """A DataFrame as a table with whole run ids, then how many rows it has."""
-    from rich.table import Table
+def print_table(df: Any, noun: str = "run", *, wide: bool = False,
+                priority: list[str] | None = None, tail: str | None = None) -> None:
+    """A DataFrame as a table that fits the terminal, then how many rows it has.
 
-    table = Table(show_lines=False)
-    for name in df.columns:
-        if name == "run_id":
-            table.add_column("run_id", no_wrap=True, min_width=26)
-        else:
-            table.add_column(str(name), overflow="fold")
-    for row in df.itertuples(index=False):
-        table.add_row(*[cell_text(v) for v in row])
-    print_rich(table, 12 * len(df.columns))
-    click.echo(plural(len(df), noun))
+    Numbers are never cut or split; long text is cut with an ellipsis; columns that do not
+    fit are left out and named on the last line (``wide``: every column, whole, however
+    wide the lines get). ``priority`` names the columns to keep first; ``tail`` replaces the
+    count of rows.
+    """
+    if not len(df):  # a header over nothing says less than the count
+        click.echo(tail or plural(0, noun))
+        return
+    width = None if wide else terminal_width()
+    columns, widths, left = fit_columns(table_columns(df), width, priority)
+    for text in render(columns, widths):
+        click.echo(text)
+    tail = tail or plural(len(df), noun)
+    if left:
+        tail += (f"; {plural(len(left), 'more column')} (--wide shows every column, --columns picks): "
+                 + ", ".join(left))
+    click.echo(tail if width is None else cut(tail, width))
+
+
+EX_TEMPFAIL = 75
+"""The exit code of a command whose rows wait in the outbox (sysexits.h: try again later)."""
+
+
+@contextlib.contextmanager
+def queued_rows() -> Iterator[list[str]]:
+    """Collect the ``RowQueuedWarning`` lines of the calls inside (their rows wait in the
+    outbox); other warnings are shown as usual."""
+    from ..delivery import RowQueuedWarning
+
+    queued: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RowQueuedWarning)
+        try:
+            yield queued
+        finally:
+            others = []
+            for w in caught:
+                if issubclass(w.category, RowQueuedWarning):
+                    queued.append(str(w.message))
+                else:
+                    others.append(w)
+    for w in others:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def exit_if_queued(queued: list[str]) -> None:
+    """Say why rows wait, one line each, and exit 75 (EX_TEMPFAIL) when any do."""
+    for line in queued:
+        click.echo(f"warning: {line}", err=True)
+    if queued:
+        raise SystemExit(EX_TEMPFAIL)

@@ -19,6 +19,24 @@ from .names import check_column_name, check_keys, check_sheet_name
 from .summary_def import Summary, summary_from_dict
 from .types import SheettrackWarning, infer_type
 
+
+def caller_level() -> int:
+    """The ``stacklevel`` that points a warning raised here at the first frame outside
+    sheettrack (the user's ``log`` call or ``with`` block), however deep the call came from."""
+    import inspect
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    here = inspect.currentframe()
+    frame = here.f_back if here is not None else None  # the function that warns: level 1
+    level = 1
+    while frame is not None and frame.f_back is not None and \
+            os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 PROVENANCE_GROUPS = ("user", "host", "python", "command", "git")
 PROVENANCE_COLUMNS = {
     "user": ("user",),
@@ -214,9 +232,11 @@ class Schema:
                         warnings.warn(f"{group[:-1]} {key!r} dropped: template {self.name!r} has no "
                                       "such column (unknown_keys: ignore)", SheettrackWarning, stacklevel=4)
                         continue
+                    near = self.near_miss(name, group)
                     if self.unknown_keys == "error":
                         problems.append(f"column {name}: template {self.name!r} has no such column "
-                                        f"(unknown_keys: error); add it to the template")
+                                        f"(unknown_keys: error); " + (f"did you mean {near}? Or add it "
+                                        "to the template" if near else "add it to the template"))
                         continue
                     try:
                         check_column_name(name, f"{group[:-1]} {key!r}")
@@ -231,6 +251,9 @@ class Schema:
                         continue
                     col = Column(name=name, type=infer_type(value, group), group=group)
                     new[name] = col
+                    if near:
+                        warnings.warn(f"{name}: new column; did you mean {near}?", SheettrackWarning,
+                                      stacklevel=caller_level())
                 try:
                     row[name] = col.coerce(value, text_limit=text_limit, truncate=truncate)
                 except ValueError as exc:
@@ -246,6 +269,21 @@ class Schema:
         if problems:
             raise ValidationError(problems, row_index)
         return row, list(new.values())
+
+    def near_miss(self, name: str, group: str) -> str | None:
+        """The existing column of ``group`` that ``name`` looks like a typo of (``acuracy`` for
+        ``accuracy``), or None. Names that differ only in digits (``layer1``, ``layer2``) or by
+        more than one character in length (``recall``, ``recall@5``) are different columns."""
+        import difflib
+
+        def digitless(text: str) -> str:
+            return "".join(ch for ch in text if not ch.isdigit())
+
+        lowered = name.lower()
+        names = [c.name for c in self.columns if c.group == group and abs(len(c.name) - len(name)) <= 1
+                 and digitless(c.name.lower()) != digitless(lowered)]
+        found = difflib.get_close_matches(lowered, [n.lower() for n in names], n=1, cutoff=0.85)
+        return next(n for n in names if n.lower() == found[0]) if found else None
 
     def check_values(self, group: str, values: dict[str, Any], *, text_limit: int | None = None) -> None:
         """Check values as they are logged (fail fast), raising ValidationError like ``build_row``.
