@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import (
     SchemaMismatchError,
+    SheetNotFoundError,
     SheettrackError,
     StoreError,
     TemplateError,
@@ -173,8 +174,12 @@ def write_reference(session: Session, sheet: str, header: list[str], rows: list[
 
 
 def stored_ids(session: Session, sheet: str) -> set[str]:
-    """The run ids the runs sheet holds now."""
-    table = session.store.read(sheet)
+    """The run ids the runs sheet holds now (none when the workbook has no runs sheet yet:
+    the write lays one out)."""
+    try:
+        table = session.store.read(sheet)
+    except SheetNotFoundError:
+        return set()
     if "run_id" not in table.header:
         return set()
     i = table.header.index("run_id")

@@ -24,8 +24,9 @@ from typing import Any, BinaryIO, TypeVar
 from ...errors import CorruptWorkbookError, SheetNotFoundError, StoreError, WorkbookLockedError
 from ...schema import Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
-from ..rows import reference_cells, table_of
+from ..rows import expected_header, reference_cells, table_of
 from . import journal
+from .adopt import check_own_table, plan_layout
 from .append import COMPRESS_LEVEL, SheetIndex, index_comment, new_end, plan_append
 from .create import build_workbook
 from .lock import LOCK_TIMEOUT_S, WorkbookLock, lock_path, owner_of
@@ -269,7 +270,47 @@ class ExcelStore(Store):
             if run is None and not refs:
                 return
             with self._open(writable=True) as fh:
-                self._write(self.package(fh), run, refs, fh)
+                pkg = self.package(fh)
+                if run is not None:
+                    pkg, _ = self._laid_out(pkg, run.schema, expected_header(run.schema, run.new_columns))
+                self._write(pkg, run, refs, fh)
+
+    def lay_out(self, schema: Schema) -> list[str]:
+        """Make the workbook ready for ``schema``'s runs: create it when missing, else add the
+        sheets and settings it lacks (every other part stays byte for byte). Returns what was
+        done, one phrase each; empty when the workbook had everything."""
+        if self.create(schema):
+            return [f"created {self.target}"]
+        with self.os_errors("write"), self.locked():
+            self.check_owner()
+            with self._open(writable=True) as fh:
+                pkg, added = self._laid_out(self.package(fh), schema)
+                if added:
+                    self.replace(lambda out: out.write(pkg.data), fh)
+        return added
+
+    def _laid_out(self, pkg: Package, schema: Schema, header: Schema | None = None) -> tuple[Package, list[str]]:
+        """``pkg`` with what ``schema``'s layout needs and it lacks added, built in memory, and
+        what was added; ``pkg`` itself when nothing is. For an append (``header``: the columns
+        its runs sheet must have already) only a missing runs sheet is laid out, and a runs
+        sheet sheettrack did not lay out is checked first: a table of one's own is refused."""
+        wb = Workbook(pkg)
+        if header is not None and schema.sheet in wb.sheets:
+            index = SheetIndex.parse(pkg.comment)
+            if not (index is not None and index.part == wb.sheets[schema.sheet] and index.matches(pkg)) \
+                    and self._stored(wb) is None:
+                check_own_table(wb, schema.sheet, header, False)
+            return pkg, []
+        edits = Edits(pkg)
+        styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
+        added = plan_layout(wb, edits, styles, schema)
+        if not added:
+            return pkg, []
+        if styles.changed and wb.styles_part:
+            edits.replace[wb.styles_part] = styles.xml
+        buf = io.BytesIO()
+        pkg.write(buf, edits.replace, COMPRESS_LEVEL, comment=lambda stats: b"")
+        return Package(buf.getvalue(), str(self.path)), added
 
     def _write(self, pkg: Package, run: RunRows | None, refs: list[tuple[ReferenceRows, Any, Any]],
                fh: BinaryIO | None) -> None:
