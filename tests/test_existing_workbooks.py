@@ -206,3 +206,17 @@ def test_a_row_refused_by_a_table_of_ones_own_adds_no_environments_sheet(tmp_pat
     assert book.read_bytes() == before
     sheettrack.sync(book)
     assert book.read_bytes() == before
+
+
+def test_a_row_that_waited_while_excel_had_the_workbook_open_lands_in_a_new_runs_sheet(tmp_path: Path) -> None:
+    book = copy_of(BOOKS[0], tmp_path)
+    before = zip_members(book)
+    owner = book.parent / f"~${book.name}"
+    owner.write_bytes(b"someone")
+    rid = sheettrack.log(book, params={"lr": 0.1})  # Excel has it open: the row waits
+    assert zip_members(book) == before
+    owner.unlink()
+    (done,) = sheettrack.sync(book)
+    assert done.delivered == 1
+    assert run_ids(book) == [rid]
+    assert_only_additions(before, zip_members(book))
