@@ -12,6 +12,9 @@ from typing import Any
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_MINTED: set[str] = set()  # the run ids new_run_id made in this process
+
+
 def new_run_id(now: float | None = None) -> str:
     """A unique, time-sortable run id (a ULID: 48 bits of milliseconds, 80 random bits)."""
     ms = int((time.time() if now is None else now) * 1000)
@@ -20,7 +23,16 @@ def new_run_id(now: float | None = None) -> str:
     for _ in range(26):
         value, rem = divmod(value, 32)
         chars.append(_CROCKFORD[rem])
-    return "".join(reversed(chars))
+    rid = "".join(reversed(chars))
+    _MINTED.add(rid)
+    return rid
+
+
+def chosen_by_caller(run_id: str) -> bool:
+    """Whether ``run_id`` was chosen by the caller rather than made by ``new_run_id`` in this
+    process: only a chosen id can repeat one the store or the outbox holds already, so only
+    a chosen id is looked up before its row is queued."""
+    return run_id not in _MINTED
 
 
 def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
