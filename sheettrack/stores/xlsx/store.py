@@ -59,7 +59,8 @@ class ExcelStore(Store):
         self._schema: tuple[tuple, Schema | None] | None = None  # (file version, stored schema)
         self.last_write: str | None = None  # "inplace" or "replace": how the last append wrote
         # how a "replace" copied the unchanged start: "reflink", "copy_file_range",
-        # "read/write", or "package" (every part written out again: the general path)
+        # "read/write", or "package" (every part written out again, swapped in or, with
+        # SHEETTRACK_WRITE=inplace, written over the file: the general path)
         self.last_copy: str | None = None
         self.stats = WriteStats()
 
@@ -141,6 +142,24 @@ class ExcelStore(Store):
         ``source`` is the open workbook it was read from."""
         journal.replace_file(self.path, write, source)
         self.stats.rewrites += 1
+
+    def rewrite(self, write: Callable[[Any], Any], source: BinaryIO | None) -> str:
+        """Write a whole new version of the workbook with ``write(fh)`` (hold the lock):
+        swapped in (``replace``), or with ``SHEETTRACK_WRITE=inplace`` written over the open
+        workbook ``source`` from the first byte that differs, behind the journal, so the file
+        keeps its inode (and every hard link sees the new version). Returns how: "replace"
+        or "inplace" (a workbook built in memory, ``source`` None, is always swapped in)."""
+        if source is not None and journal.write_mode() == "inplace" and source.writable():
+            buf = io.BytesIO()
+            write(buf)
+            data = buf.getvalue()
+            offset = journal.common_prefix(source, data)
+            if journal.write_in_place(self.path, source, offset, data[offset:]):
+                self.stats.rewrites += 1
+                return "inplace"
+            write = lambda out: out.write(data)  # noqa: E731 - the copy is made already
+        self.replace(write, source)
+        return "replace"
 
     def _check_folder(self) -> None:
         folder = self.path.parent
@@ -286,7 +305,7 @@ class ExcelStore(Store):
             with self._open(writable=True) as fh:
                 pkg, added = self._laid_out(self.package(fh), schema)
                 if added:
-                    self.replace(lambda out: out.write(pkg.data), fh)
+                    self.rewrite(lambda out: out.write(pkg.data), fh)
         return added
 
     def _laid_out(self, pkg: Package, schema: Schema, header: Schema | None = None) -> tuple[Package, list[str]]:
@@ -340,17 +359,16 @@ class ExcelStore(Store):
             return
         if edits.fast is not None:
             edits.replace[edits.fast.part] = edits.fast.segments(pkg)
-        self.replace(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL, comment=index_comment(edits),
-                                           last=edits.last, descriptor=edits.descriptor), fh)
-        self.last_write, self.last_copy = "replace", "package"
+        self.last_write = self.rewrite(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL,
+                                                             comment=index_comment(edits), last=edits.last,
+                                                             descriptor=edits.descriptor), fh)
+        self.last_copy = "package"
 
     def _in_place(self, pkg: Package, edits: Edits, end: tuple[int, bytes], fh: BinaryIO) -> bool:
         """With ``SHEETTRACK_WRITE=inplace``, overwrite the end of the workbook behind a
         journal when that is safe; False when a new copy must be written instead (nothing
         written then)."""
         if journal.write_mode() == "replace" or not fh.writable():
-            return False
-        if os.fstat(fh.fileno()).st_nlink != 1:  # another name of the file would not see the journal
             return False
         offset, data = end
         if offset + len(data) < pkg.size:  # never shorter: pad the comment (readers ignore it)
@@ -366,10 +384,10 @@ class ExcelStore(Store):
 
         with self.os_errors("write"), self.locked():
             self.check_owner()
-            with self._open() as fh:
+            with self._open(writable=True) as fh:
                 pkg = self.package(fh)
                 edits = plan_sheets(Workbook(pkg), sheets, list(remove), protect)
-                self.replace(lambda out: pkg.write(out, edits.parts, COMPRESS_LEVEL, drop=edits.drop), fh)
+                self.rewrite(lambda out: pkg.write(out, edits.parts, COMPRESS_LEVEL, drop=edits.drop), fh)
         return edits.written
 
 
