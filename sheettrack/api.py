@@ -115,6 +115,10 @@ def validate(target: str | os.PathLike | None = None, *, credentials: Credential
     seen_ids: dict[Any, int] = {}
     for r, row in enumerate(table.rows):
         rownum = table.first_row + r
+        if all(v is None or v == "" for v in row):
+            problems.append(Problem(f"{sheet}!{rownum}", "a blank row: delete the row (runs below it are read "
+                                                         "as they are)"))
+            continue
         for col in schema.columns:
             i = position.get(col.name)
             if i is None:

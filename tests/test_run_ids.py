@@ -82,3 +82,4 @@ def test_a_row_written_before_a_crash_is_not_written_again_by_sync(tmp_book: Pat
     assert result.already == 1 and result.delivered == 0
     assert ids_in(tmp_book).count("exp-9") == 1
 
+
