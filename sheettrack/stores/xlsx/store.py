@@ -290,9 +290,12 @@ class ExcelStore(Store):
                 return
             with self._open(writable=True) as fh:
                 pkg = self.package(fh)
+                wb = Workbook(pkg)
                 if run is not None:
-                    pkg, _ = self._laid_out(pkg, run.schema, expected_header(run.schema, run.new_columns))
-                self._write(pkg, run, refs, fh)
+                    laid = self._laid_out(wb, run.schema, expected_header(run.schema, run.new_columns))[0]
+                    if laid is not pkg:
+                        pkg, wb = laid, Workbook(laid)
+                self._write(pkg, run, refs, fh, wb)
 
     def lay_out(self, schema: Schema) -> list[str]:
         """Make the workbook ready for ``schema``'s runs: create it when missing, else add the
@@ -303,17 +306,18 @@ class ExcelStore(Store):
         with self.os_errors("write"), self.locked():
             self.check_owner()
             with self._open(writable=True) as fh:
-                pkg, added = self._laid_out(self.package(fh), schema)
+                pkg, added = self._laid_out(Workbook(self.package(fh)), schema)
                 if added:
                     self.rewrite(lambda out: out.write(pkg.data), fh)
         return added
 
-    def _laid_out(self, pkg: Package, schema: Schema, header: Schema | None = None) -> tuple[Package, list[str]]:
-        """``pkg`` with what ``schema``'s layout needs and it lacks added, built in memory, and
-        what was added; ``pkg`` itself when nothing is. For an append (``header``: the columns
-        its runs sheet must have already) only a missing runs sheet is laid out, and a runs
-        sheet sheettrack did not lay out is checked first: a table of one's own is refused."""
-        wb = Workbook(pkg)
+    def _laid_out(self, wb: Workbook, schema: Schema, header: Schema | None = None) -> tuple[Package, list[str]]:
+        """The workbook's package with what ``schema``'s layout needs and it lacks added, built
+        in memory, and what was added; the package itself when nothing is. For an append
+        (``header``: the columns its runs sheet must have already) only a missing runs sheet is
+        laid out, and a runs sheet sheettrack did not lay out is checked first: a table of
+        one's own is refused."""
+        pkg = wb.pkg
         if header is not None and schema.sheet in wb.sheets:
             index = SheetIndex.parse(pkg.comment)
             if not (index is not None and index.part == wb.sheets[schema.sheet] and index.matches(pkg)) \
@@ -332,11 +336,11 @@ class ExcelStore(Store):
         return Package(buf.getvalue(), str(self.path)), added
 
     def _write(self, pkg: Package, run: RunRows | None, refs: list[tuple[ReferenceRows, Any, Any]],
-               fh: BinaryIO | None) -> None:
+               fh: BinaryIO | None, wb: Workbook | None = None) -> None:
         """Plan every part the rows change, then write them: the end of the file when only
         the Runs worksheet's end and what follows it change, else a whole new copy. ``fh``
-        is the open workbook (None for one built in memory)."""
-        wb = Workbook(pkg)
+        is the open workbook (None for one built in memory); ``wb``, ``pkg`` located already."""
+        wb = wb or Workbook(pkg)
         edits = Edits(pkg)
         styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
         if run is not None:
