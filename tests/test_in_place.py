@@ -313,6 +313,30 @@ def test_a_kill_at_any_write_step_loses_no_acknowledged_row(
     assert sheettrack.validate(tmp_book) == []
 
 
+@pytest.mark.parametrize("at", journal.IN_PLACE_STEPS, ids=[f"step{at}" for at in journal.IN_PLACE_STEPS])
+def test_a_kill_while_the_general_path_writes_in_place_loses_no_acknowledged_row(
+        tmp_book: Path, acked: bytes, at: int) -> None:
+    """The general path (here: the segment index is of another version, as after another
+    program saved the file) writes over the whole file behind the same journal."""
+    data = bytearray(acked)
+    eocd = data.rfind(b"PK\x05\x06")
+    tmp_book.write_bytes(bytes(data[:eocd + 22]) + bytes(data[eocd + 22:]).replace(b"-index-2 ", b"-index-1 "))
+    before = tmp_book.read_bytes()
+    inode = tmp_book.stat().st_ino
+    _crash(tmp_book, at, 99)
+    committed = at >= journal.STEP_WORKBOOK_WRITTEN
+    expected = [0, 1, 2] + ([99] if committed else [])
+    assert sheettrack.load(tmp_book)["n"].tolist() == expected  # finishes or rolls back first
+    if not committed:
+        assert tmp_book.read_bytes() == before
+    assert _column(read_calamine(tmp_book), "n") == expected
+    assert _openpyxl_column(tmp_book, "n") == expected
+    sheettrack.log(tmp_book, params={"n": 100})
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 99, 100]
+    assert tmp_book.stat().st_ino == inode
+    assert _leftovers(tmp_book) == []
+
+
 def sha256_bytes(data: bytes) -> str:
     import hashlib
 
