@@ -21,10 +21,10 @@ from .run import Run
 from .schema import Column, Schema
 from .session import Credentials, Session, TemplateArg
 from .stores import open_store
-from .stores.base import Shares
+from .stores.base import LaysOut, Shares
 from .templates import load_template
 
-__all__ = ["log", "start_run", "init", "schema_of", "validate", "Problem", "copy", "CopyResult",
+__all__ = ["log", "start_run", "init", "lay_out", "schema_of", "validate", "Problem", "copy", "CopyResult",
            "share", "sync", "pending", "drop", "Delivery", "RowQueuedWarning", "create_google_sheet"]
 
 
@@ -74,12 +74,25 @@ def error_mode(on_error: str, strict: bool) -> str:
 
 def init(target: str | os.PathLike | None = None, template: TemplateArg = None, *,
          credentials: Credentials = None) -> bool:
-    """Lay out the workbook or Google Sheet for ``template``; False when it exists already (it
-    is left as is)."""
+    """Lay out the workbook or Google Sheet for ``template``. A workbook that exists gains what
+    the layout needs and it lacks (``lay_out`` says what). False when nothing was created or
+    added (the target is left as it is)."""
+    return bool(lay_out(target, template, credentials=credentials))
+
+
+def lay_out(target: str | os.PathLike | None = None, template: TemplateArg = None, *,
+            credentials: Credentials = None) -> list[str]:
+    """What ``init`` does, returning what it did, one phrase each: ``["created BOOK"]``, or what
+    it added to a workbook that exists (``"sheet Runs (an Excel Table RunsTable of 29
+    columns)"``, ...); empty when the target had everything. A sheet of the runs sheet's name
+    that is a table of the person's own is refused (``SchemaMismatchError``)."""
     store = open_store(target, credentials)
+    schema = load_template(template)
+    if isinstance(store, LaysOut):
+        return store.lay_out(schema)
     if store.exists():
-        return False
-    return store.create(load_template(template))
+        return []
+    return [f"created {store.target}"] if store.create(schema) else []
 
 
 def schema_of(target: str | os.PathLike | None = None, *, credentials: Credentials = None) -> Schema:
@@ -111,6 +124,10 @@ def validate(target: str | os.PathLike | None = None, *, credentials: Credential
     seen_ids: dict[Any, int] = {}
     for r, row in enumerate(table.rows):
         rownum = table.first_row + r
+        if all(v is None or v == "" for v in row):
+            problems.append(Problem(f"{sheet}!{rownum}", "a blank row: delete the row (runs below it are read "
+                                                         "as they are)"))
+            continue
         for col in schema.columns:
             i = position.get(col.name)
             if i is None:

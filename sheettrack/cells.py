@@ -202,8 +202,9 @@ def truncate_text(text: str, limit: int) -> str:
 
 
 def has_control_character(text: str) -> bool:
-    """Whether ``text`` holds a control character or a surrogate, which a name may not."""
-    return any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    """Whether ``text`` holds a control character, a surrogate or U+FFFE / U+FFFF (which XML
+    cannot hold and no reader decodes back), which a name may not."""
+    return any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) in (0xFFFE, 0xFFFF) for ch in text)
 
 
 def to_int(value: Any) -> int:

@@ -16,13 +16,14 @@ from typing import Any
 
 from .errors import (
     SchemaMismatchError,
+    SheetNotFoundError,
     SheettrackError,
     StoreError,
     TemplateError,
     ValidationError,
 )
 from .outbox import Contents, Entry
-from .record import Record
+from .record import Record, chosen_by_caller
 from .schema import Column, Schema, SheettrackWarning
 from .schema.core import caller_level
 from .session import Credentials, Layout, Session, file_version, late_columns, mode
@@ -56,6 +57,7 @@ def build_rows(session: Session, layout: Layout, records: list[Record]) -> tuple
     schema = layout.schema
     rows, new = [], list(layout.extra)
     many = len(fields_list) > 1
+    check_repeats(records)
     limit = session.store.text_limit
     shared: tuple[Any, dict[str, Any]] | None = None  # the provenance the batch shares, checked once
     for i, (record, fields) in enumerate(zip(records, fields_list)):
@@ -75,6 +77,40 @@ def build_rows(session: Session, layout: Layout, records: list[Record]) -> tuple
     return rows, new
 
 
+def check_repeats(records: list[Record]) -> None:
+    """A run id names one run: a batch that repeats one is refused, naming both rows."""
+    first: dict[str, int] = {}
+    for i, record in enumerate(records):
+        seen = first.setdefault(record.run_id, i)
+        if seen != i:
+            raise ValidationError(f"run_id: rows {seen} and {i} both have run id {record.run_id!r}; a run id "
+                                  "names one run: give each row its own (or leave run_id out)", i)
+
+
+def check_unused(session: Session, schema: Schema, records: list[Record], contents: Contents) -> None:
+    """Refuse a run id the caller chose that the outbox or the store holds already (an id
+    sheettrack made is new by construction and is not looked up). A store that cannot be
+    read now is not asked: the row is queued, and delivered once, by its id."""
+    chosen = {r.run_id: i for i, r in enumerate(records) if chosen_by_caller(r.run_id)}
+    if not chosen:
+        return
+    many = len(records) > 1
+    waiting = {e.run_id for e in contents.entries}
+    for rid, i in chosen.items():
+        if rid in waiting:
+            raise ValidationError(f"run_id: run id {rid!r} waits in the outbox {session.outbox.path} already; "
+                                  "a run id names one run: choose another (or leave run_id out)",
+                                  i if many else None)
+    try:
+        present = stored_ids(session, schema.sheet) if session.store.exists() else set()
+    except StoreError:
+        return
+    for rid, i in chosen.items():
+        if rid in present:
+            raise ValidationError(f"run_id: {session.target} has a run with id {rid!r} already; a run id "
+                                  "names one run: choose another (or leave run_id out)", i if many else None)
+
+
 def write(session: Session, layout: Layout, records: list[Record], *, on_error: str = "warn") -> None:
     """Check the records, queue them durably in the outbox, then deliver them to the store.
 
@@ -90,8 +126,9 @@ def write(session: Session, layout: Layout, records: list[Record], *, on_error: 
 
     box = session.outbox
     with session.lock, box.locked():
-        references.queue(session, rows, current() if layout.schema.provenance.get("python", True) else None)
         contents = box.read()
+        check_unused(session, layout.schema, records, contents)
+        references.queue(session, rows, current() if layout.schema.provenance.get("python", True) else None)
         ids = box.put(rows, layout.schema, new, contents)
         if how == "offline":
             print(f"sheettrack: SHEETTRACK_MODE=offline: {len(ids)} row(s) for {session.target} queued in "
@@ -211,8 +248,12 @@ def write_reference(session: Session, sheet: str, header: list[str], rows: list[
 
 
 def stored_ids(session: Session, sheet: str) -> set[str]:
-    """The run ids the runs sheet holds now."""
-    table = session.store.read(sheet)
+    """The run ids the runs sheet holds now (none when the workbook has no runs sheet yet:
+    the write lays one out)."""
+    try:
+        table = session.store.read(sheet)
+    except SheetNotFoundError:
+        return set()
     if "run_id" not in table.header:
         return set()
     i = table.header.index("run_id")

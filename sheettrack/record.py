@@ -9,7 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ValidationError
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+_MINTED: set[str] = set()  # the run ids new_run_id made in this process
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -20,7 +25,16 @@ def new_run_id(now: float | None = None) -> str:
     for _ in range(26):
         value, rem = divmod(value, 32)
         chars.append(_CROCKFORD[rem])
-    return "".join(reversed(chars))
+    rid = "".join(reversed(chars))
+    _MINTED.add(rid)
+    return rid
+
+
+def chosen_by_caller(run_id: str) -> bool:
+    """Whether ``run_id`` was chosen by the caller rather than made by ``new_run_id`` in this
+    process: only a chosen id can repeat one the store or the outbox holds already, so only
+    a chosen id is looked up before its row is queued."""
+    return run_id not in _MINTED
 
 
 def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
@@ -29,8 +43,16 @@ def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any
     Lists and tuples stay whole (they are stored as JSON text); an empty dict stays a value.
     """
     out: dict[str, Any] = {}
+    _flatten_into(out, {}, values, prefix, ())
+    return out
+
+
+def _flatten_into(out: dict[str, Any], paths: dict[str, tuple], values: Any, prefix: str,
+                  path: tuple) -> None:
+    """Add ``values`` flattened under ``prefix`` to ``out``; ``paths`` remembers which keys
+    made each name, so two that land on one name are refused naming both."""
     if values is None:
-        return out
+        return
     if not isinstance(values, Mapping):
         if hasattr(values, "__dict__") and not isinstance(values, type):  # argparse.Namespace
             values = vars(values)
@@ -38,11 +60,20 @@ def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any
             raise TypeError(f"expected a mapping of names to values, got {type(values).__name__}")
     for key, value in values.items():
         name = f"{prefix}{key}"
+        here = (*path, key)
         if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
+            _flatten_into(out, paths, value, f"{name}.", here)
+            continue
+        if name in paths:
+            raise ValidationError(f"{name}: keys {_key_path(paths[name])} and {_key_path(here)} both become "
+                                  f"column {name!r}; rename one so neither value is lost")
+        paths[name] = here
+        out[name] = value
+
+
+def _key_path(path: tuple) -> str:
+    """How a nested key was given: ``['opt']['lr']``, keeping a number key apart from its text."""
+    return "".join(f"[{k!r}]" for k in path)
 
 
 @dataclass(frozen=True)

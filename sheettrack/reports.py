@@ -144,13 +144,40 @@ def _key(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as a formula's start
+
+
+def neutralise(value: Any) -> Any:
+    """Text a spreadsheet opening an export would run as a formula (starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) with a ``'`` put before it, so it stays
+    text; every other value as it is."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _neutral_frame(frame: Any) -> Any:
+    """``frame`` with every text cell and column name passed through ``neutralise``."""
+    out = frame.copy()
+    for c in _text_columns(out):
+        out[c] = out[c].map(neutralise)
+    out.columns = [neutralise(c) for c in out.columns]
+    return out
+
+
+def _text_columns(frame: Any) -> list[Any]:
+    """The columns of ``frame`` that may hold text."""
+    return [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype) == "string"]
+
+
 def export(target: Target = None, to: str = "csv", output: str | os.PathLike | None = None, *,
-           summary: str | None = None, credentials: Any = None) -> str | None:
+           summary: str | None = None, credentials: Any = None, raw: bool = False) -> str | None:
     """Export the runs (or the summary called ``summary``) as csv, markdown, html or parquet.
 
     Writes ``output`` when given (returns None); otherwise returns the text (parquet needs
     ``output``). The HTML is one self-contained page: every summary, the leaderboard and
-    the charts as inline SVG, readable without Excel.
+    the charts as inline SVG, readable without Excel. Exports are data, not formulas: in
+    csv, markdown and html, text starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return gets a ``'`` before it, so a spreadsheet opening the file shows it rather
+    than running it; ``raw=True`` keeps the text as it is (parquet always does).
     """
     from .summary import build_sheets, pivot_frame
 
@@ -162,6 +189,9 @@ def export(target: Target = None, to: str = "csv", output: str | os.PathLike | N
     if to == "html":
         schema, df, _ = _frame(target, every_column=True, credentials=credentials)
         from .html_report import html_report
+
+        if not raw:
+            df = _neutral_frame(df)
 
         sheets = build_sheets(df, schema, [s for s in schema.summaries if summary in (None, s.name)])
         if summary is not None and not any(s.name == summary for s in sheets):
@@ -181,8 +211,20 @@ def export(target: Target = None, to: str = "csv", output: str | os.PathLike | N
         _parquet(frame, output)
         return None
     if to == "csv":
-        return _emit(_plain_frame(frame).to_csv(index=False), output)
+        frame = _plain_frame(frame)
+    if not raw:
+        frame = _neutral_frame(frame)
+    if to == "csv":
+        return _emit(_csv_text(frame), output)
     return _emit(markdown_table(frame), output)
+
+
+def _csv_text(frame: Any) -> str:
+    """The frame as CSV. A text holding a carriage return is quoted (Python's writer quotes
+    only the characters of its line terminator, so such a file ends its lines with CRLF, as
+    RFC 4180 has it): otherwise a reader splits the row there."""
+    has_cr = any(isinstance(v, str) and "\r" in v for c in _text_columns(frame) for v in frame[c])
+    return frame.to_csv(index=False, lineterminator="\r\n" if has_cr else "\n")
 
 
 def _no_summary(schema: Schema, name: str) -> str:

@@ -548,7 +548,12 @@ def test_validate_reports_a_required_cell_left_empty(book: Path) -> None:
 
 def test_validate_reports_a_duplicated_run_id(book: Path) -> None:
     sheettrack.log(book, run_id="same")
-    sheettrack.log(book, run_id="same")
+    with pytest.raises(ValidationError, match="'same' already"):  # logging refuses a repeat
+        sheettrack.log(book, run_id="same")
+    wb = openpyxl.load_workbook(book)  # a person copies the row
+    ws = wb["Runs"]
+    ws.append([c.value for c in ws[2]])
+    wb.save(book)
     (problem,) = sheettrack.validate(book)
     assert problem.address.startswith("Runs!A3")
     assert "'same'" in problem.message and "row 2" in problem.message

@@ -53,6 +53,12 @@ def _openpyxl_column(path: Path, name: str) -> list[Any]:
 
 def _how_it_wrote(book: Path, **kwargs: Any) -> str:
     """Log one run through a store of our own and say whether it wrote in place."""
+    return _write_and_say(book, **kwargs)[0]
+
+
+def _write_and_say(book: Path, **kwargs: Any) -> tuple[str, str | None]:
+    """Log one run through a store of our own; say whether it wrote in place, and how it
+    copied ("package": the general path, every part written out again)."""
     from sheettrack.run import Run
 
     run = Run(book)
@@ -60,7 +66,7 @@ def _how_it_wrote(book: Path, **kwargs: Any) -> str:
     run.metrics.update(kwargs.get("metrics", {}))
     session = write_records(book, [run.record()])
     assert isinstance(session.store, ExcelStore)
-    return session.store.last_write or ""
+    return session.store.last_write or "", session.store.last_copy
 
 
 # --------------------------------------------------------------------------- the fast path
@@ -158,13 +164,28 @@ def test_in_place_copy_and_general_paths_write_what_every_reader_sees_as_equal(
 
 # --------------------------------------------------------------------------- when it copies instead
 
-def test_a_hard_linked_workbook_is_copied_not_written_in_place(tmp_book: Path) -> None:
+def test_in_place_writes_keep_a_hard_linked_workbook_one_file(tmp_book: Path) -> None:
+    sheettrack.log(tmp_book, params={"n": 0})
+    other = tmp_book.parent / "other-name.xlsx"
+    os.link(tmp_book, other)
+    inode = tmp_book.stat().st_ino
+    assert _how_it_wrote(tmp_book, params={"n": 1}) == "inplace"
+    assert _write_and_say(tmp_book, params={"n": 2, "added": 1}) == ("inplace", "package")  # a new column
+    assert tmp_book.stat().st_ino == other.stat().st_ino == inode
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
+    assert _column(read_calamine(other), "n") == [0, 1, 2]  # every name sees the new version
+
+
+def test_a_copy_gives_a_hard_linked_workbook_a_new_file(tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default write swaps in a new copy: the name written through sees it, another hard
+    link keeps a whole earlier version (docs/stores.md)."""
+    monkeypatch.setenv("SHEETTRACK_WRITE", "replace")
     sheettrack.log(tmp_book, params={"n": 0})
     other = tmp_book.parent / "other-name.xlsx"
     os.link(tmp_book, other)
     assert _how_it_wrote(tmp_book, params={"n": 1}) == "replace"
     assert _column(read_calamine(tmp_book), "n") == [0, 1]
-    assert _column(read_calamine(other), "n") == [0]  # the other name keeps a whole version
+    assert _column(read_calamine(other), "n") == [0]
 
 
 def test_a_journal_that_cannot_be_written_falls_back_to_a_copy(tmp_book: Path) -> None:
@@ -191,8 +212,10 @@ def test_a_workbook_saved_elsewhere_takes_the_general_path_once(
         tmp_book.write_bytes(saved.read_bytes())
         (saved.parent / saved.name).unlink()
         saved.parent.rmdir()
-    assert _how_it_wrote(tmp_book, params={"n": 2}) == "replace"
-    assert _how_it_wrote(tmp_book, params={"n": 3}) == "inplace"
+    inode = tmp_book.stat().st_ino
+    assert _write_and_say(tmp_book, params={"n": 2}) == ("inplace", "package")  # the general path, in place
+    assert _write_and_say(tmp_book, params={"n": 3}) == ("inplace", None)
+    assert tmp_book.stat().st_ino == inode
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 3]
     assert _openpyxl_column(tmp_book, "n") == [0, 1, 2, 3]
 
@@ -289,6 +312,30 @@ def test_a_kill_at_any_write_step_loses_no_acknowledged_row(
     assert _leftovers(tmp_book) == []
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 99, 100]
     assert sheettrack.validate(tmp_book) == []
+
+
+@pytest.mark.parametrize("at", journal.IN_PLACE_STEPS, ids=[f"step{at}" for at in journal.IN_PLACE_STEPS])
+def test_a_kill_while_the_general_path_writes_in_place_loses_no_acknowledged_row(
+        tmp_book: Path, acked: bytes, at: int) -> None:
+    """The general path (here: the segment index is of another version, as after another
+    program saved the file) writes over the whole file behind the same journal."""
+    data = bytearray(acked)
+    eocd = data.rfind(b"PK\x05\x06")
+    tmp_book.write_bytes(bytes(data[:eocd + 22]) + bytes(data[eocd + 22:]).replace(b"-index-2 ", b"-index-1 "))
+    before = tmp_book.read_bytes()
+    inode = tmp_book.stat().st_ino
+    _crash(tmp_book, at, 99)
+    committed = at >= journal.STEP_WORKBOOK_WRITTEN
+    expected = [0, 1, 2] + ([99] if committed else [])
+    assert sheettrack.load(tmp_book)["n"].tolist() == expected  # finishes or rolls back first
+    if not committed:
+        assert tmp_book.read_bytes() == before
+    assert _column(read_calamine(tmp_book), "n") == expected
+    assert _openpyxl_column(tmp_book, "n") == expected
+    sheettrack.log(tmp_book, params={"n": 100})
+    assert _column(read_calamine(tmp_book), "n") == [0, 1, 2, 99, 100]
+    assert tmp_book.stat().st_ino == inode
+    assert _leftovers(tmp_book) == []
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -391,8 +438,8 @@ def test_a_workbook_laid_out_by_the_first_index_version_is_laid_out_again(tmp_bo
     comment = bytes(data[eocd + 22:])
     assert comment.startswith(b"sheettrack-index-2 ")
     tmp_book.write_bytes(bytes(data[:eocd + 22]) + comment.replace(b"-index-2 ", b"-index-1 "))
-    assert _how_it_wrote(tmp_book, params={"n": 1}) == "replace"
-    assert _how_it_wrote(tmp_book, params={"n": 2}) == "inplace"
+    assert _write_and_say(tmp_book, params={"n": 1}) == ("inplace", "package")
+    assert _write_and_say(tmp_book, params={"n": 2}) == ("inplace", None)
     assert _column(read_calamine(tmp_book), "n") == [0, 1, 2]
 
 

@@ -160,9 +160,12 @@ def compare(args: tuple[str, ...], only_changed: bool, wide: bool, as_json: bool
               help="Output format.")
 @click.option("-o", "--output", default=None, help="File to write [standard output; parquet needs a file].")
 @click.option("--summary", default=None, help="Export this summary of the template instead of the runs.")
-def export(target: str | None, to: str, output: str | None, summary: str | None) -> None:
+@click.option("--raw", is_flag=True,
+              help="Keep text starting with = + - @ as it is (by default it gets a leading ' so a "
+                   "spreadsheet opening the file shows it rather than running it as a formula).")
+def export(target: str | None, to: str, output: str | None, summary: str | None, raw: bool) -> None:
     """Export the runs (or a summary) as CSV, Markdown, Parquet or a self-contained HTML report."""
-    text = sheettrack.export(target, to, output, summary=summary, credentials=creds())
+    text = sheettrack.export(target, to, output, summary=summary, raw=raw, credentials=creds())
     if text is not None:
         click.echo(text, nl=False)
     else:

@@ -7,6 +7,7 @@ import sys
 import click
 
 import sheettrack
+from sheettrack.api import lay_out
 
 from .output import emit_json
 from .params import creds, target_arg
@@ -16,10 +17,16 @@ from .params import creds, target_arg
 @target_arg
 @click.option("--template", "-T", default=None, help="Built-in template name or YAML path [default].")
 def init(target: str | None, template: str | None) -> None:
-    """Create the workbook: a Runs sheet laid out from the template, and a Schema sheet."""
-    created = sheettrack.init(target, template, credentials=creds())
+    """Create the workbook: a Runs sheet laid out from the template, and a Schema sheet. A
+    workbook that exists gains what it lacks, and says what it gained."""
+    done = lay_out(target, template, credentials=creds())
     store_target = target or "(SHEETTRACK_TARGET)"
-    click.echo(f"created {store_target}" if created else f"{store_target} exists already; left as it is")
+    if not done:
+        click.echo(f"{store_target} exists already; left as it is")
+    elif len(done) == 1 and done[0].startswith("created "):
+        click.echo(f"created {store_target}")
+    else:
+        click.echo(f"added to {store_target}: " + "; ".join(done))
 
 
 @click.command()

@@ -49,10 +49,21 @@ class JsonText(str):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNFIT = re.compile("[\ud800-\udfff\ufffe\uffff]")  # what text must not hold as it is
+NONCHARACTERS = "\ufffe\uffff"
 
 
 def fix_text(value: str) -> str:
-    """Join surrogate pairs and replace lone surrogates, which no file format can hold."""
+    """Join surrogate pairs and replace lone surrogates, which no file format can hold; refuse
+    U+FFFE and U+FFFF (ValueError): XML 1.0 cannot hold them, and the ``_xFFFE_`` escape a
+    workbook would need is read back as those seven characters by python-calamine, openpyxl
+    and LibreOffice, so the value would not come back as it was logged."""
+    if _UNFIT.search(value) is None:
+        return value
+    for ch in NONCHARACTERS:
+        if ch in value:
+            raise ValueError(f"text holds U+{ord(ch):04X} at position {value.index(ch)}, a noncharacter "
+                             "no spreadsheet reads back; remove it (or log the text as bytes.hex())")
     if _SURROGATE.search(value) is None:
         return value
     fixed = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -125,7 +136,7 @@ class StringType(ColumnType):
     name = "string"
 
     def is_canonical(self, value: Any) -> bool:
-        return type(value) is str and _SURROGATE.search(value) is None
+        return type(value) is str and _UNFIT.search(value) is None
 
     def convert(self, value: Any) -> str:
         if isinstance(value, str):

@@ -179,6 +179,16 @@ class WritesSheets(Protocol):
 
 
 @runtime_checkable
+class LaysOut(Protocol):
+    """A store that can make a target people already have ready for runs (a workbook)."""
+
+    def lay_out(self, schema: Schema) -> list[str]:
+        """Create the store for ``schema``, or add the sheets and settings it lacks, leaving
+        everything else as it was; return what was done, one phrase each (empty: nothing)."""
+        ...
+
+
+@runtime_checkable
 class Shares(Protocol):
     """A store that can be shared with people by address (a Google Sheet)."""
 

@@ -26,7 +26,7 @@ from ...schema import Column, Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
 from ..rows import expected_header, reconcile, reference_cells
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
-from .append import ATTEMPTS, append_once, read_keys, row_values
+from .append import ATTEMPTS, InFlight, append_once, read_keys, row_values
 from .auth import Credentials, find_credentials
 from .http import Uncertain, client_for, forget_clients
 from .layout import (
@@ -467,12 +467,24 @@ class GoogleSheetStore(Store):
             requests += add_tab(ref_id, ref.sheet, ref.header, rows=1 + len(rows))
             requests.append(cells_at(ref_id, 1, 0, rows))
             added[ref.sheet] = _Reference(list(ref.header), _keys_of(ref))
+        flight = InFlight(self.spreadsheet_id, schema.sheet) if placed and keys else None
+        if flight is not None and keys and flight.wait_for_earlier(keys, self.target):
+            if self._state(fresh=True).header:  # an earlier, unanswered layout landed late:
+                later[:] = refs  # append, which looks for its rows first
+                return False
+            flight.settle(keys)  # it never landed (a layout lands whole or not at all)
         for _ in range(ATTEMPTS):
             try:
+                if flight is not None and keys:
+                    flight.start(keys, float(self.http.timeout))
                 self.http.batch_update(self.spreadsheet_id, {"requests": requests})
+                if flight is not None and keys:
+                    flight.settle(keys)
                 break
             except Exception as exc:
                 uncertain = isinstance(exc, Uncertain)
+                if flight is not None and keys and not (isinstance(exc, Uncertain) and exc.slow):
+                    flight.settle(keys)  # answered, or looked for below: not on its way
                 if isinstance(exc, Uncertain) and (exc.slow or (placed and keys is None)):
                     raise StoreUnavailableError(f"{self.target}: laying out the sheet: {exc}; the rows "
                                                 "may or may not have landed", self.target) from None

@@ -119,13 +119,19 @@ def document(wb: Workbook, cols: list[Column], edits: Edits) -> None:
     if "column" not in header:
         return
     documented = {str(cells.get(header.index("column"))) for _, cells in wb.read_small_sheet(SCHEMA_SHEET)[1:]}
-    text = Column("text")
-    rows = [{k: (to_cell("float", v) if k in ("min", "max") else
-                 to_cell("bool", v) if k == "required" else to_cell("string", v))
-             for k, v in schema_sheet_row(col).items() if k in header}  # a person may drop a column
-            for col in cols if col.name not in documented]
+    rows = schema_sheet_cells([col for col in cols if col.name not in documented], header)
     if rows:
-        edits.replace[part] = edit_sheet(sheet, rows, dict.fromkeys(header, text), [], Styles(None)).segments
+        edits.replace[part] = edit_sheet(sheet, rows, dict.fromkeys(header, Column("text")), [],
+                                         Styles(None)).segments
+
+
+def schema_sheet_cells(cols: list[Column], header: list[str]) -> list[dict[str, Cell | None]]:
+    """The Schema sheet's rows documenting ``cols``, as cells, for the columns of ``header``
+    (a person may have dropped one)."""
+    return [{k: (to_cell("float", v) if k in ("min", "max") else
+                 to_cell("bool", v) if k == "required" else to_cell("string", v))
+             for k, v in schema_sheet_row(col).items() if k in header}
+            for col in cols]
 
 
 def cells_of(rows: list[dict[str, Any]], columns: dict[str, Column]) -> list[dict[str, Cell | None]]:

@@ -11,7 +11,10 @@ from ...errors import TemplateError
 from ...schema import Column, Schema
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 from .parts import PROP_CHUNK, PROP_PREFIX
+from .styles import Styles
 from .tables import table_name
+from .worksheet import header_cell_xml
+from .xml import NS_MAIN, NS_REL, escape, escape_shapes
 
 
 def _width(col: Column) -> float:
@@ -85,3 +88,67 @@ def build_workbook(schema: Schema) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+# -- the same layout, as parts added to a workbook that exists already -------------------------
+
+CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
+DATA_ROWS = "2:1048576"  # the rows a column's drop-down covers: all below the header
+
+
+def dropdown_xml(letter: str, col: Column) -> bytes:
+    """The drop-down (a list data validation) of column ``col`` at ``letter``; empty when
+    it has no choices, or choices Excel's inline list cannot hold (commas, quotes, over 255
+    characters)."""
+    if not col.choices:
+        return b""
+    items = [str(c) for c in col.choices]
+    formula = '"' + ",".join(items) + '"'
+    if len(formula) > 255 or any("," in c or '"' in c for c in items):
+        return b""
+    error = f"{col.name} must be one of: {', '.join(items)}"[:255]
+    lo, hi = DATA_ROWS.split(":")
+    return (f'<dataValidation type="list" allowBlank="{0 if col.required else 1}" showErrorMessage="1" '
+            f'errorTitle="{escape(col.name + ": not allowed")}" error="{escape(error)}" '
+            f'sqref="{letter}{lo}:{letter}{hi}"><formula1>{escape(formula)}</formula1>'
+            f"</dataValidation>").encode()
+
+
+def runs_sheet_xml(schema: Schema, styles: Styles, table_rid: str) -> bytes:
+    """A Runs worksheet part laid out as ``build_workbook`` lays it out (header row under a
+    frozen pane, widths and number formats per column, drop-downs), whose Excel Table is the
+    sheet's relationship ``table_rid``; for adding to a workbook that exists already."""
+    if not schema.columns:
+        raise TemplateError(f"template {schema.name!r} has no columns to lay out")
+    cols, head, checks = [], [], []
+    for i, col in enumerate(schema.columns):
+        letter = col_letter(i)
+        style = styles.xf_for(col.number_format)
+        s = f' style="{style}"' if style else ""
+        cols.append(f'<col min="{i + 1}" max="{i + 1}" width="{_width(col):g}" customWidth="1"{s}/>'.encode())
+        head.append(header_cell_xml(f"{letter}1", col.name, None))
+        checks.append(dropdown_xml(letter, col))
+    found = [c for c in checks if c]
+    validations = (b'<dataValidations count="%d">' % len(found) + b"".join(found) + b"</dataValidations>"
+                   if found else b"")
+    return (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            b'<worksheet xmlns="' + NS_MAIN.encode() + b'" xmlns:r="' + NS_REL.encode() + b'">'
+            b'<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+            b'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="A2" '
+            b'sqref="A2"/></sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>'
+            b"<cols>" + b"".join(cols) + b"</cols><sheetData><row r=\"1\">" + b"".join(head)
+            + b"</row></sheetData>" + validations
+            + b'<tableParts count="1"><tablePart r:id="' + table_rid.encode() + b'"/></tableParts></worksheet>')
+
+
+def runs_table_xml(schema: Schema, table_id: int, name: str) -> bytes:
+    """The Runs sheet's Excel Table part (id ``table_id``, called ``name``): the header row
+    and one empty row, styled as ``build_workbook`` styles it; appends grow it."""
+    ref = f"A1:{col_letter(len(schema.columns) - 1)}2"
+    columns = "".join(f'<tableColumn id="{i + 1}" name="{escape(escape_shapes(c.name))}"/>'
+                      for i, c in enumerate(schema.columns))
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<table xmlns="{NS_MAIN}" '
+            f'id="{table_id}" name="{name}" displayName="{name}" ref="{ref}" headerRowCount="1">'
+            f'<autoFilter ref="{ref}"/><tableColumns count="{len(schema.columns)}">{columns}</tableColumns>'
+            f'<tableStyleInfo name="TableStyleMedium2" showFirstColumn="0" showLastColumn="0" '
+            f'showRowStripes="1" showColumnStripes="0"/></table>').encode()

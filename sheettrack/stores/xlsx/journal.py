@@ -422,8 +422,7 @@ def replace_file(path: Path, write: Callable[[Any], Any], source: Any = None) ->
             fh.flush()
             step(STEP_COPY_WRITTEN)
             os.fsync(fh.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        keep_identity(tmp, path)
         step(STEP_COPY_SYNCED)
         if source is not None:
             source.close()
@@ -434,3 +433,42 @@ def replace_file(path: Path, write: Callable[[Any], Any], source: Any = None) ->
         raise
     step(STEP_COPY_REPLACED)
     fsync_dir(folder)
+
+
+def keep_identity(tmp: str, path: Path) -> None:
+    """Give the new copy ``tmp`` the workbook's owner, group and mode, so a write by another
+    account (root in a training container, say) leaves the file as its owner had it. Where
+    this process may not give the file away (not root), the group is kept when the process
+    belongs to it, and the mode always; a new workbook gets mode 0644."""
+    try:
+        st = path.stat()
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o644)
+        return
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.chown(tmp, -1, st.st_gid)
+    with contextlib.suppress(OSError):  # after chown, which clears the set-id bits
+        os.chmod(tmp, st.st_mode & 0o7777)
+
+
+def common_prefix(fh: Any, data: bytes, chunk: int = 1 << 20) -> int:
+    """How many leading bytes of the open file ``fh`` equal those of ``data``."""
+    fh.seek(0)
+    pos = 0
+    while pos < len(data):
+        old = fh.read(chunk)
+        if not old:
+            break
+        new = data[pos:pos + len(old)]
+        if old != new:
+            n = 0
+            while n < min(len(old), len(new)) and old[n] == new[n]:
+                n += 1
+            return pos + n
+        pos += len(old)
+    return min(pos, len(data))

@@ -24,8 +24,9 @@ from typing import Any, BinaryIO, TypeVar
 from ...errors import CorruptWorkbookError, SheetNotFoundError, StoreError, WorkbookLockedError
 from ...schema import Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
-from ..rows import reference_cells, table_of
+from ..rows import expected_header, reference_cells, table_of
 from . import journal
+from .adopt import check_own_table, plan_layout
 from .append import COMPRESS_LEVEL, SheetIndex, index_comment, new_end, plan_append
 from .create import build_workbook
 from .lock import LOCK_TIMEOUT_S, WorkbookLock, lock_path, owner_of
@@ -58,7 +59,8 @@ class ExcelStore(Store):
         self._schema: tuple[tuple, Schema | None] | None = None  # (file version, stored schema)
         self.last_write: str | None = None  # "inplace" or "replace": how the last append wrote
         # how a "replace" copied the unchanged start: "reflink", "copy_file_range",
-        # "read/write", or "package" (every part written out again: the general path)
+        # "read/write", or "package" (every part written out again, swapped in or, with
+        # SHEETTRACK_WRITE=inplace, written over the file: the general path)
         self.last_copy: str | None = None
         self.stats = WriteStats()
 
@@ -140,6 +142,24 @@ class ExcelStore(Store):
         ``source`` is the open workbook it was read from."""
         journal.replace_file(self.path, write, source)
         self.stats.rewrites += 1
+
+    def rewrite(self, write: Callable[[Any], Any], source: BinaryIO | None) -> str:
+        """Write a whole new version of the workbook with ``write(fh)`` (hold the lock):
+        swapped in (``replace``), or with ``SHEETTRACK_WRITE=inplace`` written over the open
+        workbook ``source`` from the first byte that differs, behind the journal, so the file
+        keeps its inode (and every hard link sees the new version). Returns how: "replace"
+        or "inplace" (a workbook built in memory, ``source`` None, is always swapped in)."""
+        if source is not None and journal.write_mode() == "inplace" and source.writable():
+            buf = io.BytesIO()
+            write(buf)
+            data = buf.getvalue()
+            offset = journal.common_prefix(source, data)
+            if journal.write_in_place(self.path, source, offset, data[offset:]):
+                self.stats.rewrites += 1
+                return "inplace"
+            write = lambda out: out.write(data)  # noqa: E731 - the copy is made already
+        self.replace(write, source)
+        return "replace"
 
     def _check_folder(self) -> None:
         folder = self.path.parent
@@ -269,14 +289,58 @@ class ExcelStore(Store):
             if run is None and not refs:
                 return
             with self._open(writable=True) as fh:
-                self._write(self.package(fh), run, refs, fh)
+                pkg = self.package(fh)
+                wb = Workbook(pkg)
+                if run is not None:
+                    laid = self._laid_out(wb, run.schema, expected_header(run.schema, run.new_columns))[0]
+                    if laid is not pkg:
+                        pkg, wb = laid, Workbook(laid)
+                self._write(pkg, run, refs, fh, wb)
+
+    def lay_out(self, schema: Schema) -> list[str]:
+        """Make the workbook ready for ``schema``'s runs: create it when missing, else add the
+        sheets and settings it lacks (every other part stays byte for byte). Returns what was
+        done, one phrase each; empty when the workbook had everything."""
+        if self.create(schema):
+            return [f"created {self.target}"]
+        with self.os_errors("write"), self.locked():
+            self.check_owner()
+            with self._open(writable=True) as fh:
+                pkg, added = self._laid_out(Workbook(self.package(fh)), schema)
+                if added:
+                    self.rewrite(lambda out: out.write(pkg.data), fh)
+        return added
+
+    def _laid_out(self, wb: Workbook, schema: Schema, header: Schema | None = None) -> tuple[Package, list[str]]:
+        """The workbook's package with what ``schema``'s layout needs and it lacks added, built
+        in memory, and what was added; the package itself when nothing is. For an append
+        (``header``: the columns its runs sheet must have already) only a missing runs sheet is
+        laid out, and a runs sheet sheettrack did not lay out is checked first: a table of
+        one's own is refused."""
+        pkg = wb.pkg
+        if header is not None and schema.sheet in wb.sheets:
+            index = SheetIndex.parse(pkg.comment)
+            if not (index is not None and index.part == wb.sheets[schema.sheet] and index.matches(pkg)) \
+                    and self._stored(wb) is None:
+                check_own_table(wb, schema.sheet, header, False)
+            return pkg, []
+        edits = Edits(pkg)
+        styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
+        added = plan_layout(wb, edits, styles, schema)
+        if not added:
+            return pkg, []
+        if styles.changed and wb.styles_part:
+            edits.replace[wb.styles_part] = styles.xml
+        buf = io.BytesIO()
+        pkg.write(buf, edits.replace, COMPRESS_LEVEL, comment=lambda stats: b"")
+        return Package(buf.getvalue(), str(self.path)), added
 
     def _write(self, pkg: Package, run: RunRows | None, refs: list[tuple[ReferenceRows, Any, Any]],
-               fh: BinaryIO | None) -> None:
+               fh: BinaryIO | None, wb: Workbook | None = None) -> None:
         """Plan every part the rows change, then write them: the end of the file when only
         the Runs worksheet's end and what follows it change, else a whole new copy. ``fh``
-        is the open workbook (None for one built in memory)."""
-        wb = Workbook(pkg)
+        is the open workbook (None for one built in memory); ``wb``, ``pkg`` located already."""
+        wb = wb or Workbook(pkg)
         edits = Edits(pkg)
         styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
         if run is not None:
@@ -299,17 +363,16 @@ class ExcelStore(Store):
             return
         if edits.fast is not None:
             edits.replace[edits.fast.part] = edits.fast.segments(pkg)
-        self.replace(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL, comment=index_comment(edits),
-                                           last=edits.last, descriptor=edits.descriptor), fh)
-        self.last_write, self.last_copy = "replace", "package"
+        self.last_write = self.rewrite(lambda out: pkg.write(out, edits.replace, COMPRESS_LEVEL,
+                                                             comment=index_comment(edits), last=edits.last,
+                                                             descriptor=edits.descriptor), fh)
+        self.last_copy = "package"
 
     def _in_place(self, pkg: Package, edits: Edits, end: tuple[int, bytes], fh: BinaryIO) -> bool:
         """With ``SHEETTRACK_WRITE=inplace``, overwrite the end of the workbook behind a
         journal when that is safe; False when a new copy must be written instead (nothing
         written then)."""
         if journal.write_mode() == "replace" or not fh.writable():
-            return False
-        if os.fstat(fh.fileno()).st_nlink != 1:  # another name of the file would not see the journal
             return False
         offset, data = end
         if offset + len(data) < pkg.size:  # never shorter: pad the comment (readers ignore it)
@@ -325,10 +388,10 @@ class ExcelStore(Store):
 
         with self.os_errors("write"), self.locked():
             self.check_owner()
-            with self._open() as fh:
+            with self._open(writable=True) as fh:
                 pkg = self.package(fh)
                 edits = plan_sheets(Workbook(pkg), sheets, list(remove), protect)
-                self.replace(lambda out: pkg.write(out, edits.parts, COMPRESS_LEVEL, drop=edits.drop), fh)
+                self.rewrite(lambda out: pkg.write(out, edits.parts, COMPRESS_LEVEL, drop=edits.drop), fh)
         return edits.written
 
 
