@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,61 +22,16 @@ from sheettrack.errors import (  # noqa: E402
 )
 from sheettrack.stores import is_target, open_store  # noqa: E402
 from sheettrack.stores.mlflow import MlflowStore, parse_target  # noqa: E402
-
-START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One ``mlflow server`` process on a SQLite backend; ``stop`` and ``start`` keep its data."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = Path(sys.executable).with_name("mlflow")
-        cmd = [str(exe) if exe.exists() else "mlflow", "server",
-               "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
-               "--artifacts-destination", str(self.folder / "artifacts"),
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 - the process writes it
-        self.proc = subprocess.Popen(cmd, cwd=self.folder, stdout=log, stderr=log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"mlflow server exited ({self.proc.returncode}): "
-                            f"{(self.folder / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"mlflow server did not answer within {START_TIMEOUT_S} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+from tests.mlflow_server import Server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(tmp_path_factory.mktemp("mlflow-server"))
-    server.start()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     yield server
     server.stop()
 
@@ -267,3 +217,20 @@ def test_reference_rows_are_experiment_tags(target: str) -> None:
     keys = store.prefetched_keys("Environments", "env_hash")
     assert keys == {envs.rows[0][envs.header.index("env_hash")]}
     assert json.loads(json.dumps(envs.rows[0], default=str))
+
+
+def test_the_copy_command_takes_mlflow_targets_both_ways(target: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sheettrack.cli import main
+
+    book = tmp_path / "runs.xlsx"
+    sheettrack.log(book, params={"depth": 4}, metrics={"acc": 0.75}, on_error="raise")
+    runner = CliRunner()
+    out = runner.invoke(main, ["copy", str(book), target])
+    assert out.exit_code == 0, out.output
+    assert "copied 1 run(s)" in out.output
+    back = tmp_path / "back.xlsx"
+    out = runner.invoke(main, ["copy", target, str(back)])
+    assert out.exit_code == 0, out.output
+    assert sheettrack.load(back)["depth"].tolist() == [4]

@@ -15,7 +15,10 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, ValidationError
@@ -41,6 +44,8 @@ EXPERIMENT_TAG_VALUE = 20_000
 BATCH_PARAMS_TAGS, BATCH_METRICS = 100, 1000
 #: Runs read per search request.
 PAGE = 5000
+#: Runs written at the same time by one write (each run is three requests or more).
+PARALLEL_RUNS = 4
 #: Rows at most looked up one by one before a write; more read the experiment's ids once.
 LOOKUP_ONE_BY_ONE = 8
 #: MLflow client settings used unless the environment sets them: no links printed on stdout,
@@ -49,6 +54,10 @@ CLIENT_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+#: Seconds a handle reports a server it could not reach as unreachable without asking again
+#: (each request would wait through its retries: one failed write stays one short wait; a
+#: server back after a restart, which takes longer than this, is asked again).
+UNREACHABLE_FOR_S = 3.0
 #: MLflow error codes that mean the request itself is wrong, not that the server is away.
 REFUSALS = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS",
             "RESOURCE_DOES_NOT_EXIST", "INVALID_STATE", "RESOURCE_LIMIT_EXCEEDED"}
@@ -78,14 +87,31 @@ def reference_tag(sheet: str, key: str) -> str:
     return f"{REFERENCE_TAG}{sheet}.{key}"
 
 
-def quiet_client() -> contextlib.ExitStack:
-    """Apply ``CLIENT_DEFAULTS`` the environment does not set, until the block ends."""
-    stack = contextlib.ExitStack()
-    for name, value in CLIENT_DEFAULTS.items():
-        if name not in os.environ:
-            os.environ[name] = value
-            stack.callback(os.environ.pop, name, None)
-    return stack
+class QuietClient:
+    """Apply ``CLIENT_DEFAULTS`` the environment does not set while any call is under way
+    (calls overlap when runs are written in parallel: the first sets, the last restores)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.set: list[str] = []
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self.set = [name for name in CLIENT_DEFAULTS if name not in os.environ]
+                os.environ.update({name: CLIENT_DEFAULTS[name] for name in self.set})
+            self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                for name in self.set:
+                    os.environ.pop(name, None)
+
+
+quiet_client = QuietClient()
 
 
 class MlflowStore(Store):
@@ -100,6 +126,7 @@ class MlflowStore(Store):
         self.client_handle: Any = None
         self.experiment_id: str | None = None
         self.ids: set[str] | None = None  # run ids read once for a large write, then kept up
+        self.unreachable: tuple[float, str] | None = None  # until when, and why
 
     @property
     def key(self) -> str:
@@ -124,8 +151,10 @@ class MlflowStore(Store):
         an error of its own) a ``StoreUnavailableError``."""
         from mlflow.exceptions import MlflowException, RestException
 
+        if self.unreachable is not None and time.monotonic() < self.unreachable[0]:
+            raise StoreUnavailableError(self.unreachable[1], self.target)
         try:
-            with quiet_client():
+            with quiet_client:
                 return getattr(self.client, method)(*args, **kwargs)
         except RestException as exc:
             code = str(getattr(exc, "error_code", ""))
@@ -134,8 +163,10 @@ class MlflowStore(Store):
             raise StoreUnavailableError(f"{self.target}: {what}: the tracking server answered "
                                         f"{code}: {exc.message}", self.target) from None
         except (MlflowException, OSError) as exc:
-            raise StoreUnavailableError(f"{self.target}: {what}: the tracking server at {self.uri} "
-                                        f"cannot be reached ({first_line(exc)})", self.target) from None
+            message = (f"{self.target}: {what}: the tracking server at {self.uri} cannot be "
+                       f"reached ({first_line(exc)})")
+            self.unreachable = (time.monotonic() + UNREACHABLE_FOR_S, message)
+            raise StoreUnavailableError(message, self.target) from None
 
     def experiment_tags(self, create: bool = False) -> dict[str, str] | None:
         """The experiment's tags (None when there is no such experiment); ``create`` creates a
@@ -286,12 +317,14 @@ class MlflowStore(Store):
         if schema is not None and (stored is None or schema.names != stored.names):
             self.set_text(tags, SCHEMA_TAG, schema_json(schema))
         present = self.present([p.run_id for p in plans])
-        for plan in plans:
-            if plan.run_id and plan.run_id in present:
-                continue
-            self.log_run(plan)
-            if self.ids is not None and plan.run_id:
-                self.ids.add(plan.run_id)
+        todo = [p for p in plans if not (p.run_id and p.run_id in present)]
+        if len(todo) > 1:  # each run is its own few requests: a few at a time keep the server busy
+            with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+                list(pool.map(self.log_run, todo))  # the first error is raised, after the rest end
+        elif todo:
+            self.log_run(todo[0])
+        if self.ids is not None:
+            self.ids.update(p.run_id for p in todo if p.run_id)
         for ref in tx.references:
             self.put_reference(tags, ref)
 
