@@ -234,3 +234,19 @@ def test_the_copy_command_takes_mlflow_targets_both_ways(target: str, tmp_path: 
     out = runner.invoke(main, ["copy", target, str(back)])
     assert out.exit_code == 0, out.output
     assert sheettrack.load(back)["depth"].tolist() == [4]
+
+
+def test_register_on_an_mlflow_target_registers_a_model_version(mlflow_server: Server, target: str,
+                                                                tmp_path: Path) -> None:
+    run_id = sheettrack.log(target, params={"depth": 3}, metrics={"acc": 0.9}, on_error="raise")
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"weights")
+    registered = sheettrack.register_model(target, run_id, name="digits-mlp", model=model,
+                                           aliases=["production"])
+    assert registered.version == 1 and registered.aliases == ["production"]
+    c = client(mlflow_server)
+    version = c.get_model_version_by_alias("digits-mlp", "production")
+    assert version.run_id == only_run(mlflow_server, parse_target(target)[1]).info.run_id
+    assert version.tags["sheettrack.version"] == "1"
+    assert [a.path for a in c.list_artifacts(version.run_id, "model")] == ["model/model.pkl"]
+    assert [m.version for m in sheettrack.list_models(target)] == [1]

@@ -38,6 +38,9 @@ from .targets import parse_target
 
 SCHEMA_TAG = "sheettrack.schema"
 REFERENCE_TAG = "sheettrack.ref."
+#: The reference sheet of registered model versions (``sheettrack.registry``), whose rows are
+#: also versions in MLflow's model registry.
+MODELS_SHEET = "Models"
 #: Most characters in one experiment tag; longer text continues in ``NAME~2``, ``NAME~3``...
 EXPERIMENT_TAG_VALUE = 20_000
 #: MLflow's log_batch limits: params and tags together, metrics, everything.
@@ -375,17 +378,57 @@ class MlflowStore(Store):
             raise ValidationError(f"run {plan.run_id}: {exc}") from None
 
     def put_reference(self, tags: dict[str, str], ref: ReferenceRows) -> None:
-        """Keep reference rows as experiment tags, one per key, skipping keys kept already."""
+        """Keep reference rows as experiment tags, one per key (rows without a key numbered in
+        the order they came), skipping keys kept already. A Models row also registers a model
+        version in MLflow's model registry first."""
         head = f"{REFERENCE_TAG}{ref.sheet}"
         if head not in tags:
             self.set_text(tags, head, json.dumps(list(ref.header)))
+        count = len(self.reference_rows(tags, ref.sheet))
         for row in ref.rows:
-            key = str(row.get(ref.key)) if ref.key else hashlib.sha256(
-                json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
-            name = reference_tag(ref.sheet, key)
-            if ref.key and name in tags:
-                continue
+            if ref.key:
+                name = reference_tag(ref.sheet, str(row.get(ref.key)))
+                if name in tags:
+                    continue
+            else:
+                count += 1
+                name = f"{head}.{count:08d}"
+            if ref.sheet == MODELS_SHEET:
+                self.register_version(row)
             self.set_text(tags, name, json.dumps(row, ensure_ascii=False, default=str))
+            tags[name] = ""
+
+    def find_run(self, run_id: str) -> str | None:
+        """The MLflow id of the run with sheettrack run id ``run_id`` (or of that MLflow id)."""
+        if run_id and "'" not in run_id:
+            page = self.call("looking up a run", "search_runs", [self.experiment_id],
+                             filter_string=f"tags.`{RUN_ID_TAG}` = '{run_id}'", max_results=1)
+            if len(page):
+                return str(page[0].info.run_id)
+        try:
+            return str(self.call("looking up a run", "get_run", run_id).info.run_id)
+        except StoreError:
+            return None
+
+    def register_version(self, row: dict[str, Any]) -> None:
+        """Register a Models row as a version of a model in MLflow's registry: the model file
+        uploaded as the run's ``model`` artifact, the version's source that folder, its
+        aliases set, sheettrack's version number and the file's sha256 as its tags."""
+        name, run_id = str(row.get("name")), str(row.get("run_id") or "")
+        found = self.find_run(run_id)
+        if found is None:
+            raise StoreError(f"{self.target}: run {run_id} is not in experiment {self.experiment!r}, "
+                             "so no model version can point at it", self.target)
+        with contextlib.suppress(StoreError):  # registered before
+            self.call("registering a model", "create_registered_model", name)
+        if row.get("model_path"):
+            self.call("uploading the model file", "log_artifact", found, str(row["model_path"]), "model")
+        tags = {f"sheettrack.{k}": str(row[k]) for k in ("version", "model_sha256", "registered_by")
+                if row.get(k) not in (None, "")}
+        version = self.call("registering a model version", "create_model_version", name,
+                            f"runs:/{found}/model", run_id=found, tags=tags)
+        for alias in [a.strip() for a in str(row.get("aliases") or "").split(",") if a.strip()]:
+            self.call("setting an alias", "set_registered_model_alias", name, alias, version.version)
 
 
 def batches(plan: RunPlan) -> list[tuple[list[tuple[str, float]], list[tuple[str, str]], list[tuple[str, str]]]]:
