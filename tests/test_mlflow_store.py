@@ -250,3 +250,18 @@ def test_register_on_an_mlflow_target_registers_a_model_version(mlflow_server: S
     assert version.tags["sheettrack.version"] == "1"
     assert [a.path for a in c.list_artifacts(version.run_id, "model")] == ["model/model.pkl"]
     assert [m.version for m in sheettrack.list_models(target)] == [1]
+
+
+def test_a_wide_run_is_split_within_mlflows_batch_limits_with_its_id_last() -> None:
+    from sheettrack.stores.mlflow.mapping import RUN_ID_TAG, RunPlan
+    from sheettrack.stores.mlflow.store import batches
+
+    plan = RunPlan(run_id="W", start_ms=0, end_ms=1, status="FINISHED",
+                   params={f"p{i}": str(i) for i in range(150)},
+                   metrics={f"m{i}": float(i) for i in range(1200)},
+                   tags={"team": "x", RUN_ID_TAG: "W"})
+    requests = batches(plan)
+    assert all(len(p) + len(t) <= 100 and len(m) + len(p) + len(t) <= 1000 for m, p, t in requests)
+    assert sum(len(p) for _, p, _ in requests) == 150 and sum(len(m) for m, _, _ in requests) == 1200
+    assert [k for _, _, t in requests for k, _ in t][-1] == RUN_ID_TAG
+    assert all(RUN_ID_TAG not in dict(t) for _, _, t in requests[:-1])

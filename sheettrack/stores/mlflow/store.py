@@ -444,7 +444,10 @@ def batches(plan: RunPlan) -> list[tuple[list[tuple[str, float]], list[tuple[str
         some, metrics = metrics[:room], metrics[room:]
         out.append((some, [(k, v) for w, k, v in part if w == "p"], [(k, v) for w, k, v in part if w == "t"]))
     if RUN_ID_TAG in plan.tags:
-        last = out[-1] if out and len(out[-1][1]) + len(out[-1][2]) < BATCH_PARAMS_TAGS else None
+        last = out[-1] if out else None
+        if last is not None and (len(last[1]) + len(last[2]) >= BATCH_PARAMS_TAGS
+                                 or len(last[0]) + len(last[1]) + len(last[2]) >= BATCH_METRICS):
+            last = None
         if last is None:
             out.append(([], [], []))
             last = out[-1]
