@@ -200,13 +200,18 @@ def test_copy_from_an_experiment_logged_with_mlflows_own_client(mlflow_server: S
         c.log_batch(run.info.run_id, metrics=[Metric("rmse", 1.0 / (i + 1), 0, 0)],
                     params=[Param("depth", str(i + 2))])
         c.set_terminated(run.info.run_id, "FINISHED", 1_700_000_001_000 + i)
+    running = c.create_run(exp, start_time=1_700_000_000_100).info.run_id  # still training
     book = tmp_path / "native.xlsx"
-    result = sheettrack.copy(f"mlflow+{mlflow_server.url}/native-{os.getpid()}", book, progress=False)
+    source = f"mlflow+{mlflow_server.url}/native-{os.getpid()}"
+    result = sheettrack.copy(source, book, progress=False)
     assert result.copied == 3
     frame = sheettrack.load(book)
     assert sorted(frame["rmse"]) == pytest.approx([1 / 3, 1 / 2, 1.0])
     assert sorted(frame["depth"]) == ["2", "3", "4"]
     assert set(frame["status"]) == {"finished"}
+    c.set_terminated(running, "KILLED", 1_700_000_002_000)  # it ended: the next copy takes it
+    assert sheettrack.copy(source, book, progress=False) == sheettrack.CopyResult(1, 3)
+    assert sheettrack.load(book).set_index("run_id").loc[running, "status"] == "interrupted"
 
 
 def test_reference_rows_are_experiment_tags(target: str) -> None:

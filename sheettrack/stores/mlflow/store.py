@@ -57,6 +57,8 @@ CLIENT_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+#: MLflow run statuses of runs not ended yet.
+UNENDED = ("RUNNING", "SCHEDULED")
 #: Seconds a handle reports a server it could not reach as unreachable without asking again
 #: (each request would wait through its retries: one failed write stays one short wait; a
 #: server back after a restart, which takes longer than this, is asked again).
@@ -241,7 +243,9 @@ class MlflowStore(Store):
         return base.with_columns(foreign_columns(views, base))
 
     def runs(self) -> list[RunView]:
-        """Every active run of the experiment, oldest first."""
+        """Every ended run of the experiment, oldest first: a run still RUNNING or SCHEDULED
+        (logged with MLflow's own client) is left out until it ends, as a row is written
+        when its run ends, so a repeated copy picks it up then."""
         if self.experiment_id is None and self.experiment_tags() is None:
             return []
         out: list[RunView] = []
@@ -250,7 +254,7 @@ class MlflowStore(Store):
             page = self.call("reading runs", "search_runs", [self.experiment_id], max_results=PAGE,
                              order_by=["attributes.start_time ASC", "attributes.run_id ASC"],
                              page_token=token)
-            out.extend(view_of(r) for r in page)
+            out.extend(v for v in map(view_of, page) if v.status not in UNENDED)
             token = page.token
             if not token:
                 return out
