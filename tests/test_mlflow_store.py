@@ -1,0 +1,272 @@
+"""The MLflow store against a real tracking server: ``mlflow server`` on a SQLite database in
+a temporary folder on 127.0.0.1, started once for the test session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mlflow")
+
+import sheettrack  # noqa: E402
+from sheettrack.errors import (  # noqa: E402
+    StoreError,
+    StoreUnavailableError,
+    TargetError,
+    ValidationError,
+)
+from sheettrack.stores import is_target, open_store  # noqa: E402
+from sheettrack.stores.mlflow import MlflowStore, parse_target  # noqa: E402
+from tests.mlflow_server import Server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("mlflow-server"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+_names = iter(range(10**6))
+
+
+@pytest.fixture
+def target(mlflow_server: Server) -> str:
+    """A fresh experiment's target on the session's server."""
+    return f"mlflow+{mlflow_server.url}/exp-{os.getpid()}-{next(_names)}"
+
+
+def client(server: Server) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=server.url)
+
+
+def only_run(server: Server, experiment: str) -> Any:
+    c = client(server)
+    exp = c.get_experiment_by_name(experiment)
+    runs = c.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+# -- targets --------------------------------------------------------------------------------
+
+def test_mlflow_targets_are_targets_and_name_a_server_and_an_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert is_target("mlflow+http://127.0.0.1:5000/digits")
+    assert is_target("mlflow://digits")
+    assert not is_target("mlflow.xlsx.txt")
+    assert parse_target("mlflow+http://host:5000/digits") == ("http://host:5000", "digits")
+    assert parse_target("mlflow+https://host/proxy/mlflow/my%20exp") == ("https://host/proxy/mlflow", "my exp")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracker:5000")
+    assert parse_target("mlflow://digits") == ("http://tracker:5000", "digits")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(TargetError, match="MLFLOW_TRACKING_URI"):
+        parse_target("mlflow://digits")
+    with pytest.raises(TargetError, match="no experiment"):
+        parse_target("mlflow+http://host:5000/")
+    assert isinstance(open_store("mlflow+http://host:5000/digits"), MlflowStore)
+
+
+# -- a row is a run -------------------------------------------------------------------------
+
+def test_a_logged_row_is_a_run_with_params_metrics_tags_and_system_tags(mlflow_server: Server, target: str,
+                                                                        tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("a,b\n1,2\n3,4\n")
+    run_id = sheettrack.log(target, params={"lr": 0.1, "layers": [64, 32], "opt": {"name": "adam"},
+                                            "epochs": 3, "amsgrad": False},
+                            metrics={"acc": 0.93, "loss": 0.25}, tags={"team": "vision"},
+                            notes="first try", hypothesis="wider is better", data=data,
+                            on_error="raise")
+    run = only_run(mlflow_server, parse_target(target)[1])
+    assert run.data.params == {"lr": "0.1", "layers": "[64, 32]", "opt.name": "adam", "epochs": "3",
+                               "amsgrad": "false"}
+    assert run.data.metrics == {"acc": 0.93, "loss": 0.25}
+    tags = run.data.tags
+    assert tags["team"] == "vision"
+    assert tags["sheettrack.run_id"] == run_id
+    assert tags["mlflow.note.content"] == "first try"
+    assert tags["sheettrack.hypothesis"] == "wider is better"
+    assert tags["mlflow.user"]
+    assert run.info.status == "FINISHED" and run.info.end_time >= run.info.start_time
+    inputs = run.inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["train.csv"]
+    assert inputs[0].dataset.digest.startswith("sha256:")
+
+    frame = sheettrack.load(target)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    # the stored template restores the types MLflow keeps as text
+    assert row["lr"] == 0.1 and row["epochs"] == 3 and not row["amsgrad"]
+    assert frame.dtypes["amsgrad"] == "boolean" and frame.dtypes["epochs"] == "Int64"
+    assert row["layers"] == [64, 32]
+    assert row["run_id"] == run_id and row["status"] == "finished"
+    assert row["notes"] == "first try"
+
+
+def test_a_run_id_already_there_is_skipped(mlflow_server: Server, target: str) -> None:
+    sheettrack.log(target, run_id="R1", metrics={"acc": 0.5}, on_error="raise")
+    sheettrack.log(target, run_id="R1", metrics={"acc": 0.6}, on_error="raise")
+    run = only_run(mlflow_server, parse_target(target)[1])
+    assert run.data.metrics["acc"] == 0.5
+
+
+def test_a_failed_run_is_a_failed_mlflow_run_and_reads_back_failed(mlflow_server: Server, target: str) -> None:
+    with pytest.raises(RuntimeError):
+        with sheettrack.start_run(target, on_error="raise") as run:
+            run.log_params({"seed": 7})
+            raise RuntimeError("diverged")
+    frame = sheettrack.load(target)
+    assert frame.iloc[0]["status"] == "failed" and "diverged" in frame.iloc[0]["error"]
+    store = open_store(target)
+    assert isinstance(store, MlflowStore)
+    schema = store.read_schema()
+    assert schema is not None and schema.column("seed") is not None
+    assert only_run(mlflow_server, parse_target(target)[1]).info.status == "FAILED"
+
+
+# -- bad inputs and faults ------------------------------------------------------------------
+
+def test_reading_an_unknown_experiment_names_it(mlflow_server: Server) -> None:
+    store = open_store(f"mlflow+{mlflow_server.url}/no-such-experiment")
+    assert not store.exists()
+    with pytest.raises(StoreError, match="no experiment named 'no-such-experiment'"):
+        store.read()
+
+
+def test_a_param_too_long_for_mlflow_is_refused_naming_it(target: str) -> None:
+    with pytest.raises(ValidationError, match="prompt"):
+        sheettrack.log(target, params={"prompt": "x" * 7000}, on_error="raise")
+
+
+def test_a_name_mlflow_refuses_is_refused_naming_it(target: str) -> None:
+    with pytest.raises(ValidationError, match=r"acc \(val\).*MLflow names"):
+        sheettrack.log(target, metrics={"acc (val)": 0.9}, on_error="raise")
+
+
+def test_server_down_the_row_waits_and_sync_delivers_it(mlflow_server: Server, target: str) -> None:
+    sheettrack.log(target, metrics={"acc": 0.1}, on_error="raise")  # the experiment exists
+    mlflow_server.stop()
+    try:
+        with pytest.raises(StoreUnavailableError):
+            sheettrack.log(target, run_id="WAITING", metrics={"acc": 0.2}, on_error="raise")
+        assert [e["run_id"] for e in sheettrack.pending(target)] == ["WAITING"]
+    finally:
+        mlflow_server.start()
+    sheettrack.sync(target)
+    assert sheettrack.pending(target) == []
+    frame = sheettrack.load(target)
+    assert sorted(frame["acc"]) == [0.1, 0.2]
+    assert "WAITING" in set(frame["run_id"])
+
+
+# -- copy both ways -------------------------------------------------------------------------
+
+def test_copy_workbook_to_mlflow_and_back_keeps_every_value(target: str, tmp_path: Path) -> None:
+    book = tmp_path / "runs.xlsx"
+    for i in range(5):
+        sheettrack.log(book, params={"lr": 0.1 ** i, "arch": f"net{i}", "sizes": [i, i + 1]},
+                       metrics={"acc": 0.5 + i / 10, "loss": float("nan") if i == 2 else 1 / (i + 1)},
+                       tags={"fold": str(i)}, notes=f"run {i}", hypothesis="h", on_error="raise")
+    assert sheettrack.copy(book, target, progress=False) == sheettrack.CopyResult(5, 0)
+    assert sheettrack.copy(book, target, progress=False) == sheettrack.CopyResult(0, 5)
+    back = tmp_path / "back.xlsx"
+    assert sheettrack.copy(target, back, progress=False) == sheettrack.CopyResult(5, 0)
+    a = sheettrack.load(book).sort_values("run_id").reset_index(drop=True)
+    b = sheettrack.load(back).sort_values("run_id").reset_index(drop=True)
+    assert list(a.columns) == list(b.columns)
+    import pandas.testing as pdt
+
+    pdt.assert_frame_equal(a, b)
+
+
+def test_copy_from_an_experiment_logged_with_mlflows_own_client(mlflow_server: Server, tmp_path: Path) -> None:
+    from mlflow.entities import Metric, Param
+
+    c = client(mlflow_server)
+    exp = c.create_experiment(f"native-{os.getpid()}")
+    for i in range(3):
+        run = c.create_run(exp, start_time=1_700_000_000_000 + i)
+        c.log_batch(run.info.run_id, metrics=[Metric("rmse", 1.0 / (i + 1), 0, 0)],
+                    params=[Param("depth", str(i + 2))])
+        c.set_terminated(run.info.run_id, "FINISHED", 1_700_000_001_000 + i)
+    running = c.create_run(exp, start_time=1_700_000_000_100).info.run_id  # still training
+    book = tmp_path / "native.xlsx"
+    source = f"mlflow+{mlflow_server.url}/native-{os.getpid()}"
+    result = sheettrack.copy(source, book, progress=False)
+    assert result.copied == 3
+    frame = sheettrack.load(book)
+    assert sorted(frame["rmse"]) == pytest.approx([1 / 3, 1 / 2, 1.0])
+    assert sorted(frame["depth"]) == ["2", "3", "4"]
+    assert set(frame["status"]) == {"finished"}
+    c.set_terminated(running, "KILLED", 1_700_000_002_000)  # it ended: the next copy takes it
+    assert sheettrack.copy(source, book, progress=False) == sheettrack.CopyResult(1, 3)
+    assert sheettrack.load(book).set_index("run_id").loc[running, "status"] == "interrupted"
+
+
+def test_reference_rows_are_experiment_tags(target: str) -> None:
+    sheettrack.log(target, metrics={"acc": 0.5}, on_error="raise")
+    store = open_store(target)
+    envs = store.read("Environments")
+    assert "env_hash" in envs.header and len(envs.rows) == 1
+    keys = store.prefetched_keys("Environments", "env_hash")
+    assert keys == {envs.rows[0][envs.header.index("env_hash")]}
+    assert json.loads(json.dumps(envs.rows[0], default=str))
+
+
+def test_the_copy_command_takes_mlflow_targets_both_ways(target: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sheettrack.cli import main
+
+    book = tmp_path / "runs.xlsx"
+    sheettrack.log(book, params={"depth": 4}, metrics={"acc": 0.75}, on_error="raise")
+    runner = CliRunner()
+    out = runner.invoke(main, ["copy", str(book), target])
+    assert out.exit_code == 0, out.output
+    assert "copied 1 run(s)" in out.output
+    back = tmp_path / "back.xlsx"
+    out = runner.invoke(main, ["copy", target, str(back)])
+    assert out.exit_code == 0, out.output
+    assert sheettrack.load(back)["depth"].tolist() == [4]
+
+
+def test_register_on_an_mlflow_target_registers_a_model_version(mlflow_server: Server, target: str,
+                                                                tmp_path: Path) -> None:
+    run_id = sheettrack.log(target, params={"depth": 3}, metrics={"acc": 0.9}, on_error="raise")
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"weights")
+    registered = sheettrack.register_model(target, run_id, name="digits-mlp", model=model,
+                                           aliases=["production"])
+    assert registered.version == 1 and registered.aliases == ["production"]
+    c = client(mlflow_server)
+    version = c.get_model_version_by_alias("digits-mlp", "production")
+    assert version.run_id == only_run(mlflow_server, parse_target(target)[1]).info.run_id
+    assert version.tags["sheettrack.version"] == "1"
+    assert [a.path for a in c.list_artifacts(version.run_id, "model")] == ["model/model.pkl"]
+    assert [m.version for m in sheettrack.list_models(target)] == [1]
+
+
+def test_a_wide_run_is_split_within_mlflows_batch_limits_with_its_id_last() -> None:
+    from sheettrack.stores.mlflow.mapping import RUN_ID_TAG, RunPlan
+    from sheettrack.stores.mlflow.store import batches
+
+    plan = RunPlan(run_id="W", start_ms=0, end_ms=1, status="FINISHED",
+                   params={f"p{i}": str(i) for i in range(150)},
+                   metrics={f"m{i}": float(i) for i in range(1200)},
+                   tags={"team": "x", RUN_ID_TAG: "W"})
+    requests = batches(plan)
+    assert all(len(p) + len(t) <= 100 and len(m) + len(p) + len(t) <= 1000 for m, p, t in requests)
+    assert sum(len(p) for _, p, _ in requests) == 150 and sum(len(m) for m, _, _ in requests) == 1200
+    assert [k for _, _, t in requests for k, _ in t][-1] == RUN_ID_TAG
+    assert all(RUN_ID_TAG not in dict(t) for _, _, t in requests[:-1])
