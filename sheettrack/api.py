@@ -33,7 +33,7 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
         notes: str | None = None, hypothesis: str | None = None, template: TemplateArg = None,
         status: str = "finished", run_id: str | None = None, sweep_id: str | None = None,
         sweep_rank: int | None = None, credentials: Credentials = None, on_error: str = "warn",
-        strict: bool = False) -> str:
+        strict: bool = False, mirror: str | os.PathLike | None = None) -> str:
     """Append one run as one row and return its run id.
 
     ``params``, ``metrics`` and ``tags`` are dicts (nested dicts become dotted names);
@@ -44,9 +44,11 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
     take the row now it waits in the outbox, the id is returned and a ``RowQueuedWarning``
     says why, what to fix and that ``sheettrack.sync`` sends it; ``strict=True`` (or
     ``on_error="raise"``) raises the store's error instead, noting that the row still waits.
+    ``mirror`` (else ``SHEETTRACK_MIRROR``) is a second target that gets the run too, through
+    its own outbox (a workbook kept in step with an MLflow server, say).
     """
     run = Run(target, template=template, hypothesis=hypothesis, notes=notes, run_id=run_id,
-              credentials=credentials, on_error=error_mode(on_error, strict))
+              credentials=credentials, on_error=error_mode(on_error, strict), mirror=mirror)
     run.sweep_id, run.sweep_rank = sweep_id, sweep_rank
     # checked together when the row is built, so one error lists every problem of the row
     run.params.update(flatten(params))
@@ -60,11 +62,11 @@ def log(target: str | os.PathLike | None = None, *, params: dict | None = None,
 def start_run(target: str | os.PathLike | None = None, *, template: TemplateArg = None,
               hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
               notes: str | None = None, credentials: Credentials = None, on_error: str = "warn",
-              strict: bool = False) -> Run:
+              strict: bool = False, mirror: str | os.PathLike | None = None) -> Run:
     """Start a run; use it as a context manager that appends the row when the block ends.
-    ``strict`` and ``on_error`` are as for ``log``."""
+    ``strict``, ``on_error`` and ``mirror`` are as for ``log``."""
     return Run(target, template=template, hypothesis=hypothesis, params=params, tags=tags, notes=notes,
-               credentials=credentials, on_error=error_mode(on_error, strict))
+               credentials=credentials, on_error=error_mode(on_error, strict), mirror=mirror)
 
 
 def error_mode(on_error: str, strict: bool) -> str:

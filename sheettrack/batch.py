@@ -58,7 +58,7 @@ def rank(values: list[Any], goal: str = "max") -> list[int | None]:
 def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] | Any], *,
              template: Any = None, sweep_id: str | bool = True, rank_by: str | bool | None = None,
              goal: str | None = None, hypothesis: str | None = None, credentials: Any = None,
-             on_error: str = "warn") -> list[str]:
+             on_error: str = "warn", mirror: str | os.PathLike | None = None) -> list[str]:
     """Append many runs with one store operation; return their run ids in order.
 
     Each row is a dict with any of ``params``, ``metrics``, ``tags``, ``data``, ``notes``,
@@ -70,7 +70,7 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     Rows are ranked within the sweep by ``rank_by`` (default: the template's primary
     metric; False: only the rows' own ranks) in the direction ``goal`` (default: the primary
     metric's, else ``max``); a row's own ``sweep_rank`` wins, and without a ranking metric
-    ranks stay empty. ``credentials`` and ``on_error`` are as for ``log``: rows the store
+    ranks stay empty. ``credentials``, ``on_error`` and ``mirror`` are as for ``log``: rows the store
     cannot take now wait in the outbox.
     """
     from .run import Run
@@ -128,7 +128,7 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
 
     if not records:
         return []
-    delivery.write(session, layout, records, on_error=on_error)
+    delivery.write(session, layout, records, on_error=on_error, mirror=mirror)
     for run in runs:
         if run is not None:
             run.written = True

@@ -111,16 +111,31 @@ def check_unused(session: Session, schema: Schema, records: list[Record], conten
                                   "names one run: choose another (or leave run_id out)", i if many else None)
 
 
-def write(session: Session, layout: Layout, records: list[Record], *, on_error: str = "warn") -> None:
+def write(session: Session, layout: Layout, records: list[Record], *, on_error: str = "warn",
+          mirror: str | os.PathLike | None = None) -> None:
     """Check the records, queue them durably in the outbox, then deliver them to the store.
 
-    A row the store cannot take now stays queued: one line on stderr says why and where
+    A row the store cannot take now stays queued: a ``RowQueuedWarning`` says why and where
     (``on_error="raise"`` raises instead, the row still queued). Bad values raise at once.
+    ``mirror`` (else ``SHEETTRACK_MIRROR``) names a second target that gets the same runs
+    through its own outbox: either one failing never loses the other's copy.
     """
     rows, new = build_rows(session, layout, records)
     how = mode()
     if how == "disabled":
         return
+    sent = queue_and_deliver(session, layout, records, rows, new, how)
+    mirror = mirror if mirror is not None else os.environ.get("SHEETTRACK_MIRROR", "").strip() or None
+    if mirror:
+        write_mirror(session, mirror, layout.schema, records, how)
+    if sent is not None:
+        report(session, *sent, on_error)
+
+
+def queue_and_deliver(session: Session, layout: Layout, records: list[Record], rows: list[dict[str, Any]],
+                      new: list[Column], how: str) -> tuple[Delivery, list[str]] | None:
+    """Queue checked rows (and the reference rows they point at) in the session's outbox and,
+    online, deliver them; what the delivery did and the rows' ids (None offline)."""
     from . import references
     from .environment import current
 
@@ -133,9 +148,37 @@ def write(session: Session, layout: Layout, records: list[Record], *, on_error: 
         if how == "offline":
             print(f"sheettrack: SHEETTRACK_MODE=offline: {len(ids)} row(s) for {session.target} queued in "
                   f"{box.path}; 'sheettrack sync' delivers them", file=sys.stderr)
+            return None
+        return deliver(session, fresh=ids, contents=contents), ids
+
+
+def write_mirror(session: Session, target: str | os.PathLike, schema: Schema, records: list[Record],
+                 how: str) -> None:
+    """The same runs into the mirror target, checked against its own schema (a new one is laid
+    out like the primary) and queued in its own outbox. Nothing here raises into the primary
+    log: a row the mirror cannot take now waits in its outbox (a ``RowQueuedWarning`` says so);
+    one it refuses is named in a warning, and ``sheettrack copy`` can bring it later."""
+    import warnings
+
+    try:
+        mirror = Session.open(target)
+        if mirror.key == session.key:
             return
-        result = deliver(session, fresh=ids, contents=contents)
-    report(session, result, ids, on_error)
+        layout = mirror.layout(None, online=how == "online")
+        if layout.stored is None:
+            layout = mirror.layout(schema, online=how == "online")
+        rows, new = build_rows(mirror, layout, records)
+        sent = queue_and_deliver(mirror, layout, records, rows, new, how)
+    except SheettrackError as exc:
+        warnings.warn(f"mirror {target}: {len(records)} run(s) not mirrored: {exc}", RowQueuedWarning,
+                      stacklevel=caller_level())
+        return
+    if sent is not None:
+        result, ids = sent
+        waiting = [i for i in ids if i in result.waiting_ids]
+        if result.reason is not None and waiting:
+            warnings.warn("mirror " + queued_message(mirror.target, result.reason, result.error, waiting),
+                          RowQueuedWarning, stacklevel=caller_level())
 
 
 class RowQueuedWarning(SheettrackWarning):

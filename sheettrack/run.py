@@ -26,10 +26,11 @@ class Run:
     def __init__(self, target: str | os.PathLike | None = None, *, template: Any = None,
                  hypothesis: str | None = None, params: dict | None = None, tags: dict | None = None,
                  notes: str | None = None, run_id: str | None = None, credentials: Any = None,
-                 on_error: str = "warn") -> None:
+                 on_error: str = "warn", mirror: str | os.PathLike | None = None) -> None:
         if on_error not in ("warn", "raise"):
             raise ValueError(f"on_error={on_error!r}: must be 'warn' or 'raise'")
         self.on_error = on_error
+        self.mirror = mirror  # a second target for the row (else SHEETTRACK_MIRROR)
         self.session = Session.open(target, credentials)
         #: the schema values are checked against (the stored one, else the template)
         self.layout: Layout = self.session.layout(template, online=mode() == "online")
@@ -136,7 +137,7 @@ class Run:
         if self.written:
             return self.run_id
         self.status, self.error = status, error
-        delivery.write(self.session, self.layout, [self.record()], on_error=self.on_error)
+        delivery.write(self.session, self.layout, [self.record()], on_error=self.on_error, mirror=self.mirror)
         self.written = True
         return self.run_id
 

@@ -270,3 +270,13 @@ def test_a_wide_run_is_split_within_mlflows_batch_limits_with_its_id_last() -> N
     assert sum(len(p) for _, p, _ in requests) == 150 and sum(len(m) for m, _, _ in requests) == 1200
     assert [k for _, _, t in requests for k, _ in t][-1] == RUN_ID_TAG
     assert all(RUN_ID_TAG not in dict(t) for _, _, t in requests[:-1])
+
+
+def test_a_workbook_mirrored_to_mlflow_keeps_both_in_step(mlflow_server: Server, target: str,
+                                                          tmp_path: Path) -> None:
+    book = tmp_path / "runs.xlsx"
+    rid = sheettrack.log(book, params={"lr": 0.1}, metrics={"accuracy": 0.9}, mirror=target,
+                         template="classification", on_error="raise")
+    run = only_run(mlflow_server, parse_target(target)[1])
+    assert run.data.tags["sheettrack.run_id"] == rid and run.data.metrics["accuracy"] == 0.9
+    assert sheettrack.load(book)["run_id"].tolist() == sheettrack.load(target)["run_id"].tolist() == [rid]
