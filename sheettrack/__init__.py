@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .api import (
         CopyResult,
         Delivery,
+        MirrorWarning,
         Problem,
         RowQueuedWarning,
         copy,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 # Where each public name lives; a name's module is imported when the name is first used, so
 # ``import sheettrack`` stays cheap for the one call at the end of a training script.
 _HOMES = {
-    "api": ("CopyResult", "Delivery", "Problem", "RowQueuedWarning", "copy", "create_google_sheet", "drop", "init", "log",
+    "api": ("CopyResult", "Delivery", "Problem", "RowQueuedWarning", "MirrorWarning", "copy", "create_google_sheet", "drop", "init", "log",
             "pending", "schema_of", "share", "start_run", "sync", "validate"),
     "batch": ("log_many",),
     "frames": ("load", "show"),
@@ -82,7 +83,7 @@ __all__ = [
     "summarize", "best", "compare", "export", "copy", "share", "sync", "pending", "drop", "create_google_sheet",
     "register_model", "get_model", "list_models", "Model", "reproduce", "Plan",
     "Schema", "Column", "load_template", "list_templates", "SheettrackWarning",
-    "RowQueuedWarning",
+    "RowQueuedWarning", "MirrorWarning",
     "SheettrackError", "TemplateError", "ValidationError", "SchemaMismatchError", "TargetError",
     "StoreError", "StoreUnavailableError", "WorkbookLockedError", "CorruptWorkbookError", "SheetNotFoundError",
     "__version__",

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import delivery
 from .cells import CellError, col_letter, from_cell
-from .delivery import CopyResult, Delivery, RowQueuedWarning, drop, pending, sync
+from .delivery import CopyResult, Delivery, MirrorWarning, RowQueuedWarning, drop, pending, sync
 from .errors import (
     SchemaMismatchError,
     TargetError,
@@ -25,7 +25,8 @@ from .stores.base import LaysOut, Shares
 from .templates import load_template
 
 __all__ = ["log", "start_run", "init", "lay_out", "schema_of", "validate", "Problem", "copy", "CopyResult",
-           "share", "sync", "pending", "drop", "Delivery", "RowQueuedWarning", "create_google_sheet"]
+           "share", "sync", "pending", "drop", "Delivery", "RowQueuedWarning", "MirrorWarning",
+           "create_google_sheet"]
 
 
 def log(target: str | os.PathLike | None = None, *, params: dict | None = None,

@@ -118,7 +118,8 @@ def write(session: Session, layout: Layout, records: list[Record], *, on_error: 
     A row the store cannot take now stays queued: a ``RowQueuedWarning`` says why and where
     (``on_error="raise"`` raises instead, the row still queued). Bad values raise at once.
     ``mirror`` (else ``SHEETTRACK_MIRROR``) names a second target that gets the same runs
-    through its own outbox: either one failing never loses the other's copy.
+    through its own outbox: either one failing never loses the other's copy (a ``MirrorWarning``
+    says what the mirror did not get).
     """
     rows, new = build_rows(session, layout, records)
     how = mode()
@@ -156,7 +157,7 @@ def write_mirror(session: Session, target: str | os.PathLike, schema: Schema, re
                  how: str) -> None:
     """The same runs into the mirror target, checked against its own schema (a new one is laid
     out like the primary) and queued in its own outbox. Nothing here raises into the primary
-    log: a row the mirror cannot take now waits in its outbox (a ``RowQueuedWarning`` says so);
+    log: a row the mirror cannot take now waits in its outbox (a ``MirrorWarning`` says so);
     one it refuses is named in a warning, and ``sheettrack copy`` can bring it later."""
     import warnings
 
@@ -170,7 +171,7 @@ def write_mirror(session: Session, target: str | os.PathLike, schema: Schema, re
         rows, new = build_rows(mirror, layout, records)
         sent = queue_and_deliver(mirror, layout, records, rows, new, how)
     except SheettrackError as exc:
-        warnings.warn(f"mirror {target}: {len(records)} run(s) not mirrored: {exc}", RowQueuedWarning,
+        warnings.warn(f"mirror {target}: {len(records)} run(s) not mirrored: {exc}", MirrorWarning,
                       stacklevel=caller_level())
         return
     if sent is not None:
@@ -178,13 +179,19 @@ def write_mirror(session: Session, target: str | os.PathLike, schema: Schema, re
         waiting = [i for i in ids if i in result.waiting_ids]
         if result.reason is not None and waiting:
             warnings.warn("mirror " + queued_message(mirror.target, result.reason, result.error, waiting),
-                          RowQueuedWarning, stacklevel=caller_level())
+                          MirrorWarning, stacklevel=caller_level())
 
 
 class RowQueuedWarning(SheettrackWarning):
     """The store could not take the row now; it waits in the outbox and ``sheettrack sync``
     (or ``sheettrack.sync``) sends it. The call still returned the run id; ``strict=True``
     (``on_error="raise"``) raises instead. The CLI exits 75 (EX_TEMPFAIL) on it."""
+
+
+class MirrorWarning(SheettrackWarning):
+    """The mirror target did not get a run now: it waits in the mirror's outbox (``sheettrack
+    sync`` sends it), or the mirror's rules refused it (``sheettrack copy`` can bring it
+    later). The primary target has the run; the CLI still exits 0."""
 
 
 def queued_message(target: str, reason: str, error: BaseException | None, run_ids: list[str]) -> str:

@@ -9,7 +9,7 @@ import pytest
 from helpers import read_calamine
 
 import sheettrack
-from sheettrack.delivery import RowQueuedWarning
+from sheettrack.delivery import MirrorWarning, RowQueuedWarning
 
 
 def ids_in(book: Path) -> list[str]:
@@ -43,7 +43,7 @@ def test_the_mirror_is_named_by_sheettrack_mirror(tmp_path: Path, monkeypatch: p
 
 def test_a_mirror_that_cannot_take_the_row_keeps_it_and_the_primary_has_it(tmp_path: Path) -> None:
     main, copy = tmp_path / "main.xlsx", tmp_path / "later" / "copy.xlsx"  # its folder is not there yet
-    with pytest.warns(RowQueuedWarning, match="mirror"):
+    with pytest.warns(MirrorWarning, match="mirror"):
         rid = sheettrack.log(main, metrics={"accuracy": 0.5}, mirror=copy)
     assert ids_in(main) == [rid] and waiting(main) == []
     assert waiting(copy) == [rid]
@@ -56,7 +56,7 @@ def test_a_primary_that_cannot_take_the_row_keeps_it_and_the_mirror_has_it(tmp_p
     main, copy = tmp_path / "later" / "main.xlsx", tmp_path / "copy.xlsx"
     with pytest.warns(RowQueuedWarning) as caught:
         rid = sheettrack.log(main, metrics={"accuracy": 0.5}, mirror=copy)
-    assert not any("mirror" in str(w.message) for w in caught)
+    assert not any(issubclass(w.category, MirrorWarning) for w in caught)
     assert ids_in(copy) == [rid] and waiting(main) == [rid]
     main.parent.mkdir()
     sheettrack.sync(main)
@@ -66,7 +66,7 @@ def test_a_primary_that_cannot_take_the_row_keeps_it_and_the_mirror_has_it(tmp_p
 def test_a_value_the_mirror_refuses_is_named_and_the_primary_keeps_the_run(tmp_path: Path) -> None:
     main, copy = tmp_path / "main.xlsx", tmp_path / "copy.xlsx"
     sheettrack.init(copy, "classification")  # accuracy must lie in [0, 1] there
-    with pytest.warns(RowQueuedWarning, match=r"mirror .*accuracy"):
+    with pytest.warns(MirrorWarning, match=r"mirror .*accuracy"):
         rid = sheettrack.log(main, metrics={"accuracy": 7.0}, mirror=copy)
     assert ids_in(main) == [rid]
     assert ids_in(copy) == []
@@ -76,3 +76,15 @@ def test_a_mirror_naming_the_primary_writes_once(tmp_path: Path) -> None:
     main = tmp_path / "main.xlsx"
     rid = sheettrack.log(main, metrics={"accuracy": 0.5}, mirror=main)
     assert ids_in(main) == [rid]
+
+
+def test_the_cli_mirrors_and_exits_0_while_only_the_mirror_waits(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sheettrack.cli import main
+
+    book, later = tmp_path / "main.xlsx", tmp_path / "later" / "copy.xlsx"
+    out = CliRunner().invoke(main, ["log", str(book), "-m", "accuracy=0.5", "--mirror", str(later)])
+    assert out.exit_code == 0, out.output  # the run is in the store; only its copy waits
+    assert "mirror" in out.output and ids_in(book) == [out.stdout.strip()]
+    assert waiting(later) == [out.stdout.strip()]

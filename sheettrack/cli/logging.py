@@ -37,10 +37,12 @@ _TEXT_KEYS = ("run_id", "status", "error", "notes", "hypothesis", "data")
 @click.option("--strict", is_flag=True,
               help="Make a row the store cannot take now an error (exit 1, no run id printed; "
                    "the row still waits in the outbox and 'sheettrack sync' sends it).")
+@click.option("--mirror", default=None, metavar="TARGET",
+              help="A second target that gets the run too, through its own outbox [SHEETTRACK_MIRROR].")
 def log_cmd(target: str | None, params: tuple[tuple[str, Any], ...], metrics: tuple[tuple[str, Any], ...],
             tags: tuple[tuple[str, Any], ...], data: tuple[str, ...], notes: tuple[str, ...],
             hypothesis: str | None, status: str, template: str | None, sweep_id: str | None,
-            sweep_rank: int | None, as_json: bool, strict: bool) -> None:
+            sweep_rank: int | None, as_json: bool, strict: bool, mirror: str | None) -> None:
     """Log one run; prints its run id.
 
     Values are read as int, float, bool or JSON where they look like one:
@@ -55,7 +57,7 @@ def log_cmd(target: str | None, params: tuple[tuple[str, Any], ...], metrics: tu
                                 data=list(data) or None, notes="\n".join(notes) or None,
                                 hypothesis=hypothesis, template=template, status=status,
                                 sweep_id=sweep_id, sweep_rank=sweep_rank, credentials=creds(),
-                                strict=strict)
+                                strict=strict, mirror=mirror)
     if as_json:
         emit_json({"run_id": run_id})
     else:
@@ -149,8 +151,11 @@ def read_batch(path: str) -> list[Any]:
 @click.option("--hypothesis", default=None, help="Hypothesis for rows that give none.")
 @click.option("--template", "-T", default=None, help="Template for a new workbook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run ids as JSON.")
+@click.option("--mirror", default=None, metavar="TARGET",
+              help="A second target that gets the runs too, through its own outbox [SHEETTRACK_MIRROR].")
 def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, rank_by: str | None,
-                 goal: str | None, hypothesis: str | None, template: str | None, as_json: bool) -> None:
+                 goal: str | None, hypothesis: str | None, template: str | None, as_json: bool,
+                 mirror: str | None) -> None:
     """Log many runs at once from FILE (.jsonl, .json, .csv, or - for JSON Lines on stdin).
 
     Every row is checked first (a bad one is named by its index, and nothing is written),
@@ -166,7 +171,7 @@ def log_many_cmd(args: tuple[str, ...], sweep_id: str | None, no_sweep: bool, ra
     with queued_rows() as queued:
         ids = sheettrack.log_many(target, rows, template=template,
                                   sweep_id=False if no_sweep else (sweep_id or True), rank_by=rank_by,
-                                  goal=goal, hypothesis=hypothesis, credentials=creds())
+                                  goal=goal, hypothesis=hypothesis, credentials=creds(), mirror=mirror)
     if as_json:
         emit_json({"run_ids": ids})
     else:
