@@ -209,7 +209,7 @@ def html_report(schema: Schema, df: Any, sheets: list[SheetSpec], title: str) ->
         body.append(f"<h2>{html.escape(spec.name)}</h2>")
         body.append(f'<p class="caption">{html.escape(spec.title)}</p>')
         body.append(table_html(spec))
-        for chart in spec.charts:
+        for chart in spec.charts if spec.kind != "overview" else []:  # the Overview's repeats a pivot's
             body.append(chart_svg(chart, specs))
     if len(sheets) == 0:
         body.append("<p>No summaries are defined and the template has no primary metric.</p>")
