@@ -16,7 +16,8 @@ from .schema import Schema, Summary
 
 Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
 
-LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes")
+LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes",
+                       "hypothesis", "baseline")
 EXPORT_FORMATS = ("csv", "markdown", "html", "parquet")
 
 if TYPE_CHECKING:

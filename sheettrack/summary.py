@@ -25,6 +25,8 @@ LEADERBOARD = "Leaderboard"
 HYPOTHESES = "Hypotheses"
 PROGRESS = "Progress"
 RESERVED = (OVERVIEW.lower(), LEADERBOARD.lower(), HYPOTHESES.lower(), PROGRESS.lower(), "schema")
+#: Booleans read TRUE/FALSE in every reader (LibreOffice shows a bare boolean cell as 0/1).
+BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
 #: A zooming value axis says so in its title: the reader must not read gaps as ratios.
 ZOOMED = "axis zoomed to the data"
 #: The statuses in the order the Overview lists them (others follow, alphabetically).
@@ -441,6 +443,8 @@ def _column_format(schema: Schema, name: str, series: Any) -> str | None:
         return col.number_format
     if col is not None and col.type == "datetime":
         return "yyyy-mm-dd hh:mm:ss"
+    if col is not None and col.type == "bool":
+        return BOOL_FORMAT
     return _fmt_for(schema, name, None, series) if col is not None and col.type in ("int", "float") else None
 
 

@@ -5,6 +5,7 @@ every column. Every later write edits the package part by part instead."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from ...cells import col_letter
 from ...errors import TemplateError
@@ -14,12 +15,47 @@ from .parts import PROP_CHUNK, PROP_PREFIX
 from .tables import table_name
 
 
+#: Runs columns a reader wants first, in this order; then params, metrics, the notes.
+FIRST_COLUMNS = ("run_id", "status", "hypothesis")
+#: Groups shown to the right of the notes, in this order; data and provenance are collapsed.
+LATER_GROUPS = ("tags", "run", "data", "provenance")
+COLLAPSED_GROUPS = ("data", "provenance")
+#: Booleans read TRUE/FALSE in every reader (LibreOffice shows a bare boolean cell as 0/1).
+BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
+
+
 def _width(col: Column) -> float:
-    """A Runs column's width, from its type and the length of its name."""
+    """A Runs column's width, from its type and the length of its name (a run id fits whole)."""
     base = {"datetime": 20, "date": 12, "bool": 9, "int": 10, "float": 12, "json": 30}.get(col.type, 16)
     if col.name in ("notes", "hypothesis", "command", "error"):
         base = 40
+    if col.name == "run_id":
+        base = 29
     return float(min(60, max(base, len(col.name) + 4)))
+
+
+def reading_order(columns: list[Column]) -> list[Column]:
+    """The Runs columns as a reader scans them: run id, status, hypothesis, params, metrics,
+    notes, then tags, timing, data and provenance (the sheet is read by header name, so the
+    order is the layout's alone)."""
+    first = [c for name in FIRST_COLUMNS for c in columns if c.name == name]
+    rest = [c for c in columns if c not in first]
+    ordered = first + [c for g in ("params", "metrics", "notes") for c in rest if c.group == g]
+    ordered += [c for g in LATER_GROUPS for c in rest if c.group == g]
+    return ordered + [c for c in rest if c not in ordered]
+
+
+def print_setup(ws: Any, title_rows: str) -> None:
+    """Landscape, fitted to the page width, ``title_rows`` repeated on every page, and a
+    footer naming the workbook and sheet with "page x of y"."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = title_rows
+    ws.oddFooter.left.text = "&F: &A"
+    ws.oddFooter.right.text = "Page &P of &N"
 
 
 def build_workbook(schema: Schema) -> bytes:
@@ -37,18 +73,20 @@ def build_workbook(schema: Schema) -> bytes:
     wb = OpenpyxlWorkbook()
     ws = wb.active
     ws.title = schema.sheet
-    names = schema.names
+    columns = reading_order(list(schema.columns))
+    names = [c.name for c in columns]
     ws.append(names)
     last = col_letter(len(names) - 1)
     table = XlTable(displayName=table_name(schema.sheet), ref=f"A1:{last}2")
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
     ws.add_table(table)
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(schema.columns):
+    ws.freeze_panes = "B2"
+    print_setup(ws, "1:1")
+    for i, col in enumerate(columns):
         letter = col_letter(i)
         ws.column_dimensions[letter].width = _width(col)
-        if col.number_format:
-            ws.column_dimensions[letter].number_format = col.number_format
+        if col.number_format or col.type == "bool":
+            ws.column_dimensions[letter].number_format = col.number_format or BOOL_FORMAT
         if col.choices:
             items = [str(c) for c in col.choices]
             formula = '"' + ",".join(items) + '"'
@@ -58,6 +96,11 @@ def build_workbook(schema: Schema) -> bytes:
                                     error=f"{col.name} must be one of: {', '.join(items)}"[:255])
                 dv.add(f"{letter}2:{letter}1048576")
                 ws.add_data_validation(dv)
+
+    hidden = [i for i, c in enumerate(columns) if c.group in COLLAPSED_GROUPS]
+    if hidden:  # an outline: the default view shows what a reader compares; "+" opens the rest
+        ws.column_dimensions.group(col_letter(hidden[0]), col_letter(hidden[-1]), outline_level=1, hidden=True)
+        ws.sheet_properties.outlinePr.summaryRight = False
 
     doc = wb.create_sheet(SCHEMA_SHEET)
     doc.append(SCHEMA_HEADER)
@@ -70,6 +113,7 @@ def build_workbook(schema: Schema) -> bytes:
         cell.font = bold
         cell.fill = fill
     doc.freeze_panes = "A2"
+    print_setup(doc, "1:1")
     for letter, width in zip("ABCDEFGHIJKL", (22, 10, 12, 10, 8, 12, 60, 30, 8, 8, 16, 12)):
         doc.column_dimensions[letter].width = width
     for row in doc.iter_rows(min_row=2, min_col=7, max_col=7):

@@ -331,6 +331,8 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
         def clamp(m: re.Match) -> bytes:
             value = int(m.group(2))
             moved = names[value] if value < len(names) else None
+            if first and m.group(1) == b"firstSheet":  # the tab bar shows the leading tabs
+                return b'firstSheet="0"'
             return m.group(1) + b'="%d"' % (new_index.get(moved, 0) if moved else 0)
 
         out = re.sub(rb'(activeTab|firstSheet)="(\d+)"', clamp, out)

@@ -120,7 +120,7 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
 
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
     """The worksheet part of one summary sheet."""
-    ncols = max(1, len(spec.header))
+    ncols = max(1, len(spec.header), *(len(r) for r in spec.rows))
     last = spec.last_row
     styles = []
     for i in range(ncols):
