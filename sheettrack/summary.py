@@ -506,7 +506,6 @@ def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec 
         ["runs", len(df)],
     ]
     rows += [[f"  {status}", n] for status, n in _status_counts(df)]
-    rows.append(["built", f"by sheettrack {_stamp(now)}"])
     if len(ranked):
         b = ranked.iloc[0]
         bits = ", ".join(f"{p}={_plain_text(b[p])}" for p in params if not _missing(b[p]))
@@ -519,9 +518,8 @@ def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec 
     rows.append([])
     header = ["rank", "run", name, *params, "started", "commit"]
     cell_formats: dict[tuple[int, int], str | None] = {}
-    subheads = [len(rows)]
     rows.append([f"top {min(top, len(ranked))} finished runs by {name}"])
-    subheads.append(len(rows))
+    subheads = [len(rows)]
     rows.append(header)
     for i in range(len(ranked)):
         r = ranked.iloc[i]
@@ -578,8 +576,9 @@ def hypotheses_frame(df: Any, schema: Schema) -> Any:
     # each run's place in time (started_at, then the order logged; no start time sorts last)
     stamps = start.to_numpy(dtype="datetime64[ns]").astype("int64")
     stamps = np.where(start.isna().to_numpy(), np.iinfo("int64").max, stamps)
-    place = pd.Series(np.empty(len(df), dtype="int64"), index=df.index)
-    place.iloc[np.lexsort((np.arange(len(df)), stamps))] = np.arange(len(df))
+    ranks = np.empty(len(df), dtype="int64")
+    ranks[np.lexsort((np.arange(len(df)), stamps))] = np.arange(len(df))
+    place = pd.Series(ranks, index=df.index)
     done = finished_runs(df)
     done = done[done[name].notna()]
     sign = 1.0 if goal == "max" else -1.0
@@ -638,8 +637,8 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
             r[7] = ids.get(str(r[7]), r[7]) if r[7] is not None else None
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
         _width(h, [r[i + 1] for r in rows]) for i, h in enumerate(header[1:])]
-    title = (f"Hypotheses by {name} ({'higher' if goal == 'max' else 'lower'} is better): {HYPOTHESIS_RULE} "
-             f"(built by sheettrack {_stamp(now)})")
+    title = (f"Hypotheses: best finished {name} against the baseline (the run tagged baseline, else the "
+             f"best finished run logged before the hypothesis's first run)")
     return SheetSpec(name=HYPOTHESES, kind="hypotheses", title=title, header=header, rows=rows,
                      formats=formats, freeze_cols=1, widths=widths, lead=True)
 

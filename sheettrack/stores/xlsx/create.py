@@ -14,7 +14,6 @@ from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema
 from .parts import PROP_CHUNK, PROP_PREFIX
 from .tables import table_name
 
-
 #: Runs columns a reader wants first, in this order; then params, metrics, the notes.
 FIRST_COLUMNS = ("run_id", "status", "hypothesis")
 #: Groups shown to the right of the notes, in this order; data and provenance are collapsed.
