@@ -24,6 +24,38 @@ def _scorers(results: dict[str, Any]) -> list[str]:
     return [k[len("mean_test_"):] for k in results if k.startswith("mean_test_")]
 
 
+def template_metrics(target: str | os.PathLike | None, template: Any) -> set[str]:
+    """The metric names of the template the rows will meet (the target's stored one, else
+    ``template``); none when neither can be read: then no score is renamed."""
+    from ..errors import SheettrackError
+    from ..schema import load_template
+
+    try:
+        if template is not None:
+            schema = load_template(template)
+        else:
+            from ..api import schema_of
+
+            schema = schema_of(target)
+    except (SheettrackError, OSError, ValueError):
+        return set()
+    return {c.name for c in schema.columns if c.group == "metrics"}
+
+
+def score_aliases(scorers: list[str], known: set[str], scoring: Any = None) -> dict[str, str]:
+    """Where each search score lands under the template's names: ``mean_test_accuracy`` as
+    ``accuracy`` and ``std_test_accuracy`` as ``accuracy_std`` when the template has an
+    ``accuracy`` metric, so candidates rank beside single runs on the Leaderboard and pivots.
+    A single scorer (scikit-learn calls it ``score``) takes the name ``scoring`` gives it."""
+    out: dict[str, str] = {}
+    for scorer in scorers:
+        name = scoring if scorer == "score" and isinstance(scoring, str) else scorer
+        if name in known:
+            out[f"mean_test_{scorer}"] = name
+            out[f"std_test_{scorer}"] = f"{name}_std"
+    return out
+
+
 def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any = None, y: Any = None,
                template: Any = None, hypothesis: str | None = None, tags: dict[str, Any] | None = None,
                sweep_id: str | bool = True, notes: str | None = None) -> list[str]:
@@ -40,6 +72,7 @@ def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any =
     if results is None:
         raise ValidationError(f"{type(search).__name__} is not fitted: call fit() before log_search()")
     scorers = _scorers(results)
+    aliases = score_aliases(scorers, template_metrics(target, template), getattr(search, "scoring", None))
     refit = getattr(search, "refit", True)
     main = refit if isinstance(refit, str) and refit in scorers else scorers[0]
     estimator = getattr(search, "estimator", None)
@@ -65,6 +98,8 @@ def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any =
                     key = f"{stat}_{split}_{scorer}"
                     if key in results:
                         metrics[key] = float(results[key][i])
+                        if key in aliases:
+                            metrics[aliases[key]] = metrics[key]
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
             if key in results:
                 metrics[key] = float(results[key][i])
