@@ -32,7 +32,7 @@ from .parts import (
     sheet_list_edits,
 )
 from .styles import Styles
-from .worksheet import cell_xml, column_xml
+from .worksheet import PAGE_FOOTER, PAGE_SETUP, cell_xml, column_xml
 from .xml import NS_MAIN, NS_REL, escape, plain_texts
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
@@ -178,14 +178,6 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
         out.append(f'<drawing r:id="{drawing_rid}"/>')
     out.append("</worksheet>")
     return "".join(out).encode("utf-8")
-
-
-#: Every built sheet prints landscape, fitted to the page width (``height`` pages tall, 0:
-#: as many as it needs); margins in inches.
-PAGE_SETUP = ('<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.6" header="0.3" footer="0.3"/>'
-              '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="{height}"/>')
-#: The footer of every printed page: the workbook's file name, the sheet, and "page x of y".
-PAGE_FOOTER = "<headerFooter><oddFooter>&amp;L&amp;F: &amp;A&amp;RPage &amp;P of &amp;N</oddFooter></headerFooter>"
 
 
 #: A value axis's scaling that starts at zero (after the orientation, as the schema orders it).
