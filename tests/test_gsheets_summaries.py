@@ -154,3 +154,22 @@ def test_the_sheet_leads_with_the_overview_and_its_bars_start_at_zero(gs):
     assert board["series"][0]["series"]["sourceRange"]["sources"][0]["sheetId"] == ids["Progress"]
     rules = json.dumps(gs.emu.sheet(gs.sid, "By model").get("conditionalFormats", []))
     assert "ISNUMBER" in rules  # a blank cell is never the best
+
+
+def test_a_new_runs_tab_folds_its_data_and_provenance_columns_away(gs):
+    header = gs.emu.values(gs.sid, "Runs")[0]
+    from tests.sheets_emulator.client import gspread_client
+
+    sh = gspread_client(gs.emu, gs.creds).open_by_key(gs.sid)
+    meta = sh.fetch_sheet_metadata({"includeGridData": "false", "ranges": "Runs",
+                                    "fields": "sheets(properties,columnGroups,data.columnMetadata)"})
+    (runs,) = meta["sheets"]
+    (group,) = runs["columnGroups"]
+    first, last = group["range"]["startIndex"], group["range"]["endIndex"]
+    assert header[first:last][:2] == ["user", "host"] and header[last - 1] == "untracked"
+    columns = runs["data"][0]["columnMetadata"]
+    assert all(columns[i].get("hiddenByUser") for i in range(first, last))  # folded away
+    assert not any(columns[i].get("hiddenByUser") for i in range(first))
+    # rows logged later land under their own headers, whatever the order
+    rows = gs.emu.values(gs.sid, "Runs")[1:]
+    assert {r[header.index("model")] for r in rows if len(r) > header.index("model")} >= {"mlp", "cnn", "logreg"}

@@ -122,3 +122,28 @@ def test_libreoffice_prints_the_overview_first_naming_the_best_run(tmp_book: Pat
     # blank pivot cells are never "best": LibreOffice's own re-save keeps our formula rules
     saved = libreoffice.to_xlsx(tmp_book)
     assert read_calamine(saved, "Hypotheses")[2][0] == H0
+
+
+def test_a_new_runs_sheet_is_laid_out_for_reading_and_printing(tmp_book: Path, libreoffice: Any) -> None:
+    import openpyxl
+
+    _lecture(tmp_book)
+    ws = openpyxl.load_workbook(tmp_book)["Runs"]
+    header = [c.value for c in ws[1]]
+    assert header[:4] == ["run_id", "status", "hypothesis", "model"]
+    assert header.index("accuracy") < header.index("notes") < header.index("started_at") < header.index("user")
+    (group,) = [d for d in ws.column_dimensions.values() if d.outline_level]
+    assert group.hidden  # collapsed: the default view shows what a reader compares
+    folded = header[group.min - 1:group.max]
+    assert folded[:2] == ["data_hash", "data"] and "git_commit" in folded and "model" not in folded
+    assert ws.column_dimensions["A"].width >= 28  # a run id is 26 characters
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_rows == "$1:$1" and "Page &P of &N" in ws.oddFooter.right.text
+    # rows land under their header by name, and LibreOffice reads booleans as TRUE/FALSE
+    lo = libreoffice.csv(tmp_book)["Runs"]
+    col = {h: i for i, h in enumerate(lo[0])}
+    assert [r[col["model"]] for r in lo[1:]] == ["logreg", "mlp", "mlp", "mlp", "mlp", "mlp"]
+    assert lo[1][col["accuracy"]].endswith("%") and float(lo[1][col["accuracy"]][:-1]) == 93
+    # the Runs rows are read back in full whatever the column order
+    df = sheettrack.load(tmp_book)
+    assert list(df["accuracy"])[:3] == [0.93, 0.91, 0.94]

@@ -10,15 +10,11 @@ from typing import Any
 from ...cells import col_letter
 from ...errors import TemplateError
 from ...schema import Column, Schema
+from ..rows import collapsed_span, reading_order
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 from .parts import PROP_CHUNK, PROP_PREFIX
 from .tables import table_name
 
-#: Runs columns a reader wants first, in this order; then params, metrics, the notes.
-FIRST_COLUMNS = ("run_id", "status", "hypothesis")
-#: Groups shown to the right of the notes, in this order; data and provenance are collapsed.
-LATER_GROUPS = ("tags", "run", "data", "provenance")
-COLLAPSED_GROUPS = ("data", "provenance")
 #: Booleans read TRUE/FALSE in every reader (LibreOffice shows a bare boolean cell as 0/1).
 BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
 
@@ -31,17 +27,6 @@ def _width(col: Column) -> float:
     if col.name == "run_id":
         base = 29
     return float(min(60, max(base, len(col.name) + 4)))
-
-
-def reading_order(columns: list[Column]) -> list[Column]:
-    """The Runs columns as a reader scans them: run id, status, hypothesis, params, metrics,
-    notes, then tags, timing, data and provenance (the sheet is read by header name, so the
-    order is the layout's alone)."""
-    first = [c for name in FIRST_COLUMNS for c in columns if c.name == name]
-    rest = [c for c in columns if c not in first]
-    ordered = first + [c for g in ("params", "metrics", "notes") for c in rest if c.group == g]
-    ordered += [c for g in LATER_GROUPS for c in rest if c.group == g]
-    return ordered + [c for c in rest if c not in ordered]
 
 
 def print_setup(ws: Any, title_rows: str) -> None:
@@ -96,9 +81,9 @@ def build_workbook(schema: Schema) -> bytes:
                 dv.add(f"{letter}2:{letter}1048576")
                 ws.add_data_validation(dv)
 
-    hidden = [i for i, c in enumerate(columns) if c.group in COLLAPSED_GROUPS]
-    if hidden:  # an outline: the default view shows what a reader compares; "+" opens the rest
-        ws.column_dimensions.group(col_letter(hidden[0]), col_letter(hidden[-1]), outline_level=1, hidden=True)
+    span = collapsed_span(columns)
+    if span:  # an outline: the default view shows what a reader compares; "+" opens the rest
+        ws.column_dimensions.group(col_letter(span[0]), col_letter(span[1]), outline_level=1, hidden=True)
         ws.sheet_properties.outlinePr.summaryRight = False
 
     doc = wb.create_sheet(SCHEMA_SHEET)
