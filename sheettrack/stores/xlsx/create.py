@@ -64,7 +64,7 @@ def build_workbook(schema: Schema) -> bytes:
     table = XlTable(displayName=table_name(schema.sheet), ref=f"A1:{last}2")
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
     ws.add_table(table)
-    ws.freeze_panes = "B2"
+    ws.freeze_panes = "A2"
     print_setup(ws, "1:1")
     for i, col in enumerate(columns):
         letter = col_letter(i)
@@ -88,7 +88,7 @@ def build_workbook(schema: Schema) -> bytes:
 
     doc = wb.create_sheet(SCHEMA_SHEET)
     doc.append(SCHEMA_HEADER)
-    for col in schema.columns:
+    for col in columns:  # documented in the order the Runs sheet shows them
         row = schema_sheet_row(col)
         doc.append([row[k] for k in SCHEMA_HEADER])
     bold = Font(bold=True, color="FFFFFF")
