@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -465,14 +466,26 @@ def short_ids(ids: list[str], least: int = 12) -> dict[str, str]:
 
 
 def format_value(value: Any, fmt: str | None) -> str:
-    """A number as a spreadsheet format code would show it (percent and fixed decimals)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or _missing(value):
-        return "" if _missing(value) else str(value)
-    if fmt and fmt.endswith("%"):
-        return f"{value * 100:.{max(0, len(fmt.split('.')[-1]) - 1) if '.' in fmt else 0}f}%"
-    if fmt and fmt.startswith("0"):
-        return f"{value:.{len(fmt.split('.')[-1]) if '.' in fmt else 0}f}"
-    return f"{value:.4g}"
+    """A cell's value as the sheet shows it with Excel number format ``fmt`` (the Overview's
+    sentences and the HTML report write numbers as the workbook shows them)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, (int, float)):
+        if fmt:
+            m = re.fullmatch(r"0(?:\.(0+))?(%?)", fmt.replace("#,##", ""))
+            if m:
+                decimals = len(m.group(1) or "")
+                if m.group(2):
+                    return f"{value * 100:.{decimals}f}%"
+                return f"{value:,.{decimals}f}" if "#,##" in fmt else f"{value:.{decimals}f}"
+        if isinstance(value, int):
+            return str(value)
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _key_params(ranked: Any, schema: Schema, limit: int) -> list[str]:

@@ -15,31 +15,13 @@ import math
 import os
 from typing import Any
 
-from ._common import hparam, require
+from ._common import hparam, require, template_of
 
 require("sklearn", "sklearn", "scikit-learn")
 
 
 def _scorers(results: dict[str, Any]) -> list[str]:
     return [k[len("mean_test_"):] for k in results if k.startswith("mean_test_")]
-
-
-def template_metrics(target: str | os.PathLike | None, template: Any) -> set[str]:
-    """The metric names of the template the rows will meet (the target's stored one, else
-    ``template``); none when neither can be read: then no score is renamed."""
-    from ..errors import SheettrackError
-    from ..schema import load_template
-
-    try:
-        if template is not None:
-            schema = load_template(template)
-        else:
-            from ..api import schema_of
-
-            schema = schema_of(target)
-    except (SheettrackError, OSError, ValueError):
-        return set()
-    return {c.name for c in schema.columns if c.group == "metrics"}
 
 
 def score_aliases(scorers: list[str], known: set[str], scoring: Any = None) -> dict[str, str]:
@@ -72,7 +54,9 @@ def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any =
     if results is None:
         raise ValidationError(f"{type(search).__name__} is not fitted: call fit() before log_search()")
     scorers = _scorers(results)
-    aliases = score_aliases(scorers, template_metrics(target, template), getattr(search, "scoring", None))
+    schema = template_of(target, template)
+    known = {c.name for c in schema.columns if c.group == "metrics"} if schema is not None else set()
+    aliases = score_aliases(scorers, known, getattr(search, "scoring", None))
     refit = getattr(search, "refit", True)
     main = refit if isinstance(refit, str) and refit in scorers else scorers[0]
     estimator = getattr(search, "estimator", None)
