@@ -408,6 +408,13 @@ def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
                      formats=formats, best=best, lead=True, freeze_cols=2 if "run_id" in header else 1,
                      widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
     spec.widths[0] = 6.0
+    if "git_commit" in header:  # a short commit, as git shows it: the page has room for the metrics
+        c = header.index("git_commit")
+        for row in rows:
+            row[c] = row[c][:10] if isinstance(row[c], str) else row[c]
+        spec.widths[c] = 12.0
+    if "notes" in header:
+        spec.widths[header.index("notes")] = min(spec.widths[header.index("notes")], 30.0)
     if progress is not None and progress.rows:
         m = progress.header.index(name)
         spec.charts.append(ChartSpec(
