@@ -458,16 +458,23 @@ def _column_format(schema: Schema, name: str, series: Any) -> str | None:
 
 # -- the overview and the hypotheses ------------------------------------------------------------
 
-def short_ids(ids: list[str], least: int = 12) -> dict[str, str]:
-    """Each run id cut to the shortest prefix (``least`` characters at minimum) that no
-    other id shares: what ``sheettrack show`` and ``compare`` accept."""
+def short_ids(ids: list[str], wanted: list[str] | None = None, least: int = 12) -> dict[str, str]:
+    """Each of ``wanted`` (default: every id) cut to the shortest prefix (``least`` characters
+    at minimum) that no other of ``ids`` shares: what ``sheettrack show`` and ``compare``
+    accept. Neighbours in sorted order are the only ids that can share a longer prefix."""
+    import numpy as np
+
+    unique = np.unique(np.asarray(ids, dtype=object))
     out: dict[str, str] = {}
-    unique = sorted(set(ids))
-    for i, rid in enumerate(unique):
+    for rid in dict.fromkeys(ids if wanted is None else wanted):
+        i = int(np.searchsorted(unique, rid))
         n = least
-        for other in (unique[i - 1] if i else "", unique[i + 1] if i + 1 < len(unique) else ""):
-            common = next((k for k, (a, b) in enumerate(zip(rid, other)) if a != b), min(len(rid), len(other)))
-            n = max(n, common + 1)
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(unique) and unique[j] != rid:
+                other = str(unique[j])
+                common = next((k for k, (a, b) in enumerate(zip(rid, other)) if a != b),
+                              min(len(rid), len(other)))
+                n = max(n, common + 1)
         out[rid] = rid[:n]
     return out
 
@@ -518,7 +525,8 @@ def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec 
     name, goal = _metric(schema, None)
     fmt = _column_format(schema, name, df[name]) if name in df.columns else None
     ranked = leaderboard_frame(df, schema, None, top)
-    ids = short_ids([str(v) for v in df["run_id"].dropna()]) if "run_id" in df.columns else {}
+    ids = (short_ids(df["run_id"].dropna().astype(str).tolist(), ranked["run_id"].dropna().astype(str).tolist())
+           if "run_id" in df.columns and "run_id" in ranked.columns else {})
     params = _key_params(ranked, schema, 3)
     rows: list[list[Any]] = [
         ["template", f"{schema.name}" + (f": {schema.description}" if schema.description else "")],
@@ -611,17 +619,26 @@ def hypotheses_frame(df: Any, schema: Schema) -> Any:
     for i in range(1, len(score)):
         leader[i] = i if score[i] > score[leader[i - 1]] else leader[i - 1]
     keys = runs["hypothesis"].astype("string").str.strip()
+    # per hypothesis, in whole-column operations: a loop over 50,000 runs per group is not
+    n_runs = keys.value_counts(sort=False)
+    first_place = place[keys.index].groupby(keys).min()
+    first_time = start[keys.index].groupby(keys).min()
+    mine = done[done.index.isin(keys.index)]
+    fin_keys = keys[mine.index]
+    n_done = fin_keys.value_counts(sort=False)
+    best_at = (mine[name].astype("float64") * sign).groupby(fin_keys).idxmax()
+    own_key = keys.get(fixed.name) if fixed is not None else None
+    positions = timeline["__p"].to_numpy()
     out = []
-    for hyp, idx in keys.groupby(keys, sort=False).groups.items():
-        fin = done[done.index.isin(idx)]
-        first = int(place[idx].min())
-        best = fin.loc[(fin[name] * sign).idxmax()] if len(fin) else None
+    for hyp, count in n_runs.items():
+        first = int(first_place[hyp])
+        best = done.loc[best_at[hyp]] if hyp in best_at.index else None
         if fixed is not None:
-            base = None if fixed.name in idx else fixed
+            base = None if own_key == hyp else fixed
         else:
-            k = int(np.searchsorted(timeline["__p"].to_numpy(), first))
+            k = int(np.searchsorted(positions, first))
             base = timeline.iloc[leader[k - 1]] if k else None
-        if fixed is not None and fixed.name in idx:
+        if fixed is not None and own_key == hyp:
             verdict = "baseline"
         elif best is None:
             verdict = "too few runs"
@@ -629,8 +646,8 @@ def hypotheses_frame(df: Any, schema: Schema) -> Any:
             verdict = "no baseline"
         else:
             verdict = "supported" if (best[name] - base[name]) * sign > 0 else "not supported"
-        first_t = start[idx].min()
-        out.append({"hypothesis": str(hyp), "runs": len(idx), "finished": len(fin),
+        first_t = first_time[hyp]
+        out.append({"hypothesis": str(hyp), "runs": int(count), "finished": int(n_done.get(hyp, 0)),
                     "first run": None if pd.isna(first_t) else first_t,
                     f"best {name}": best[name] if best is not None else None,
                     "best run": best.get("run_id") if best is not None else None,
@@ -651,7 +668,8 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     fmt = _column_format(schema, name, df[name]) if name in df.columns else None
     formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, fmt, None]
     if rows:
-        ids = short_ids([str(v) for v in df["run_id"].dropna()]) if "run_id" in df.columns else {}
+        named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
+        ids = short_ids(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
         for r in rows:
             r[5] = ids.get(str(r[5]), r[5]) if r[5] is not None else None
             r[7] = ids.get(str(r[7]), r[7]) if r[7] is not None else None
