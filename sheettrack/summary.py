@@ -675,6 +675,7 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
             r[7] = ids.get(str(r[7]), r[7]) if r[7] is not None else None
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
         _width(h, [r[i + 1] for r in rows]) for i, h in enumerate(header[1:])]
+    widths[3] = 17.0  # a date and time as the format shows it, not as Python prints it
     title = (f"Hypotheses: best finished {name} against the baseline (the run tagged baseline, else the "
              f"best finished run logged before the hypothesis's first run)")
     return SheetSpec(name=HYPOTHESES, kind="hypotheses", title=title, header=header, rows=rows,
