@@ -32,11 +32,6 @@ BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
 ZOOMED = "axis zoomed to the data"
 #: The statuses in the order the Overview lists them (others follow, alphabetically).
 STATUSES = ("finished", "interrupted", "failed")
-#: How the Hypotheses sheet judges (also its title row and docs/workbook.md).
-HYPOTHESIS_RULE = ("each hypothesis is compared with its baseline: the run tagged baseline=true when "
-                   "there is one, else the best finished run logged before the hypothesis's first "
-                   "run; supported when its best finished run beats the baseline, too few runs "
-                   "when it has no finished run with a value")
 TITLE_ROW = 1
 HEADER_ROW = 2
 FIRST_DATA_ROW = 3
@@ -585,8 +580,9 @@ def _truthy(series: Any) -> Any:
 
 def hypotheses_frame(df: Any, schema: Schema) -> Any:
     """One row per hypothesis, in the order first tried: its runs, finished runs, best
-    primary metric, the baseline it is compared with, the change and the verdict (see
-    ``HYPOTHESIS_RULE``)."""
+    primary metric, the baseline it is compared with, the change and the verdict. The
+    baseline is the run tagged ``baseline`` (true) when there is one, else the best finished
+    run logged before the hypothesis's first run (docs/workbook.md states the rule)."""
     import pandas as pd
 
     name, goal = _metric(schema, None)

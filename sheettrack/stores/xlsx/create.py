@@ -1,6 +1,7 @@
 """A new workbook, laid out once with openpyxl: the Runs sheet as an Excel Table under a
-frozen header, with widths, number formats and drop-downs, and the Schema sheet documenting
-every column. Every later write edits the package part by part instead."""
+frozen header, its columns in reading order (data and provenance in a collapsed outline), with
+widths, number formats, drop-downs and a print setup, and the Schema sheet documenting every
+column. Every later write edits the package part by part instead."""
 
 from __future__ import annotations
 
@@ -10,13 +11,11 @@ from typing import Any
 from ...cells import col_letter
 from ...errors import TemplateError
 from ...schema import Column, Schema
+from ...summary import BOOL_FORMAT
 from ..rows import collapsed_span, reading_order
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 from .parts import PROP_CHUNK, PROP_PREFIX
 from .tables import table_name
-
-#: Booleans read TRUE/FALSE in every reader (LibreOffice shows a bare boolean cell as 0/1).
-BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
 
 
 def _width(col: Column) -> float:
