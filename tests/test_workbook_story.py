@@ -147,3 +147,20 @@ def test_a_new_runs_sheet_is_laid_out_for_reading_and_printing(tmp_book: Path, l
     # the Runs rows are read back in full whatever the column order
     df = sheettrack.load(tmp_book)
     assert list(df["accuracy"])[:3] == [0.93, 0.91, 0.94]
+
+
+def test_a_template_summary_can_count_every_run_whatever_its_status(tmp_path: Path) -> None:
+    from sheettrack.errors import TemplateError
+    from sheettrack.schema import load_template
+
+    base = load_template("classification").to_dict()
+    base["summaries"] = [{"name": "Every run", "index": ["model"], "values": ["accuracy"],
+                          "aggfunc": ["count"], "runs": "all"}]
+    book = tmp_path / "all.xlsx"
+    sheettrack.init(book, base)
+    write_records(book, [_run(0, "mlp", H1, 0.9), _run(1, "mlp", H1, 0.4, "interrupted")], base)
+    sheettrack.summarize(book)
+    title, rows = _table(book, "Every run")
+    assert "(2 runs" in title and rows[0]["accuracy count"] == 2
+    with pytest.raises(TemplateError, match="'runs' must be one of finished, all"):
+        load_template({**base, "summaries": [{**base["summaries"][0], "runs": "some"}]})
