@@ -164,3 +164,27 @@ def test_a_template_summary_can_count_every_run_whatever_its_status(tmp_path: Pa
     assert "(2 runs" in title and rows[0]["accuracy count"] == 2
     with pytest.raises(TemplateError, match="'runs' must be one of finished, all"):
         load_template({**base, "summaries": [{**base["summaries"][0], "runs": "some"}]})
+
+
+def _view(path: Path) -> tuple[int, list[str]]:
+    xml = zip_members(path)["xl/workbook.xml"]
+    active = int(re.search(rb'activeTab="(\d+)"', xml).group(1)) if b"activeTab=" in xml else 0
+    return active, [s.decode() for s in re.findall(rb'<sheet name="([^"]+)"', xml)]
+
+
+def test_the_workbook_opens_on_the_overview_unless_a_person_picked_a_tab(tmp_book: Path, tmp_path: Path) -> None:
+    import openpyxl
+
+    sheettrack.summarize(_lecture(tmp_book))
+    active, names = _view(tmp_book)
+    assert names[active] == "Overview"
+    assert openpyxl.load_workbook(tmp_book).active.title == "Overview"
+    # a person opened Runs and saved: the workbook keeps opening where they left it
+    theirs = _lecture(tmp_path / "theirs.xlsx")
+    wb = openpyxl.load_workbook(theirs)
+    wb.active = wb["Schema"]
+    wb["Schema"].sheet_view.tabSelected = True
+    wb.save(theirs)
+    sheettrack.summarize(theirs)
+    active, names = _view(theirs)
+    assert names[active] == "Schema" and names[0] == "Overview"

@@ -64,6 +64,7 @@ def build_workbook(schema: Schema) -> bytes:
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
     ws.add_table(table)
     ws.freeze_panes = "A2"
+    ws.sheet_view.tabSelected = False  # no tab is picked yet: summarize can open on the Overview
     print_setup(ws, "1:1")
     for i, col in enumerate(columns):
         letter = col_letter(i)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -259,11 +260,12 @@ PRINT_TITLES = "_xlnm.Print_Titles"
 
 def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], rids: dict[str, str],
                   remove: list[str], marked: set[str], lead: Sequence[str] = (),
-                  titles: dict[str, str] | None = None) -> tuple[bytes, list[str]]:
+                  titles: dict[str, str] | None = None, open_first: bool = False) -> tuple[bytes, list[str]]:
     """The workbook part with sheets added and removed, and the marker names of sheettrack's
     sheets; sheet-level names of other sheets follow their sheet's new position. The sheets
     named in ``lead`` move to the front in that order (the others keep their order);
-    ``titles`` gives sheets their rows repeated on every printed page (``$1:$2``)."""
+    ``titles`` gives sheets their rows repeated on every printed page (``$1:$2``);
+    ``open_first`` makes the first tab the one the workbook opens on."""
     root = re.search(rb"<(?:\w+:)?workbook\b[^>]*>", xml)
     rp = rel_prefix(root.group(0) if root else b"")
     tags = list(SHEET_TAG.finditer(xml))
@@ -331,8 +333,8 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
         def clamp(m: re.Match) -> bytes:
             value = int(m.group(2))
             moved = names[value] if value < len(names) else None
-            if first and m.group(1) == b"firstSheet":  # the tab bar shows the leading tabs
-                return b'firstSheet="0"'
+            if first and (m.group(1) == b"firstSheet" or open_first):  # show the leading tabs
+                return m.group(1) + b'="0"'
             return m.group(1) + b'="%d"' % (new_index.get(moved, 0) if moved else 0)
 
         out = re.sub(rb'(activeTab|firstSheet)="(\d+)"', clamp, out)
@@ -392,6 +394,21 @@ def built_sheets(wb: Workbook) -> set[str]:
     return out
 
 
+def tab_selected(wb: Workbook, part: str, probe: int = 65536) -> bool:
+    """Whether worksheet ``part`` is a selected tab (a person left it open when saving): read
+    from the first compressed bytes only, as the sheet view comes before the cells."""
+    e = wb.pkg.by_name.get(part)
+    if e is None:
+        return False
+    raw = bytes(wb.pkg.raw_member(part)[:probe])
+    try:
+        head = raw if e.method == 0 else zlib.decompressobj(-15).decompress(raw)
+    except zlib.error:
+        return False
+    head = head.split(b"<sheetData", 1)[0].split(b":sheetData", 1)[0]
+    return re.search(rb'tabSelected="(1|true)"', head) is not None
+
+
 def free_name(taken: set[str], pattern: str) -> str:
     """The first part name ``pattern`` (with ``{}`` for a number) not in ``taken`` (then taken)."""
     n = 1
@@ -405,18 +422,18 @@ def free_name(taken: set[str], pattern: str) -> str:
 def sheet_list_edits(wb: Workbook, current: Callable[[str], bytes], new_sheets: list[tuple[str, str]],
                      content: dict[str, str], marked: set[str], remove: list[str] | tuple = (),
                      drop: set[str] | frozenset[str] = frozenset(), lead: Sequence[str] = (),
-                     titles: dict[str, str] | None = None) -> dict[str, bytes]:
+                     titles: dict[str, str] | None = None, open_first: bool = False) -> dict[str, bytes]:
     """The package-level parts rewritten when ``new_sheets`` ((name, part)) are added at the
     end and the sheets in ``remove`` go: content types (``content`` maps added parts to
     their types, ``drop`` lists parts going), the workbook's relationships, the workbook
     part (``marked`` names the sheets to mark as built) and the titles in docProps/app.xml.
-    ``current`` gives a part's bytes as this write has them so far; ``lead`` and ``titles``
-    as ``workbook_xml`` takes them."""
+    ``current`` gives a part's bytes as this write has them so far; ``lead``, ``titles`` and
+    ``open_first`` as ``workbook_xml`` takes them."""
     parts = {"[Content_Types].xml": content_types(current("[Content_Types].xml"), content, set(drop))}
     wrp = rels_part(wb.workbook_part)
     parts[wrp], rids = workbook_rels(current(wrp), wb, new_sheets, list(remove))
     parts[wb.workbook_part], order = workbook_xml(current(wb.workbook_part), wb, new_sheets, rids,
-                                                  list(remove), marked, lead, titles)
+                                                  list(remove), marked, lead, titles, open_first)
     if wb.pkg.has("docProps/app.xml"):
         parts["docProps/app.xml"] = app_xml(current("docProps/app.xml"), order)
     return parts

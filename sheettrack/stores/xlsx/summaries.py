@@ -30,6 +30,7 @@ from .parts import (
     rels_part,
     resolve,
     sheet_list_edits,
+    tab_selected,
 )
 from .styles import Styles
 from .worksheet import PAGE_FOOTER, PAGE_SETUP, cell_xml, column_xml
@@ -456,7 +457,11 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
     edits.removed = list(remove)
 
     edits.parts[wb.styles_part or "xl/styles.xml"] = st.styles.xml or styles_xml
+    lead = [s.name for s in specs if s.lead]
+    # open on the Overview unless a person left another tab selected (Excel would group them)
+    open_first = bool(lead) and not any(tab_selected(wb, part) for name, part in wb.sheets.items()
+                                        if name not in ours and name not in by_name)
     edits.parts.update(sheet_list_edits(wb, pkg.read, new_sheets, content, ours | set(by_name), remove,
-                                        edits.drop, lead=[s.name for s in specs if s.lead],
+                                        edits.drop, lead=lead, open_first=open_first,
                                         titles={s.name: f"${TITLE_ROW}:${HEADER_ROW}" for s in specs}))
     return edits
