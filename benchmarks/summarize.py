@@ -20,7 +20,8 @@ For each size N (default 50,000 rows; ``--quick``: 5,000):
 4. Correctness: python-calamine reads every summary sheet of both workbooks, and the values
    must be the same (titles aside), so a fast but wrong workbook cannot pass.
 
-Target (PASS/FAIL): summarize at 50,000 rows takes <= 3 s including the read and the write.
+Target (PASS/FAIL): summarize at 50,000 rows takes <= 2 s including the read and the write, with
+the Overview and Hypotheses sheets built.
 With ``--quick`` the target is checked at the largest size measured, and the output says so.
 
 Usage::
@@ -46,7 +47,7 @@ from typing import Any
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parent.parent
 TARGET_ROWS = 50_000
-TARGET_S = 3.0
+TARGET_S = 2.0
 DEFAULT_SIZES = (50_000,)
 QUICK_SIZES = (5_000,)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
-import re
 from typing import Any
 
 from .schema import Schema
-from .summary import FIRST_DATA_ROW, ChartSpec, SheetSpec
+from .summary import FIRST_DATA_ROW, ChartSpec, SheetSpec, format_value
 
 PALETTE = ("#305496", "#ed7d31", "#70ad47", "#ffc000", "#5b9bd5", "#a5a5a5", "#7030a0", "#c00000")
 MAX_LINE_POINTS = 2000
@@ -36,28 +35,6 @@ svg{display:block;margin:8px 0 18px;background:#fff}
 svg text{font-family:inherit;font-size:11px;fill:#1f2933}
 svg .title{font-size:14px;font-weight:700;fill:#1f3864}
 """
-
-
-def format_value(value: Any, fmt: str | None) -> str:
-    """A cell's value as the sheet shows it with Excel number format ``fmt``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, (int, float)):
-        if fmt:
-            m = re.fullmatch(r"0(?:\.(0+))?(%?)", fmt.replace("#,##", ""))
-            if m:
-                decimals = len(m.group(1) or "")
-                if m.group(2):
-                    return f"{value * 100:.{decimals}f}%"
-                return f"{value:,.{decimals}f}" if "#,##" in fmt else f"{value:.{decimals}f}"
-        if isinstance(value, int):
-            return str(value)
-        return f"{value:.6g}"
-    return str(value)
 
 
 def _num(v: Any) -> float | None:
@@ -84,9 +61,13 @@ def table_html(spec: SheetSpec, limit: int | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in spec.header)
     rows = []
     for i, row in enumerate(spec.rows[:limit] if limit else spec.rows):
+        if i in spec.subheads:  # a table inside the sheet (the Overview's top five)
+            rows.append("<tr>" + "".join(f"<th>{html.escape(format_value(v, None))}</th>" for v in row) + "</tr>")
+            continue
         cells = []
         for c, v in enumerate(row):
             fmt = spec.formats[c] if c < len(spec.formats) else None
+            fmt = spec.cell_formats.get((i, c), fmt)
             cls = ["num"] if _num(v) is not None else []
             if i in best.get(c, ()):
                 cls.append("best")
@@ -209,7 +190,7 @@ def html_report(schema: Schema, df: Any, sheets: list[SheetSpec], title: str) ->
         body.append(f"<h2>{html.escape(spec.name)}</h2>")
         body.append(f'<p class="caption">{html.escape(spec.title)}</p>')
         body.append(table_html(spec))
-        for chart in spec.charts:
+        for chart in spec.charts if spec.kind != "overview" else []:  # the Overview's repeats a pivot's
             body.append(chart_svg(chart, specs))
     if len(sheets) == 0:
         body.append("<p>No summaries are defined and the template has no primary metric.</p>")

@@ -16,7 +16,8 @@ from .schema import Schema, Summary
 
 Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
 
-LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes")
+LEADERBOARD_COLUMNS = ("run_id", "status", "started_at", "data_hash", "git_commit", "git_dirty", "notes",
+                       "hypothesis", "baseline")
 EXPORT_FORMATS = ("csv", "markdown", "html", "parquet")
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
                                columns=_names(columns) if columns else None, where=where, name=name,
                                schema=schema_of(target, credentials=credentials))]
     schema, df, store = _frame(target, adhoc, json_text=True, credentials=credentials)  # JSON cells are shown as text anyway
+    pm = schema.primary_metric
+    if adhoc is None and pm is not None and (pm.name not in df.columns or df[pm.name].isna().all()):
+        import warnings
+
+        warnings.warn(f"summarize: the primary metric {pm.name!r} has no value in any run, so no run is "
+                      f"ranked (no Overview, Leaderboard or Hypotheses); log {pm.name!r}, or map a search's "
+                      f"score onto it", UserWarning, stacklevel=2)
     sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
     if not sheets:
         raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,17 @@ from .errors import TemplateError, ValidationError
 from .metrics import goal_of
 from .schema import Schema, Summary, check_sheet_name
 
+OVERVIEW = "Overview"
 LEADERBOARD = "Leaderboard"
+HYPOTHESES = "Hypotheses"
 PROGRESS = "Progress"
-RESERVED = (LEADERBOARD.lower(), PROGRESS.lower(), "schema")
+RESERVED = (OVERVIEW.lower(), LEADERBOARD.lower(), HYPOTHESES.lower(), PROGRESS.lower(), "schema")
+#: Booleans read TRUE/FALSE in every reader (LibreOffice shows a bare boolean cell as 0/1).
+BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
+#: A zooming value axis says so in its title: the reader must not read gaps as ratios.
+ZOOMED = "axis zoomed to the data"
+#: The statuses in the order the Overview lists them (others follow, alphabetically).
+STATUSES = ("finished", "interrupted", "failed")
 TITLE_ROW = 1
 HEADER_ROW = 2
 FIRST_DATA_ROW = 3
@@ -59,7 +68,8 @@ class ChartSpec:
     """A native chart: kind (bar or line), title, categories and series, and where it sits.
 
     ``anchor`` is the top-left cell (0-based column, 1-based row) on the sheet that holds
-    the chart; ``width`` and ``height`` are in columns and rows.
+    the chart; ``width`` and ``height`` are in columns and rows. ``zero_based`` pins the
+    value axis's minimum at 0 (bar charts: a bar's length is its value).
     """
 
     kind: str
@@ -72,6 +82,7 @@ class ChartSpec:
     y_title: str | None = None
     y_format: str | None = None
     x_title: str | None = None
+    zero_based: bool = False
 
 
 @dataclass
@@ -82,6 +93,11 @@ class SheetSpec:
     number format per column (None for General); ``best`` maps a column index to ``max`` or
     ``min``: its best value is highlighted. The panes are frozen below the header and right of
     the first ``freeze_cols`` columns.
+
+    ``lead`` sheets go first among the tabs, in the order written (Overview, Leaderboard, ...);
+    ``cell_formats`` overrides the column's format for single cells ((row index, column));
+    ``subheads`` are row indices styled as headers (a table inside the sheet); ``one_page``
+    prints the sheet on a single page instead of fitting only its width.
     """
 
     name: str
@@ -94,6 +110,10 @@ class SheetSpec:
     freeze_cols: int = 0
     widths: list[float] = field(default_factory=list)
     charts: list[ChartSpec] = field(default_factory=list)
+    lead: bool = False
+    cell_formats: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    subheads: list[int] = field(default_factory=list)
+    one_page: bool = False
 
     @property
     def last_row(self) -> int:
@@ -260,8 +280,10 @@ def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) 
     if summary.name.lower() in RESERVED or summary.name.lower() == schema.sheet.lower():
         raise TemplateError(f"summary {summary.name!r}: that sheet name is taken by sheettrack's "
                             f"{summary.name} sheet; choose another name")
-    table = pivot_frame(df, summary, schema)
-    n_runs = len(_query(df, summary.where, summary.name))
+    counted = df if summary.runs == "all" else finished_runs(df)
+    table = pivot_frame(counted, summary, schema)
+    n_runs = len(_query(counted, summary.where, summary.name))
+    which = "" if summary.runs == "all" else "finished "
     keys = list(summary.index)
     header = [str(c) for c in table.columns]
     formats: list[str | None] = []
@@ -283,10 +305,10 @@ def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) 
     rows = frame_rows(table)
     by = ", ".join(keys) + (f" and {', '.join(summary.columns)}" if summary.columns else "")
     title = (f"{summary.name}: {', '.join(summary.aggfunc)} of {', '.join(summary.values)} by {by}"
-             f"{f' where {summary.where}' if summary.where else ''} ({n_runs} runs; built by "
+             f"{f' where {summary.where}' if summary.where else ''} ({n_runs} {which}runs; built by "
              f"sheettrack {_stamp(now)})")
     spec = SheetSpec(name=summary.name, kind="summary", title=title, header=header, rows=rows,
-                     formats=formats, best=best, freeze_cols=len(keys),
+                     formats=formats, best=best, freeze_cols=len(keys), lead=True,
                      widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
     if rows and metric_cols:
         spec.charts.append(ChartSpec(
@@ -294,7 +316,7 @@ def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) 
             categories=CellRange(summary.name, 0, FIRST_DATA_ROW, len(keys) - 1, spec.last_row),
             series=[Series(header[i], spec.column_range(i)) for i in metric_cols],
             anchor=(len(header) + 1, HEADER_ROW), y_title=chart_value, x_title=by,
-            y_format=formats[metric_cols[0]]))
+            y_format=formats[metric_cols[0]], zero_based=True))
     return spec
 
 
@@ -318,7 +340,8 @@ def _metric(schema: Schema, metric: str | None) -> tuple[str, str]:
     return metric, goal_of(metric, schema)
 
 
-def _finished(df: Any) -> Any:
+def finished_runs(df: Any) -> Any:
+    """The runs whose status is finished (a run with no status counts as finished)."""
     if "status" in df.columns:
         return df[df["status"].astype("string").fillna("finished") == "finished"]
     return df
@@ -334,7 +357,7 @@ def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int
         raise ValidationError(f"metric {name!r} is not a column of the runs")
     if not (pd.api.types.is_numeric_dtype(df[name]) and not pd.api.types.is_bool_dtype(df[name])):
         raise ValidationError(f"metric {name!r} holds {df[name].dtype} values, not numbers")
-    runs = _finished(df)
+    runs = finished_runs(df)
     runs = runs[runs[name].notna()]
     ranked = runs.sort_values(name, ascending=goal == "min", kind="stable").head(n)
     params = [c.name for c in schema.columns if c.group == "params" and c.name in ranked.columns
@@ -352,7 +375,7 @@ def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int
 def progress_frame(df: Any, schema: Schema, metric: str | None = None) -> Any:
     """Finished runs in time order with ``metric`` and the best value so far."""
     name, goal = _metric(schema, metric)
-    runs = _finished(df)
+    runs = finished_runs(df)
     runs = runs[runs[name].notna()] if name in runs.columns else runs.iloc[0:0]
     if "started_at" in runs.columns:
         runs = runs.sort_values("started_at", kind="stable")
@@ -377,9 +400,16 @@ def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
     title = (f"Leaderboard: top {len(rows)} finished runs by {name} ({'higher' if goal == 'max' else 'lower'} "
              f"is better; built by sheettrack {_stamp(now)})")
     spec = SheetSpec(name=LEADERBOARD, kind="leaderboard", title=title, header=header, rows=rows,
-                     formats=formats, best=best, freeze_cols=2 if "run_id" in header else 1,
+                     formats=formats, best=best, lead=True, freeze_cols=2 if "run_id" in header else 1,
                      widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
     spec.widths[0] = 6.0
+    if "git_commit" in header:  # a short commit, as git shows it: the page has room for the metrics
+        c = header.index("git_commit")
+        for row in rows:
+            row[c] = row[c][:10] if isinstance(row[c], str) else row[c]
+        spec.widths[c] = 12.0
+    if "notes" in header:
+        spec.widths[header.index("notes")] = min(spec.widths[header.index("notes")], 30.0)
     if progress is not None and progress.rows:
         m = progress.header.index(name)
         spec.charts.append(ChartSpec(
@@ -387,7 +417,8 @@ def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
             categories=progress.column_range(0),
             series=[Series(progress.header[m], progress.column_range(m)),
                     Series(progress.header[m + 1], progress.column_range(m + 1))],
-            anchor=(0, spec.last_row + 3), width=10, height=18, y_title=name, x_title="run (in time order)",
+            anchor=(0, spec.last_row + 3), width=10, height=18, y_title=f"{name} ({ZOOMED})",
+            x_title="run (in time order)",
             y_format=progress.formats[m]))
     return spec
 
@@ -404,7 +435,7 @@ def progress_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     title = (f"Progress: {name} of {len(rows)} finished runs in time order, with the best so far "
              f"(built by sheettrack {_stamp(now)})")
     return SheetSpec(name=PROGRESS, kind="progress", title=title, header=header, rows=rows,
-                     formats=formats, best={header.index(name): goal}, freeze_cols=1,
+                     formats=formats, best={header.index(name): goal}, freeze_cols=1, lead=True,
                      widths=[6.0] + [_width(h, [r[i] for r in rows[:200]]) for i, h in
                                      enumerate(header) if i > 0])
 
@@ -415,7 +446,236 @@ def _column_format(schema: Schema, name: str, series: Any) -> str | None:
         return col.number_format
     if col is not None and col.type == "datetime":
         return "yyyy-mm-dd hh:mm:ss"
+    if col is not None and col.type == "bool":
+        return BOOL_FORMAT
     return _fmt_for(schema, name, None, series) if col is not None and col.type in ("int", "float") else None
+
+
+# -- the overview and the hypotheses ------------------------------------------------------------
+
+def short_ids(ids: list[str], wanted: list[str] | None = None, least: int = 12) -> dict[str, str]:
+    """Each of ``wanted`` (default: every id) cut to the shortest prefix (``least`` characters
+    at minimum) that no other of ``ids`` shares: what ``sheettrack show`` and ``compare``
+    accept. Neighbours in sorted order are the only ids that can share a longer prefix."""
+    import numpy as np
+
+    unique = np.unique(np.asarray(ids, dtype=object))
+    out: dict[str, str] = {}
+    for rid in dict.fromkeys(ids if wanted is None else wanted):
+        i = int(np.searchsorted(unique, rid))
+        n = least
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(unique) and unique[j] != rid:
+                other = str(unique[j])
+                common = next((k for k, (a, b) in enumerate(zip(rid, other)) if a != b),
+                              min(len(rid), len(other)))
+                n = max(n, common + 1)
+        out[rid] = rid[:n]
+    return out
+
+
+def format_value(value: Any, fmt: str | None) -> str:
+    """A cell's value as the sheet shows it with Excel number format ``fmt`` (the Overview's
+    sentences and the HTML report write numbers as the workbook shows them)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, (int, float)):
+        if fmt:
+            m = re.fullmatch(r"0(?:\.(0+))?(%?)", fmt.replace("#,##", ""))
+            if m:
+                decimals = len(m.group(1) or "")
+                if m.group(2):
+                    return f"{value * 100:.{decimals}f}%"
+                return f"{value:,.{decimals}f}" if "#,##" in fmt else f"{value:.{decimals}f}"
+        if isinstance(value, int):
+            return str(value)
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _key_params(ranked: Any, schema: Schema, limit: int) -> list[str]:
+    """Params that tell the top runs apart: the ones that vary first, then the ones set."""
+    names = [c.name for c in schema.columns if c.group == "params" and c.name in ranked.columns
+             and ranked[c.name].notna().any()]
+    varying = [n for n in names if ranked[n].astype("string").nunique(dropna=False) > 1]
+    return (varying + [n for n in names if n not in varying])[:limit]
+
+
+def _status_counts(df: Any) -> list[tuple[str, int]]:
+    if "status" not in df.columns:
+        return [("finished", len(df))]
+    counts = df["status"].astype("string").fillna("finished").value_counts()
+    order = [s for s in STATUSES if s in counts.index] + sorted(str(s) for s in counts.index if s not in STATUSES)
+    return [(s, int(counts[s])) for s in order]
+
+
+def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec | None = None,
+                   top: int = 5) -> SheetSpec:
+    """The Overview: what the workbook tracks, runs by status, the best run and the top
+    five by the primary metric, and the main chart; laid out to print on one landscape page."""
+    name, goal = _metric(schema, None)
+    fmt = _column_format(schema, name, df[name]) if name in df.columns else None
+    ranked = leaderboard_frame(df, schema, None, top)
+    ids = (short_ids(df["run_id"].dropna().astype(str).tolist(), ranked["run_id"].dropna().astype(str).tolist())
+           if "run_id" in df.columns and "run_id" in ranked.columns else {})
+    params = _key_params(ranked, schema, 3)
+    rows: list[list[Any]] = [
+        ["template", f"{schema.name}" + (f": {schema.description}" if schema.description else "")],
+        ["primary metric", f"{name} ({'higher' if goal == 'max' else 'lower'} is better)"],
+        ["runs", len(df)],
+    ]
+    rows += [[f"  {status}", n] for status, n in _status_counts(df)]
+    if len(ranked):
+        b = ranked.iloc[0]
+        bits = ", ".join(f"{p}={_plain_text(b[p])}" for p in params if not _missing(b[p]))
+        when = b["started_at"].strftime("%Y-%m-%d") if "started_at" in ranked and not _missing(b["started_at"]) else ""
+        commit = str(b["git_commit"])[:8] if "git_commit" in ranked and not _missing(b["git_commit"]) else ""
+        text = (f"{ids.get(str(b.get('run_id')), b.get('run_id', ''))}: {name} {format_value(b[name], fmt)}"
+                + (f" ({bits})" if bits else "") + (f", {when}" if when else "")
+                + (f", commit {commit}" if commit else ""))
+        rows.append(["best run", text])
+    rows.append([])
+    header = ["rank", "run", name, *params, "started", "commit"]
+    cell_formats: dict[tuple[int, int], str | None] = {}
+    rows.append([f"top {min(top, len(ranked))} finished runs by {name}"])
+    subheads = [len(rows)]
+    rows.append(header)
+    for i in range(len(ranked)):
+        r = ranked.iloc[i]
+        row = [i + 1, ids.get(str(r.get("run_id")), r.get("run_id")), cell_value(r[name]),
+               *[_plain_text(r[p]) for p in params],
+               cell_value(r["started_at"]) if "started_at" in ranked else None,
+               str(r["git_commit"])[:8] if "git_commit" in ranked and not _missing(r["git_commit"]) else None]
+        cell_formats[(len(rows), 2)] = fmt
+        cell_formats[(len(rows), len(header) - 2)] = "yyyy-mm-dd hh:mm"
+        rows.append(row)
+    widths = [16.0, 16.0, 12.0] + [14.0] * len(params) + [17.0, 10.0]
+    spec = SheetSpec(name=OVERVIEW, kind="overview",
+                     title=f"Overview: {schema.name} runs, ranked by {name} (built by sheettrack {_stamp(now)})",
+                     header=["about", "value"], rows=rows, formats=[None] * len(widths), widths=widths,
+                     lead=True, cell_formats=cell_formats, subheads=subheads, one_page=True)
+    if chart is not None:
+        spec.charts.append(ChartSpec(kind=chart.kind, title=chart.title, categories=chart.categories,
+                                     series=chart.series, anchor=(len(widths) + 1, HEADER_ROW), width=8,
+                                     height=max(16, spec.last_row - 1), y_title=chart.y_title,
+                                     y_format=chart.y_format, x_title=chart.x_title,
+                                     zero_based=chart.zero_based))
+    return spec
+
+
+def _plain_text(v: Any) -> Any:
+    v = cell_value(v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _truthy(series: Any) -> Any:
+    return series.astype("string").str.strip().str.lower().isin(("true", "1", "1.0", "yes"))
+
+
+def hypotheses_frame(df: Any, schema: Schema) -> Any:
+    """One row per hypothesis, in the order first tried: its runs, finished runs, best
+    primary metric, the baseline it is compared with, the change and the verdict. The
+    baseline is the run tagged ``baseline`` (true) when there is one, else the best finished
+    run logged before the hypothesis's first run (docs/workbook.md states the rule)."""
+    import pandas as pd
+
+    name, goal = _metric(schema, None)
+    columns = ["hypothesis", "runs", "finished", "first run", f"best {name}", "best run",
+               f"baseline {name}", "baseline run", "change", "verdict"]
+    if "hypothesis" not in df.columns or name not in df.columns:
+        return pd.DataFrame(columns=columns)
+    runs = df[df["hypothesis"].notna() & (df["hypothesis"].astype("string").str.strip() != "")]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    import numpy as np
+
+    start = (pd.to_datetime(df["started_at"], utc=True, errors="coerce") if "started_at" in df.columns
+             else pd.Series(pd.NaT, index=df.index))
+    # each run's place in time (started_at, then the order logged; no start time sorts last)
+    stamps = start.to_numpy(dtype="datetime64[ns]").astype("int64")
+    stamps = np.where(start.isna().to_numpy(), np.iinfo("int64").max, stamps)
+    ranks = np.empty(len(df), dtype="int64")
+    ranks[np.lexsort((np.arange(len(df)), stamps))] = np.arange(len(df))
+    place = pd.Series(ranks, index=df.index)
+    done = finished_runs(df)
+    done = done[done[name].notna()]
+    sign = 1.0 if goal == "max" else -1.0
+    tagged = done[_truthy(done["baseline"])] if "baseline" in done.columns else done.iloc[0:0]
+    fixed = tagged.loc[(tagged[name] * sign).idxmax()] if len(tagged) else None
+    # the best finished run up to each place in time: "the best run logged before" is a lookup
+    timeline = done.assign(__p=place[done.index]).sort_values("__p", kind="stable")
+    score = (timeline[name].astype("float64") * sign).to_numpy()
+    leader = np.zeros(len(score), dtype="int64")
+    for i in range(1, len(score)):
+        leader[i] = i if score[i] > score[leader[i - 1]] else leader[i - 1]
+    keys = runs["hypothesis"].astype("string").str.strip()
+    # per hypothesis, in whole-column operations: a loop over 50,000 runs per group is not
+    n_runs = keys.value_counts(sort=False)
+    first_place = place[keys.index].groupby(keys).min()
+    first_time = start[keys.index].groupby(keys).min()
+    mine = done[done.index.isin(keys.index)]
+    fin_keys = keys[mine.index]
+    n_done = fin_keys.value_counts(sort=False)
+    best_at = (mine[name].astype("float64") * sign).groupby(fin_keys).idxmax()
+    own_key = keys.get(fixed.name) if fixed is not None else None
+    positions = timeline["__p"].to_numpy()
+    out = []
+    for hyp, count in n_runs.items():
+        first = int(first_place[hyp])
+        best = done.loc[best_at[hyp]] if hyp in best_at.index else None
+        if fixed is not None:
+            base = None if own_key == hyp else fixed
+        else:
+            k = int(np.searchsorted(positions, first))
+            base = timeline.iloc[leader[k - 1]] if k else None
+        if fixed is not None and own_key == hyp:
+            verdict = "baseline"
+        elif best is None:
+            verdict = "too few runs"
+        elif base is None:
+            verdict = "no baseline"
+        else:
+            verdict = "supported" if (best[name] - base[name]) * sign > 0 else "not supported"
+        first_t = first_time[hyp]
+        out.append({"hypothesis": str(hyp), "runs": int(count), "finished": int(n_done.get(hyp, 0)),
+                    "first run": None if pd.isna(first_t) else first_t,
+                    f"best {name}": best[name] if best is not None else None,
+                    "best run": best.get("run_id") if best is not None else None,
+                    f"baseline {name}": base[name] if base is not None else None,
+                    "baseline run": base.get("run_id") if base is not None else None,
+                    "change": (best[name] - base[name]) if best is not None and base is not None else None,
+                    "verdict": verdict, "__first": first})
+    frame = pd.DataFrame(out, columns=columns + ["__first"]).sort_values("__first", kind="stable")
+    return frame.drop(columns="__first").reset_index(drop=True)
+
+
+def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
+    """The Hypotheses sheet: did each hypothesis hold? The rule is stated in its title."""
+    name, goal = _metric(schema, None)
+    table = hypotheses_frame(df, schema)
+    header = [str(c) for c in table.columns]
+    rows = frame_rows(table)
+    fmt = _column_format(schema, name, df[name]) if name in df.columns else None
+    formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, fmt, None]
+    if rows:
+        named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
+        ids = short_ids(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
+        for r in rows:
+            r[5] = ids.get(str(r[5]), r[5]) if r[5] is not None else None
+            r[7] = ids.get(str(r[7]), r[7]) if r[7] is not None else None
+    widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
+        _width(h, [r[i + 1] for r in rows]) for i, h in enumerate(header[1:])]
+    widths[3] = 17.0  # a date and time as the format shows it, not as Python prints it
+    title = (f"Hypotheses: best finished {name} against the baseline (the run tagged baseline, else the "
+             f"best finished run logged before the hypothesis's first run)")
+    return SheetSpec(name=HYPOTHESES, kind="hypotheses", title=title, header=header, rows=rows,
+                     formats=formats, freeze_cols=1, widths=widths, lead=True)
 
 
 # -- everything summarize builds -------------------------------------------------------------
@@ -423,8 +683,9 @@ def _column_format(schema: Schema, name: str, series: Any) -> str | None:
 def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None, *,
                  leaderboard: bool = True, top: int = 10,
                  now: _dt.datetime | None = None) -> list[SheetSpec]:
-    """Every sheet ``summarize`` writes: each pivot, then (when the template has a primary
-    metric with values) the Leaderboard and the Progress sheet behind its chart."""
+    """Every sheet ``summarize`` writes, in tab order: (when the template has a primary
+    metric with values) the Overview, the Leaderboard and the Hypotheses; each pivot; then
+    the Progress sheet behind the Leaderboard's chart."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
     chosen = schema.summaries if summaries is None else summaries
     seen: set[str] = set()
@@ -432,13 +693,18 @@ def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None
         if s.name.lower() in seen:
             raise TemplateError(f"summary sheet name {s.name!r} is used twice")
         seen.add(s.name.lower())
-    sheets = [summary_sheet(df, s, schema, now) for s in chosen]
+    pivots = [summary_sheet(df, s, schema, now) for s in chosen]
     pm = schema.primary_metric
-    if leaderboard and pm is not None and pm.name in df.columns and df[pm.name].notna().any():
-        progress = progress_sheet(df, schema, now)
-        sheets.append(leaderboard_sheet(df, schema, now, top, progress))
-        sheets.append(progress)
-    return sheets
+    if not (leaderboard and pm is not None and pm.name in df.columns and df[pm.name].notna().any()):
+        if summaries is not None:  # an ad hoc summary keeps its tab where it is
+            for p in pivots:
+                p.lead = False
+        return pivots
+    progress = progress_sheet(df, schema, now)
+    board = leaderboard_sheet(df, schema, now, top, progress)
+    main = next((c for p in pivots for c in p.charts), None) or next(iter(board.charts), None)
+    overview = overview_sheet(df, schema, now, main)
+    return [overview, board, hypotheses_sheet(df, schema, now), *pivots, progress]
 
 
 def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: list[str] | None = None,

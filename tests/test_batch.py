@@ -140,7 +140,7 @@ def test_an_old_workbook_gets_the_sweep_columns_at_the_right(book: Path, libreof
     sheettrack.log_many(book, [{"metrics": {"accuracy": a}} for a in (0.7, 0.9)], sweep_id="s1")
     sheets = libreoffice.csv(book)
     header, *body = sheets["Runs"]
-    assert header[:4] == ["run_id", "started_at", "status", "accuracy"]  # the old columns stay
+    assert header[:4] == ["run_id", "status", "accuracy", "started_at"]  # the old columns stay
     assert header[4:6] == ["sweep_id", "sweep_rank"]  # right of them (then any other late column)
     assert [row[4:6] for row in body] == [["", ""], ["s1", "2"], ["s1", "1"]]
     assert "sweep_rank" in [r[0] for r in sheets["Schema"]]

@@ -45,6 +45,21 @@ def test_demo_builds_a_workbook_of_real_runs(tmp_path: Path, libreoffice: Any,
     assert {r[col["search"]] for r in grid} == {"GridSearchCV"}
     shell = [r for r in rows if r[col["model"]] == "logreg"]
     assert len(shell) == 4 and {r[col["source"]] for r in shell} == {"shell"}
+    import openpyxl
+
+    tabs = openpyxl.load_workbook(tmp_path / "demo.xlsx", read_only=True).sheetnames
+    assert tabs[:6] == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress"]
+    grid_scores = [r[col["accuracy"]] for r in grid]
+    assert all(v.endswith("%") for v in grid_scores)  # the search's score ranks as accuracy
+
+    import pypdf
+
+    reader = pypdf.PdfReader(next(libreoffice._convert(tmp_path / "demo.xlsx", "pdf").glob("*.pdf")))
+    assert len(reader.pages) <= 12  # the stakeholder's printout
+    first = reader.pages[0].extract_text()
+    best = max((r for r in rows if r[col["status"]] == "finished"), key=lambda r: float(r[col["accuracy"]][:-1]))
+    assert "Overview" in first and best[col["run_id"]][:12] in first
+    assert f"accuracy {float(best[col['accuracy']][:-1]):.2f}%" in first
 
 
 def test_demo_refuses_a_target_that_is_not_a_workbook(tmp_path: Path) -> None:

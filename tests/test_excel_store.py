@@ -51,6 +51,7 @@ from sheettrack import (
 from sheettrack.cells import col_letter
 from sheettrack.errors import SchemaMismatchError, SheetNotFoundError
 from sheettrack.schema import Column, Schema
+from sheettrack.stores.rows import reading_order
 from sheettrack.stores.schema_sheet import SCHEMA_HEADER
 from sheettrack.stores.xlsx import journal
 from sheettrack.stores.xlsx import zip as xlsx_zip
@@ -350,7 +351,8 @@ def _dimension(path: Path) -> str | None:
 def test_new_workbook_layout(tmp_book: Path, calamine_rows: Any) -> None:
     assert sheettrack.init(tmp_book, "classification") is True
     schema = sheettrack.load_template("classification")
-    names = schema.names
+    names = [c.name for c in reading_order(list(schema.columns))]  # laid out for reading
+    assert names[:3] == ["run_id", "status", "hypothesis"] and set(names) == set(schema.names)
     assert "xl/tables/table1.xml" in zip_members(tmp_book)
     wb = load_openpyxl(tmp_book)
     assert wb.sheetnames[:2] == ["Runs", "Schema"]
@@ -366,7 +368,7 @@ def test_new_workbook_layout(tmp_book: Path, calamine_rows: Any) -> None:
     doc = calamine_rows(tmp_book, "Schema")
     assert doc[0] == SCHEMA_HEADER
     assert [r[0] for r in doc[1:]] == names
-    assert [r[1] for r in doc[1:]] == [c.type for c in schema.columns]
+    assert [r[1] for r in doc[1:]] == [schema.column(n).type for n in names]
     assert sheettrack.init(tmp_book, "classification") is False
 
 

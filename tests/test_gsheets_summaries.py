@@ -130,3 +130,46 @@ def test_a_spreadsheet_without_its_schema_tab_is_refused(gs):
     gsheets.forget()
     with pytest.raises(StoreError, match="Schema"):
         reports.summarize(gs.target, by="model", values="run_id", agg="count")
+
+
+def test_the_sheet_leads_with_the_overview_and_its_bars_start_at_zero(gs):
+    from tests.sheets_emulator.client import gspread_client
+
+    gspread_client(gs.emu, gs.creds).open_by_key(gs.sid).add_worksheet("My notes", rows=10, cols=3)
+    for _ in range(2):  # a rebuild keeps the order
+        reports.summarize(gs.target)
+        assert tabs(gs) == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress",
+                            "Runs", "Schema", "My notes"]
+    ids = {t: gs.emu.sheet(gs.sid, t)["properties"]["sheetId"] for t in tabs(gs)}
+    bars = [c["spec"]["basicChart"] for t in tabs(gs) for c in gs.emu.sheet(gs.sid, t).get("charts", [])
+            if c["spec"]["basicChart"]["chartType"] == "COLUMN"]
+    assert bars
+    for chart in bars:
+        left = next(a for a in chart["axis"] if a["position"] == "LEFT_AXIS")
+        assert left["viewWindowOptions"]["viewWindowMin"] == 0
+    # the Overview's chart reads the By model tab, the Leaderboard's the Progress tab
+    overview = gs.emu.sheet(gs.sid, "Overview")["charts"][0]["spec"]["basicChart"]
+    assert overview["series"][0]["series"]["sourceRange"]["sources"][0]["sheetId"] == ids["By model"]
+    board = gs.emu.sheet(gs.sid, "Leaderboard")["charts"][0]["spec"]["basicChart"]
+    assert board["series"][0]["series"]["sourceRange"]["sources"][0]["sheetId"] == ids["Progress"]
+    rules = json.dumps(gs.emu.sheet(gs.sid, "By model").get("conditionalFormats", []))
+    assert "ISNUMBER" in rules  # a blank cell is never the best
+
+
+def test_a_new_runs_tab_folds_its_data_and_provenance_columns_away(gs):
+    header = gs.emu.values(gs.sid, "Runs")[0]
+    from tests.sheets_emulator.client import gspread_client
+
+    sh = gspread_client(gs.emu, gs.creds).open_by_key(gs.sid)
+    meta = sh.fetch_sheet_metadata({"includeGridData": "false", "ranges": "Runs",
+                                    "fields": "sheets(properties,columnGroups,data.columnMetadata)"})
+    (runs,) = meta["sheets"]
+    (group,) = runs["columnGroups"]
+    first, last = group["range"]["startIndex"], group["range"]["endIndex"]
+    assert header[first:last][:2] == ["user", "host"] and header[last - 1] == "untracked"
+    columns = runs["data"][0]["columnMetadata"]
+    assert all(columns[i].get("hiddenByUser") for i in range(first, last))  # folded away
+    assert not any(columns[i].get("hiddenByUser") for i in range(first))
+    # rows logged later land under their own headers, whatever the order
+    rows = gs.emu.values(gs.sid, "Runs")[1:]
+    assert {r[header.index("model")] for r in rows if len(r) > header.index("model")} >= {"mlp", "cnn", "logreg"}

@@ -114,10 +114,12 @@ def _agg(name: str, values: list[float]) -> float | None:
 
 
 def test_pivot_figures_match_pandas_free_grouping_of_the_raw_rows(book: Path) -> None:
-    assert sheettrack.summarize(book) == ["By model", "By data size", "Leaderboard", "Progress"]
-    runs = _raw_runs(book)
+    assert sheettrack.summarize(book) == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size",
+                                          "Progress"]
+    runs = [r for r in _raw_runs(book) if r["status"] == "finished"]  # built-in summaries count these
+    assert len(runs) == 21
     sheet = _sheet(book, "By model")
-    assert sheet[0][0].startswith("By model: mean, max, count of accuracy, f1 by model (24 runs")
+    assert sheet[0][0].startswith("By model: mean, max, count of accuracy, f1 by model (21 finished runs")
     header = sheet[1][:7]
     assert header == ["model", "accuracy mean", "accuracy max", "accuracy count", "f1 mean", "f1 max",
                       "f1 count"]
@@ -138,7 +140,7 @@ def test_pivot_figures_match_pandas_free_grouping_of_the_raw_rows(book: Path) ->
 
 def test_pivot_with_columns_matches_the_raw_rows(book: Path) -> None:
     sheettrack.summarize(book)
-    runs = _raw_runs(book)
+    runs = [r for r in _raw_runs(book) if r["status"] == "finished"]
     sheet = _sheet(book, "By data size")
     header = sheet[1]
     assert header[0] == "n_images"
@@ -295,13 +297,15 @@ def test_formats_highlights_and_frozen_header(tmp_path: Path) -> None:
     col = {h: openpyxl.utils.get_column_letter(i + 1) for i, h in enumerate(header)}
     assert ws[f"{col['rmse mean']}3"].number_format == "0.0000"
     assert ws[f"{col['accuracy count']}3"].number_format == "0"
-    rules = {str(cf.sqref): [(r.type, r.rank, bool(r.bottom), r.dxfId) for r in cf.rules]
+    rules = {str(cf.sqref): [(r.type, r.formula, r.dxfId) for r in cf.rules]
              for cf in ws.conditional_formatting}
     rmse = rules[f"{col['rmse mean']}3:{col['rmse mean']}5"]
-    assert [r[:3] for r in rmse] == [("top10", 1, True)]  # lower is better for rmse
-    assert rules[f"{col['accuracy mean']}3:{col['accuracy mean']}5"][0][:3] == ("top10", 1, False)
+    c = col["rmse mean"]  # lower is better for rmse; a blank cell is never a number, never marked
+    assert [r[:2] for r in rmse] == [("expression", [f"AND(ISNUMBER({c}3),{c}3=MIN(${c}$3:${c}$5))"])]
+    c = col["accuracy mean"]
+    assert rules[f"{c}3:{c}5"][0][:2] == ("expression", [f"AND(ISNUMBER({c}3),{c}3=MAX(${c}$3:${c}$5))"])
     assert not any(k.startswith(col["accuracy count"]) for k in rules)
-    dxf = wb._differential_styles[rmse[0][3]]
+    dxf = wb._differential_styles[rmse[0][2]]
     assert dxf.fill.bgColor.rgb == "FFC6EFCE"
 
     sheettrack.summarize(path)  # the template's own: percent formats kept in the classification
@@ -309,7 +313,7 @@ def test_formats_highlights_and_frozen_header(tmp_path: Path) -> None:
     _book(book)
     sheettrack.summarize(book)
     ws = openpyxl.load_workbook(book)["By model"]
-    assert ws["B3"].number_format == "0.00%" and ws["E3"].number_format == "0.000"
+    assert ws["B3"].number_format == "0.00%" and ws["E3"].number_format == "0.00%"  # accuracy and f1 alike
 
 
 def test_libreoffice_reads_the_summaries_and_prints_them_to_pdf(book: Path, libreoffice: Any,
@@ -326,8 +330,8 @@ def test_libreoffice_reads_the_summaries_and_prints_them_to_pdf(book: Path, libr
         assert theirs[0] == mine[0]
         assert theirs[1].endswith("%")  # LibreOffice sees the schema's percent format
         assert math.isclose(float(theirs[1][:-1]) / 100, mine[1], rel_tol=1e-12)
-        assert not theirs[4].endswith("%")
-        assert theirs[3] == str(int(mine[3]))
+        assert theirs[4].endswith("%")  # the template's metrics share one number style
+        assert theirs[3] == str(int(mine[3]))  # a count is a count
     top = sheettrack.best(book, n=1)
     assert sheets["Leaderboard"][2][1] == top["run_id"][0]
 
@@ -380,16 +384,16 @@ def test_people_parts_survive_three_summarize_runs(tmp_book: Path, libreoffice: 
     for name in theirs:  # the Runs sheet, their sheets, chart, image, comments: byte for byte
         assert after[name] == before[name], name
     names = openpyxl.load_workbook(tmp_book, read_only=True).sheetnames
-    assert names == ["Runs", "Schema", "Mine", "Leaderboard (mine)", "By model", "By data size",
-                     "Leaderboard", "Progress"]
+    assert names == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress",
+                     "Runs", "Schema", "Mine", "Leaderboard (mine)"]  # their tabs keep their order
     wb = openpyxl.load_workbook(tmp_book)
     assert len(wb["Mine"]._charts) == 1
     assert wb["Mine"]["A1"].comment.text == "scores from the whiteboard"
     assert wb["Runs"]["A1"].comment.text == "one row per training run"
     assert wb["Mine"].print_area == "'Mine'!$A$1:$B$4"
     assert wb["Leaderboard (mine)"]["A1"].value == "Leaderboard: top 3 finished runs by accuracy"
-    assert built_sheets(Workbook(Package.open(str(tmp_book)))) == {"By model", "By data size",
-                                                                  "Leaderboard", "Progress"}
+    assert built_sheets(Workbook(Package.open(str(tmp_book)))) == {
+        "Overview", "Hypotheses", "By model", "By data size", "Leaderboard", "Progress"}
     # reruns reuse their parts and styles: nothing accumulates
     parts = set(after)
     styles = after["xl/styles.xml"]
@@ -401,7 +405,7 @@ def test_people_parts_survive_three_summarize_runs(tmp_book: Path, libreoffice: 
     saved = libreoffice.to_xlsx(tmp_book)
     lo = zip_members(saved)
     assert png in [data for name, data in lo.items() if name.startswith("xl/media/")]
-    assert sum(1 for name in lo if re.fullmatch(r"xl/charts/chart\d+\.xml", name)) == 4
+    assert sum(1 for name in lo if re.fullmatch(r"xl/charts/chart\d+\.xml", name)) == 5  # Overview's too
     assert read_calamine(saved, "Mine") == [["model", "score"], ["a", 3.0], ["b", 5.0], ["c", 4.0]]
 
 
@@ -455,12 +459,13 @@ def test_appending_after_summarize_keeps_the_fast_path_and_the_sheets(book: Path
 def test_summarize_after_libreoffice_resaved_the_workbook(book: Path, libreoffice: Any, tmp_path: Path) -> None:
     sheettrack.summarize(book)
     saved = libreoffice.to_xlsx(book, tmp_path / "lo")
-    assert built_sheets(Workbook(Package.open(str(saved)))) == {"By model", "By data size", "Leaderboard",
-                                                               "Progress"}
+    assert built_sheets(Workbook(Package.open(str(saved)))) == {
+        "Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress"}
     sheettrack.summarize(saved)  # recognised as sheettrack's: rebuilt, not refused
     sheettrack.log(saved, params={"model": "cnn"}, metrics={"accuracy": 0.5})
     names = openpyxl.load_workbook(saved, read_only=True).sheetnames
-    assert names == ["Runs", "Schema", "By model", "By data size", "Leaderboard", "Progress", "Environments"]
+    assert names == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress", "Runs",
+                     "Schema", "Environments"]
     assert len(read_calamine(saved, "Runs")) == 26
 
 
@@ -477,10 +482,12 @@ def test_removing_a_built_sheet_keeps_other_sheet_level_names(tmp_book: Path) ->
         store.write_sheets([], remove=["After"])
     store.write_sheets([], remove=["Scratch"])
     wb = openpyxl.load_workbook(tmp_book)
-    assert wb.sheetnames == ["Runs", "Schema", "After", "By model", "By data size", "Leaderboard", "Progress"]
+    assert wb.sheetnames == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress",
+                             "Runs", "Schema", "After"]
     assert wb["After"].print_area == "'After'!$A$1"
-    assert built_sheets(Workbook(Package.open(str(tmp_book)))) == {"By model", "By data size",
-                                                                  "Leaderboard", "Progress"}
+    assert wb["By model"].print_title_rows == "$1:$2"  # the title and header on every page
+    assert built_sheets(Workbook(Package.open(str(tmp_book)))) == {
+        "Overview", "Leaderboard", "Hypotheses", "By model", "By data size", "Progress"}
     assert read_calamine(tmp_book, "By model")[1][0] == "model"
 
 
@@ -704,11 +711,11 @@ def test_excel_document_properties_list_the_new_sheets(book: Path) -> None:
     root = ET.fromstring(zip_members(book)["docProps/app.xml"])
     ns = "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}"
     pairs = [v[0].text for v in root.find(f"{ns}HeadingPairs")[0]]
-    assert pairs == ["Worksheets", "6", "Named Ranges", "1"]
+    assert pairs == ["Worksheets", "8", "Named Ranges", "1"]
     titles = root.find(f"{ns}TitlesOfParts")[0]
-    assert titles.get("size") == "7"
-    assert [t.text for t in titles] == ["Runs", "Schema", "By model", "By data size", "Leaderboard", "Progress",
-                                        "Runs!_FilterDatabase"]
+    assert titles.get("size") == "9"
+    assert [t.text for t in titles] == ["Overview", "Leaderboard", "Hypotheses", "By model", "By data size",
+                                        "Progress", "Runs", "Schema", "Runs!_FilterDatabase"]
     assert root.find(f"{ns}AppVersion").text == "16.0300"
 
 

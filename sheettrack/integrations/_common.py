@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from typing import Any
 
 from ..metrics import goal_of, goals_of
@@ -150,3 +151,19 @@ def log_training(target: Any, *, template: Any, params: dict[str, Any], history:
     if notes:
         run.note(notes)
     return run.end(status or own_status, error if status else own_error)
+
+
+def template_of(target: str | os.PathLike | None, template: Any) -> Any:
+    """The template rows logged to ``target`` will meet (``template`` when given, else the
+    target's stored one), or None when neither can be read: then no score is renamed."""
+    from ..errors import SheettrackError
+    from ..schema import load_template
+
+    try:
+        if template is not None:
+            return load_template(template)
+        from ..api import schema_of
+
+        return schema_of(target)
+    except (SheettrackError, OSError, ValueError):
+        return None

@@ -18,18 +18,26 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._common import hparam, require
+from ._common import hparam, require, template_of
 
 optuna = require("optuna", "optuna", "Optuna")
 
 _STATUS = {"COMPLETE": "finished", "PRUNED": "interrupted", "FAIL": "failed"}
 
 
-def _value_names(study: Any) -> list[str]:
+def _value_names(study: Any, schema: Any = None) -> list[str]:
+    """The metric names of a study's values: its own ``metric_names``; else, for one objective
+    whose direction matches the template's primary metric, that metric (so the trials rank
+    beside single runs); else ``value``."""
     names = getattr(study, "metric_names", None)
     n = len(study.directions)
     if names and len(names) == n:
         return list(names)
+    pm = getattr(schema, "primary_metric", None)
+    if n == 1 and pm is not None:
+        goal = "max" if study.direction.name == "MAXIMIZE" else "min"
+        if goal == pm.goal:
+            return [pm.name]
     return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
 
 
@@ -85,6 +93,8 @@ class SheettrackCallback:
     def __call__(self, study: Any, trial: Any) -> None:
         from ..batch import log_many
 
+        if self.metric_names is None:  # decided once, from the template the first trial meets
+            self.metric_names = _value_names(study, template_of(self.target, self.template))
         row = trial_row(study, trial, self.metric_names)
         rank = _ranks(study, study.get_trials(deepcopy=False)).get(trial.number)
         self.run_ids.append(log_many(
@@ -102,7 +112,7 @@ def log_study(study: Any, target: str | os.PathLike | None = None, *, template: 
     from ..batch import log_many
 
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.name in _STATUS]
-    names = list(metric_names) if metric_names else _value_names(study)
+    names = list(metric_names) if metric_names else _value_names(study, template_of(target, template))
     ranks = _ranks(study, trials)
     rows = []
     for t in trials:

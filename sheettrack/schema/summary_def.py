@@ -9,7 +9,9 @@ from ..errors import TemplateError
 from .names import check_keys, check_sheet_name
 
 AGGFUNCS = ("mean", "median", "min", "max", "std", "count", "sum")
-SUMMARY_KEYS = ("name", "index", "columns", "values", "aggfunc", "where", "sort", "top")
+SUMMARY_KEYS = ("name", "index", "columns", "values", "aggfunc", "where", "sort", "top", "runs")
+#: Which runs a summary counts: the finished ones (the default) or every run whatever its status.
+SUMMARY_RUNS = ("finished", "all")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Summary:
     where: str | None = None
     sort: dict | None = None
     top: int | None = None
+    runs: str = "finished"
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as a template dict."""
@@ -34,6 +37,8 @@ class Summary:
         for key in ("where", "sort", "top"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.runs != "finished":
+            out["runs"] = self.runs
         return out
 
 
@@ -81,6 +86,9 @@ def summary_from_dict(raw: Any, where: str, names: set[str], unknown_keys: str) 
     top = raw.get("top")
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise TemplateError(f"{where}: key 'top' must be a positive integer")
+    runs = raw.get("runs", "finished")
+    if runs not in SUMMARY_RUNS:
+        raise TemplateError(f"{where}: key 'runs' must be one of {', '.join(SUMMARY_RUNS)}, got {runs!r}")
     return Summary(name=name, index=index, values=values, aggfunc=tuple(agg), columns=columns,
-                   where=where_expr, sort=sort, top=top)
+                   where=where_expr, sort=sort, top=top, runs=runs)
 

@@ -15,6 +15,34 @@ from ..errors import ValidationError
 from ..schema import Column, Schema, infer_type
 from .base import Table
 
+#: Runs columns a reader wants first, in this order; then params, metrics, the notes.
+FIRST_COLUMNS = ("run_id", "status", "hypothesis")
+#: Groups shown to the right of the notes, in this order; data and provenance are collapsed.
+LATER_GROUPS = ("tags", "run", "data", "provenance")
+COLLAPSED_GROUPS = ("data", "provenance")
+
+
+def reading_order(columns: list[Column]) -> list[Column]:
+    """The Runs columns as a reader scans them: run id, status, hypothesis, params, metrics,
+    notes, then tags, timing, data and provenance (the sheet is read by header name, so the
+    order is the layout's alone)."""
+    first = [c for name in FIRST_COLUMNS for c in columns if c.name == name]
+    rest = [c for c in columns if c not in first]
+    ordered = first + [c for g in ("params", "metrics", "notes") for c in rest if c.group == g]
+    ordered += [c for g in LATER_GROUPS for c in rest if c.group == g]
+    return ordered + [c for c in rest if c not in ordered]
+
+
+def collapsed_span(columns: Sequence[Column], groups: Sequence[str] = COLLAPSED_GROUPS,
+                   ) -> tuple[int, int] | None:
+    """The first and last index of the columns of ``groups`` (the data and provenance columns
+    a new Runs sheet groups and collapses), or None when there are none or other columns
+    stand between them."""
+    hidden = [i for i, c in enumerate(columns) if c.group in groups]
+    if not hidden or hidden[-1] - hidden[0] + 1 != len(hidden):
+        return None
+    return hidden[0], hidden[-1]
+
 
 def reconcile(rows: list[dict[str, Any]], new_columns: Sequence[Column], stored: Schema | None,
               ) -> list[Column]:

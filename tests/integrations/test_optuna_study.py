@@ -85,3 +85,22 @@ def test_multi_objective_values_use_the_study_metric_names(tmp_path: Path) -> No
     rows = runs(book)
     assert [(r["loss"], r["accuracy"]) for r in rows] == [tuple(t.values) for t in study.trials]
     assert {r["sweep_rank"] for r in rows} == {""}  # no single order on a Pareto front
+
+
+def test_a_study_s_value_lands_on_the_template_s_primary_metric(tmp_path: Path) -> None:
+    import sheettrack
+
+    book = tmp_path / "study.xlsx"
+    sheettrack.init(book, "classification")  # accuracy, higher is better
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=2))
+    study.optimize(lambda t: 1 / (1 + (t.suggest_float("x", -2.0, 2.0) - 1) ** 2), n_trials=3,
+                   callbacks=[SheettrackCallback(book)])
+    log_study(study, book)
+    rows = runs(book)
+    assert [r["accuracy"] for r in rows] == [t.value for t in study.trials] * 2
+    assert all(r.get("value") in (None, "") for r in rows)
+    assert "Leaderboard" in sheettrack.summarize(book)
+    minimize = optuna.create_study(direction="minimize")  # against the goal: stays "value"
+    minimize.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    log_study(minimize, book)
+    assert runs(book)[-1]["value"] == minimize.trials[0].value

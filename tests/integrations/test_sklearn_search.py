@@ -118,3 +118,24 @@ def test_an_unfitted_search_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not fitted"):
         log_search(GridSearchCV(LogisticRegression(), {"C": [1.0]}), tmp_path / "x.xlsx")
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_search_scores_land_on_the_templates_metric_and_rank(tmp_path: Path, digits: tuple[Any, Any]) -> None:
+    import sheettrack
+
+    X, y = digits
+    book = tmp_path / "runs.xlsx"
+    sheettrack.init(book, "classification")
+    search = GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=2, scoring="accuracy").fit(X, y)
+    log_search(search, book, hypothesis="a stronger C helps")
+    rows = runs(book)
+    for row, i in zip(rows, range(2)):
+        assert row["accuracy"] == pytest.approx(search.cv_results_["mean_test_score"][i])
+        assert row["accuracy_std"] == pytest.approx(search.cv_results_["std_test_score"][i])
+        assert row["mean_test_score"] == row["accuracy"]  # the search's own name stays
+    names = sheettrack.summarize(book)
+    assert "Leaderboard" in names
+    board = read_calamine(book, "Leaderboard")
+    assert len([r for r in board[2:] if r[0] not in ("", None)]) == 2  # both candidates ranked
+    hyp = read_calamine(book, "Hypotheses")
+    assert hyp[2][0] == "a stronger C helps" and hyp[2][2] == 2

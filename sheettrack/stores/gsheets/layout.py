@@ -12,6 +12,7 @@ from typing import Any
 
 from ...cells import to_serial
 from ...schema import Column, Schema
+from ..rows import collapsed_span
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 
 #: Most characters a Google Sheets cell holds.
@@ -95,10 +96,13 @@ def sheets_format(col: Column) -> dict[str, str] | None:
 
 
 def runs_layout(sheet_id: int, schema: Schema) -> list[dict[str, Any]]:
-    """Header, bold frozen header row, number formats, drop-downs and a basic filter."""
-    names = schema.names
+    """Header, bold frozen header row, number formats, drop-downs, a basic filter, and the
+    data and provenance columns in a collapsed group when they stand together. (The first
+    rows are written in the template's column order, so the header keeps that order.)"""
+    columns = list(schema.columns)
+    names = [c.name for c in columns]
     out: list[dict[str, Any]] = [cells_at(sheet_id, 0, 0, [names]), bold_header(sheet_id, len(names))]
-    for i, col in enumerate(schema.columns):
+    for i, col in enumerate(columns):
         body = {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": i, "endColumnIndex": i + 1}
         fmt = sheets_format(col)
         if fmt:
@@ -114,6 +118,12 @@ def runs_layout(sheet_id: int, schema: Schema) -> list[dict[str, Any]]:
         "sheetId": sheet_id, "startRowIndex": 0, "startColumnIndex": 0, "endColumnIndex": len(names)}}}})
     out.append({"autoResizeDimensions": {"dimensions": {
         "sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": 0, "endIndex": len(names)}}})
+    span = collapsed_span(columns) or collapsed_span(columns, ("provenance",))
+    if span:
+        group = {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": span[0], "endIndex": span[1] + 1}
+        out.append({"addDimensionGroup": {"range": group}})
+        out.append({"updateDimensionProperties": {"range": group, "properties": {"hiddenByUser": True},
+                                                  "fields": "hiddenByUser"}})
     return out
 
 

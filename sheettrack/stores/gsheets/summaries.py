@@ -55,11 +55,13 @@ def _grid(sheet_id: int, rng: Any) -> dict[str, int]:
             "startColumnIndex": rng.col1, "endColumnIndex": rng.col2 + 1}
 
 
-def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str, Any]]:
-    """Everything one summary sheet needs, as batchUpdate requests."""
+def sheet_requests(spec: Any, sheet_id: int, index: int | None,
+                   ids: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Everything one summary sheet needs, as batchUpdate requests (``ids``: the sheet id of
+    each sheet a chart may read, by name)."""
     from ...summary import FIRST_DATA_ROW, HEADER_ROW, TITLE_ROW
 
-    width = max(len(spec.header), 1)
+    width = max(len(spec.header), 1, *(len(r) for r in spec.rows))
     chart_rows = max((c.anchor[1] + c.height for c in spec.charts), default=0)
     chart_cols = max((c.anchor[0] + c.width for c in spec.charts), default=0)
     rows_needed = max(spec.last_row + 1, chart_rows + 1, 20)
@@ -74,12 +76,15 @@ def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str
     formats = [number_format(f) for f in spec.formats] + [None] * (width - len(spec.formats))
     rows = [{"values": [dict(_value(spec.title), userEnteredFormat=TITLE_FORMAT)]},
             {"values": [dict(_value(h), userEnteredFormat=HEADER_FORMAT) for h in spec.header]}]
-    for row in spec.rows:
+    for n, row in enumerate(spec.rows):
         cells = []
         for j, v in enumerate(row):
             cell = _value(v)
-            if formats[j] and cell:
-                cell["userEnteredFormat"] = {"numberFormat": formats[j]}
+            fmt = number_format(spec.cell_formats[(n, j)]) if (n, j) in spec.cell_formats else formats[j]
+            if n in spec.subheads:
+                cell["userEnteredFormat"] = HEADER_FORMAT
+            elif fmt and cell:
+                cell["userEnteredFormat"] = {"numberFormat": fmt}
             cells.append(cell)
         rows.append({"values": cells})
     out.append({"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": TITLE_ROW - 1, "columnIndex": 0},
@@ -96,25 +101,35 @@ def sheet_requests(spec: Any, sheet_id: int, index: int | None) -> list[dict[str
                 "booleanRule": {"condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
                                 "format": {"backgroundColor": GREEN, "textFormat": {"bold": True}}}}}})
     for chart in spec.charts:
-        out.append({"addChart": {"chart": _chart(chart, sheet_id)}})
+        out.append({"addChart": {"chart": _chart(chart, sheet_id, ids or {})}})
     out.append({"autoResizeDimensions": {"dimensions": {"sheetId": sheet_id, "dimension": "COLUMNS",
                                                         "startIndex": 0, "endIndex": width}}})
     return out
 
 
-def _chart(chart: Any, sheet_id: int) -> dict[str, Any]:
+def _chart(chart: Any, sheet_id: int, ids: dict[str, int]) -> dict[str, Any]:
+    """An ``EmbeddedChart`` on ``sheet_id`` whose ranges may lie on other sheets (``ids``)."""
     kind = {"bar": "COLUMN", "line": "LINE"}.get(chart.kind, "COLUMN")
+
+    def grid(rng: Any) -> dict[str, int]:
+        return _grid(ids.get(rng.sheet, sheet_id), rng)
+
     spec: dict[str, Any] = {"chartType": kind, "legendPosition": "BOTTOM_LEGEND", "headerCount": 0,
                             "series": [], "domains": [], "axis": []}
     if chart.categories is not None:
-        spec["domains"].append({"domain": {"sourceRange": {"sources": [_grid(sheet_id, chart.categories)]}}})
+        spec["domains"].append({"domain": {"sourceRange": {"sources": [grid(chart.categories)]}}})
     for s in chart.series:
-        spec["series"].append({"series": {"sourceRange": {"sources": [_grid(sheet_id, s.values)]}},
+        spec["series"].append({"series": {"sourceRange": {"sources": [grid(s.values)]}},
                                "targetAxis": "LEFT_AXIS"})
     if chart.x_title:
         spec["axis"].append({"position": "BOTTOM_AXIS", "title": chart.x_title})
-    if chart.y_title:
-        spec["axis"].append({"position": "LEFT_AXIS", "title": chart.y_title})
+    if chart.y_title or chart.zero_based:
+        axis: dict[str, Any] = {"position": "LEFT_AXIS"}
+        if chart.y_title:
+            axis["title"] = chart.y_title
+        if chart.zero_based:  # a bar's length is its value: the axis starts at zero
+            axis["viewWindowOptions"] = {"viewWindowMin": 0, "viewWindowMode": "EXPLICIT"}
+        spec["axis"].append(axis)
     if not spec["axis"]:
         del spec["axis"]
     return {"spec": {"title": chart.title, "basicChart": spec},
@@ -146,7 +161,9 @@ def summary_requests(target: str, titles: dict[str, dict], built: set[int], spec
     written: list[str] = []
     taken = {p["sheetId"] for p in titles.values()}
     ids = set(built)
-    for spec in specs:
+    by_name = {name: p["sheetId"] for name, p in titles.items()}
+    planned: list[tuple[Any, int, int | None]] = []
+    for position, spec in enumerate(specs):
         if spec.name in protect:
             raise StoreError(f"{target}: a summary cannot be called {spec.name!r}: that tab holds "
                              "sheettrack's own data", target)
@@ -161,9 +178,17 @@ def summary_requests(target: str, titles: dict[str, dict], built: set[int], spec
         else:
             sheet_id = new_sheet_id({}, avoid=taken)
             taken.add(sheet_id)
+        if spec.lead:  # the leading tabs, in the order written: Overview, Leaderboard, ...
+            index = position
         ids.add(sheet_id)
-        requests += sheet_requests(spec, sheet_id, index)
+        by_name[spec.name] = sheet_id
+        planned.append((spec, sheet_id, index))
+    charts: list[dict[str, Any]] = []
+    for spec, sheet_id, index in planned:  # charts come last: they may read sheets added after theirs
+        for request in sheet_requests(spec, sheet_id, index, by_name):
+            (charts if "addChart" in request else requests).append(request)
         written.append(spec.name)
+    requests += charts
     for name in remove:
         old = titles.get(name)
         if old is not None and old["sheetId"] in built and name not in written:

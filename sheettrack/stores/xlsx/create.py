@@ -1,14 +1,18 @@
 """A new workbook, laid out once with openpyxl: the Runs sheet as an Excel Table under a
-frozen header, with widths, number formats and drop-downs, and the Schema sheet documenting
-every column. Every later write edits the package part by part instead."""
+frozen header, its columns in reading order (data and provenance in a collapsed outline), with
+widths, number formats, drop-downs and a print setup, and the Schema sheet documenting every
+column. Every later write edits the package part by part instead."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from ...cells import col_letter
 from ...errors import TemplateError
 from ...schema import Column, Schema
+from ...summary import BOOL_FORMAT
+from ..rows import collapsed_span, reading_order
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 from .parts import PROP_CHUNK, PROP_PREFIX
 from .styles import Styles
@@ -18,11 +22,26 @@ from .xml import NS_MAIN, NS_REL, escape, escape_shapes
 
 
 def _width(col: Column) -> float:
-    """A Runs column's width, from its type and the length of its name."""
+    """A Runs column's width, from its type and the length of its name (a run id fits whole)."""
     base = {"datetime": 20, "date": 12, "bool": 9, "int": 10, "float": 12, "json": 30}.get(col.type, 16)
     if col.name in ("notes", "hypothesis", "command", "error"):
         base = 40
+    if col.name == "run_id":
+        base = 29
     return float(min(60, max(base, len(col.name) + 4)))
+
+
+def print_setup(ws: Any, title_rows: str) -> None:
+    """Landscape, fitted to the page width, ``title_rows`` repeated on every page, and a
+    footer naming the workbook and sheet with "page x of y"."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = title_rows
+    ws.oddFooter.left.text = "&F: &A"
+    ws.oddFooter.right.text = "Page &P of &N"
 
 
 def build_workbook(schema: Schema) -> bytes:
@@ -40,18 +59,21 @@ def build_workbook(schema: Schema) -> bytes:
     wb = OpenpyxlWorkbook()
     ws = wb.active
     ws.title = schema.sheet
-    names = schema.names
+    columns = reading_order(list(schema.columns))
+    names = [c.name for c in columns]
     ws.append(names)
     last = col_letter(len(names) - 1)
     table = XlTable(displayName=table_name(schema.sheet), ref=f"A1:{last}2")
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
     ws.add_table(table)
     ws.freeze_panes = "A2"
-    for i, col in enumerate(schema.columns):
+    ws.sheet_view.tabSelected = False  # no tab is picked yet: summarize can open on the Overview
+    print_setup(ws, "1:1")
+    for i, col in enumerate(columns):
         letter = col_letter(i)
         ws.column_dimensions[letter].width = _width(col)
-        if col.number_format:
-            ws.column_dimensions[letter].number_format = col.number_format
+        if col.number_format or col.type == "bool":
+            ws.column_dimensions[letter].number_format = col.number_format or BOOL_FORMAT
         if col.choices:
             items = [str(c) for c in col.choices]
             formula = '"' + ",".join(items) + '"'
@@ -62,9 +84,14 @@ def build_workbook(schema: Schema) -> bytes:
                 dv.add(f"{letter}2:{letter}1048576")
                 ws.add_data_validation(dv)
 
+    span = collapsed_span(columns)
+    if span:  # an outline: the default view shows what a reader compares; "+" opens the rest
+        ws.column_dimensions.group(col_letter(span[0]), col_letter(span[1]), outline_level=1, hidden=True)
+        ws.sheet_properties.outlinePr.summaryRight = False
+
     doc = wb.create_sheet(SCHEMA_SHEET)
     doc.append(SCHEMA_HEADER)
-    for col in schema.columns:
+    for col in columns:  # documented in the order the Runs sheet shows them
         row = schema_sheet_row(col)
         doc.append([row[k] for k in SCHEMA_HEADER])
     bold = Font(bold=True, color="FFFFFF")
@@ -73,6 +100,7 @@ def build_workbook(schema: Schema) -> bytes:
         cell.font = bold
         cell.fill = fill
     doc.freeze_panes = "A2"
+    print_setup(doc, "1:1")
     for letter, width in zip("ABCDEFGHIJKL", (22, 10, 12, 10, 8, 12, 60, 30, 8, 8, 16, 12)):
         doc.column_dimensions[letter].width = width
     for row in doc.iter_rows(min_row=2, min_col=7, max_col=7):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,10 +255,17 @@ def sheet_rid(wb: Workbook, name: str) -> str:
     raise StoreError(f"{wb.pkg.label}: sheet {name!r} has no relationship id")
 
 
+PRINT_TITLES = "_xlnm.Print_Titles"
+
+
 def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], rids: dict[str, str],
-                  remove: list[str], marked: set[str]) -> tuple[bytes, list[str]]:
+                  remove: list[str], marked: set[str], lead: Sequence[str] = (),
+                  titles: dict[str, str] | None = None, open_first: bool = False) -> tuple[bytes, list[str]]:
     """The workbook part with sheets added and removed, and the marker names of sheettrack's
-    sheets; sheet-level names of other sheets follow their sheet's new position."""
+    sheets; sheet-level names of other sheets follow their sheet's new position. The sheets
+    named in ``lead`` move to the front in that order (the others keep their order);
+    ``titles`` gives sheets their rows repeated on every printed page (``$1:$2``);
+    ``open_first`` makes the first tab the one the workbook opens on."""
     root = re.search(rb"<(?:\w+:)?workbook\b[^>]*>", xml)
     rp = rel_prefix(root.group(0) if root else b"")
     tags = list(SHEET_TAG.finditer(xml))
@@ -266,20 +274,21 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
     p = (tags[0].group(1) or tags[0].group(2) or b"").decode()
     names = [attr_of(t.group(0), "name") or "" for t in tags]
     keep = [n for n in names if n not in remove]
-    order = keep + [n for n, _ in new_sheets]
+    every = keep + [n for n, _ in new_sheets]
+    first = [n for n in lead if n in every]
+    order = first + [n for n in every if n not in first]
+    titles = titles or {}
     ids = [int(v) for t in tags if (v := attr_of(t.group(0), "sheetId") or "").isdigit()]
     next_id = max(ids, default=0) + 1
+    tag_of = {n: t.group(0) for t, n in zip(tags, names)}
+    tag_of.update({n: f'<{p}sheet name="{escape(n)}" sheetId="{next_id + i}" {rp}:id="{rids[n]}"/>'.encode()
+                   for i, (n, _) in enumerate(new_sheets)})
     pieces = []
     pos = 0
-    for t, n in zip(tags, names):
+    for t in tags:  # the sheet list, emptied in place, then written in the new order
         pieces.append(xml[pos:t.start()])
-        if n not in remove:
-            pieces.append(t.group(0))
         pos = t.end()
-    added = "".join(f'<{p}sheet name="{escape(n)}" sheetId="{next_id + i}" {rp}:id="{rids[n]}"/>'
-                    for i, (n, _) in enumerate(new_sheets)).encode()
-    pieces.append(added)
-    out = b"".join(pieces) + xml[pos:]
+    out = b"".join(pieces[:1]) + b"".join(tag_of[n] for n in order) + b"".join(pieces[1:]) + xml[pos:]
     new_index = {n: i for i, n in enumerate(order)}
 
     def renumber(m: re.Match) -> bytes:
@@ -292,22 +301,26 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
             return tag
         idx = int(sid)
         owner = names[idx] if idx < len(names) else None
-        if owner is None or owner in remove:
+        if owner is None or owner in remove or (owner in titles and attr_of(start, "name") == PRINT_TITLES):
             return b""
         return re.sub(rb'localSheetId="\d+"', b'localSheetId="%d"' % new_index[owner], tag, count=1)
 
     out = DEFINED.sub(renumber, out)
     marks = "".join(f'<{p}definedName name="{MARKER}" localSheetId="{new_index[n]}" hidden="1">'
                     f"{escape(quoted_sheet(n) + '!$A$1')}</{p}definedName>"
-                    for n in order if n in marked).encode()
+                    for n in order if n in marked)
+    marks += "".join(f'<{p}definedName name="{PRINT_TITLES}" localSheetId="{new_index[n]}">'
+                     f"{escape(quoted_sheet(n) + '!' + titles[n])}</{p}definedName>"
+                     for n in order if n in titles)
+    marks_xml = marks.encode()
     m = re.search(rb"<((?:\w+:)?)definedNames\b[^>]*?(/?)>", out)
     if m is not None and m.group(2) != b"/":
         close = out.find(f"</{p}definedNames>".encode(), m.end())
-        out = out[:close] + marks + out[close:]
+        out = out[:close] + marks_xml + out[close:]
     else:
         if m is not None:
             out = out[:m.start()] + out[m.end():]
-        block = f"<{p}definedNames>".encode() + marks + f"</{p}definedNames>".encode()
+        block = f"<{p}definedNames>".encode() + marks_xml + f"</{p}definedNames>".encode()
         after = None
         for name in ("externalReferences", "functionGroups", "sheets"):
             e = re.search(rb"</" + re.escape(p.encode()) + name.encode() + rb">", out)
@@ -316,10 +329,12 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
                 break
         out = out[:after] + block + out[after:]
     out = re.sub(rb"<(?:\w+:)?definedNames>\s*</(?:\w+:)?definedNames>", b"", out)
-    if remove:  # the active and first visible tabs must still point at a sheet
+    if remove or first:  # the active and first visible tabs follow their sheet
         def clamp(m: re.Match) -> bytes:
             value = int(m.group(2))
             moved = names[value] if value < len(names) else None
+            if first and (m.group(1) == b"firstSheet" or open_first):  # show the leading tabs
+                return m.group(1) + b'="0"'
             return m.group(1) + b'="%d"' % (new_index.get(moved, 0) if moved else 0)
 
         out = re.sub(rb'(activeTab|firstSheet)="(\d+)"', clamp, out)
@@ -379,6 +394,21 @@ def built_sheets(wb: Workbook) -> set[str]:
     return out
 
 
+def tab_selected(wb: Workbook, part: str, probe: int = 65536) -> bool:
+    """Whether worksheet ``part`` is a selected tab (a person left it open when saving): read
+    from the first compressed bytes only, as the sheet view comes before the cells."""
+    e = wb.pkg.by_name.get(part)
+    if e is None:
+        return False
+    raw = bytes(wb.pkg.raw_member(part)[:probe])
+    try:
+        head = raw if e.method == 0 else zlib.decompressobj(-15).decompress(raw)
+    except zlib.error:
+        return False
+    head = head.split(b"<sheetData", 1)[0].split(b":sheetData", 1)[0]
+    return re.search(rb'tabSelected="(1|true)"', head) is not None
+
+
 def free_name(taken: set[str], pattern: str) -> str:
     """The first part name ``pattern`` (with ``{}`` for a number) not in ``taken`` (then taken)."""
     n = 1
@@ -391,17 +421,19 @@ def free_name(taken: set[str], pattern: str) -> str:
 
 def sheet_list_edits(wb: Workbook, current: Callable[[str], bytes], new_sheets: list[tuple[str, str]],
                      content: dict[str, str], marked: set[str], remove: list[str] | tuple = (),
-                     drop: set[str] | frozenset[str] = frozenset()) -> dict[str, bytes]:
+                     drop: set[str] | frozenset[str] = frozenset(), lead: Sequence[str] = (),
+                     titles: dict[str, str] | None = None, open_first: bool = False) -> dict[str, bytes]:
     """The package-level parts rewritten when ``new_sheets`` ((name, part)) are added at the
     end and the sheets in ``remove`` go: content types (``content`` maps added parts to
     their types, ``drop`` lists parts going), the workbook's relationships, the workbook
     part (``marked`` names the sheets to mark as built) and the titles in docProps/app.xml.
-    ``current`` gives a part's bytes as this write has them so far."""
+    ``current`` gives a part's bytes as this write has them so far; ``lead``, ``titles`` and
+    ``open_first`` as ``workbook_xml`` takes them."""
     parts = {"[Content_Types].xml": content_types(current("[Content_Types].xml"), content, set(drop))}
     wrp = rels_part(wb.workbook_part)
     parts[wrp], rids = workbook_rels(current(wrp), wb, new_sheets, list(remove))
     parts[wb.workbook_part], order = workbook_xml(current(wb.workbook_part), wb, new_sheets, rids,
-                                                  list(remove), marked)
+                                                  list(remove), marked, lead, titles, open_first)
     if wb.pkg.has("docProps/app.xml"):
         parts["docProps/app.xml"] = app_xml(current("docProps/app.xml"), order)
     return parts

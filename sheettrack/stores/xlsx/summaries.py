@@ -30,9 +30,10 @@ from .parts import (
     rels_part,
     resolve,
     sheet_list_edits,
+    tab_selected,
 )
 from .styles import Styles
-from .worksheet import cell_xml, column_xml
+from .worksheet import PAGE_FOOTER, PAGE_SETUP, cell_xml, column_xml
 from .xml import NS_MAIN, NS_REL, escape, plain_texts
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
@@ -120,7 +121,7 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
 
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
     """The worksheet part of one summary sheet."""
-    ncols = max(1, len(spec.header))
+    ncols = max(1, len(spec.header), *(len(r) for r in spec.rows))
     last = spec.last_row
     styles = []
     for i in range(ncols):
@@ -158,23 +159,57 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
         for i, h in enumerate(spec.header)).decode("utf-8") + "</row>")
     letters = [col_letter(i) for i in range(ncols)]
     numbers = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(spec.rows))
-    columns = [_column_cells(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
-                             styles[i]) for i in range(ncols)] if spec.rows else []
+    if spec.cell_formats or spec.subheads:  # a sheet of small tables: cell by cell
+        columns = [_cells_one_by_one(spec, st, letters[i], i, styles[i]) for i in range(ncols)] if spec.rows else []
+    else:
+        columns = [_column_cells(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
+                                 styles[i]) for i in range(ncols)] if spec.rows else []
     body = b"".join(b'<row r="%d">%s</row>' % (r, b"".join(cells)) for r, cells in zip(numbers, zip(*columns)))
     out.append(body.decode("utf-8"))
     out.append("</sheetData>")
     if spec.rows:
         for prio, (i, goal) in enumerate(sorted(spec.best.items()), start=1):
             rng = f"{letters[i]}{FIRST_DATA_ROW}:{letters[i]}{last}"
-            bottom = ' bottom="1"' if goal == "min" else ""
-            out.append(f'<conditionalFormatting sqref="{rng}"><cfRule type="top10" dxfId="{st.best}" '
-                       f'priority="{prio}" rank="1"{bottom}/></conditionalFormatting>')
-    out.append('<pageMargins left="0.5" right="0.5" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>')
-    out.append('<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
+            out.append(f'<conditionalFormatting sqref="{rng}"><cfRule type="expression" dxfId="{st.best}" '
+                       f'priority="{prio}"><formula>{escape(best_formula(i, goal, last))}</formula>'
+                       "</cfRule></conditionalFormatting>")
+    out.append(PAGE_SETUP.format(height=1 if spec.one_page else 0))
+    out.append(PAGE_FOOTER)
     if drawing_rid:
         out.append(f'<drawing r:id="{drawing_rid}"/>')
     out.append("</worksheet>")
     return "".join(out).encode("utf-8")
+
+
+#: A value axis's scaling that starts at zero (after the orientation, as the schema orders it).
+ZERO_MIN = '<c:min val="0"/>'
+
+
+def best_formula(col: int, goal: str, last: int) -> str:
+    """The highlight rule of column ``col``'s best value, written for its first data cell: true
+    only on a number equal to the column's best, so an empty cell is never marked (the same
+    rule in Excel, LibreOffice and Google Sheets)."""
+    letter = col_letter(col)
+    first = f"{letter}{FIRST_DATA_ROW}"
+    fn = "MAX" if goal == "max" else "MIN"
+    return f"AND(ISNUMBER({first}),{first}={fn}(${letter}${FIRST_DATA_ROW}:${letter}${last}))"
+
+
+def _cells_one_by_one(spec: SheetSpec, st: SheetStyles, letter: str, col: int, style: int | None) -> list[bytes]:
+    """Column ``col`` of a sheet whose cells carry their own formats or header rows."""
+    out = []
+    for n, row in enumerate(spec.rows):
+        value = row[col] if col < len(row) else None
+        cell = summary_cell(value)
+        if n in spec.subheads:
+            cell_style: int | None = st.header if col < len(row) else None
+        elif (n, col) in spec.cell_formats:
+            cell_style = st.number(spec.cell_formats[(n, col)])
+        else:
+            cell_style = style
+        where = f"{letter}{FIRST_DATA_ROW + n}"
+        out.append(cell_xml(where, cell, cell_style if cell is not None or n in spec.subheads else None))
+    return out
 
 
 def drawing_xml(charts: list[ChartSpec]) -> bytes:
@@ -284,7 +319,8 @@ def chart_xml(chart: ChartSpec, specs: dict[str, SheetSpec]) -> bytes:
             '<c:majorTickMark val="out"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>'
             '<c:crossAx val="500000002"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/>'
             '<c:lblOffset val="100"/><c:noMultiLvlLbl val="0"/></c:catAx>'
-            '<c:valAx><c:axId val="500000002"/><c:scaling><c:orientation val="minMax"/></c:scaling>'
+            '<c:valAx><c:axId val="500000002"/><c:scaling><c:orientation val="minMax"/>'
+            f'{ZERO_MIN if chart.zero_based else ""}</c:scaling>'
             f'<c:delete val="0"/><c:axPos val="l"/><c:majorGridlines/>{y_title}{y_fmt}'
             '<c:majorTickMark val="out"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>'
             '<c:crossAx val="500000001"/><c:crosses val="autoZero"/><c:crossBetween val="between"/></c:valAx>')
@@ -421,6 +457,11 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
     edits.removed = list(remove)
 
     edits.parts[wb.styles_part or "xl/styles.xml"] = st.styles.xml or styles_xml
+    lead = [s.name for s in specs if s.lead]
+    # open on the Overview unless a person left another tab selected (Excel would group them)
+    open_first = bool(lead) and not any(tab_selected(wb, part) for name, part in wb.sheets.items()
+                                        if name not in ours and name not in by_name)
     edits.parts.update(sheet_list_edits(wb, pkg.read, new_sheets, content, ours | set(by_name), remove,
-                                        edits.drop))
+                                        edits.drop, lead=lead, open_first=open_first,
+                                        titles={s.name: f"${TITLE_ROW}:${HEADER_ROW}" for s in specs}))
     return edits

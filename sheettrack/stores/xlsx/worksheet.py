@@ -385,6 +385,14 @@ def split_chunks_at(chunks: list[Any], at: int) -> tuple[list[Any], list[Any]]:
     return [c for c in front if len(c)], [c for c in back if len(c)]
 
 
+#: Every sheet sheettrack lays out prints landscape, fitted to the page width (``height``
+#: pages tall, 0: as many as it needs); margins in inches.
+PAGE_SETUP = ('<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.6" header="0.3" footer="0.3"/>'
+              '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="{height}"/>')
+#: The footer of every printed page: the workbook's file name, the sheet, and "page x of y".
+PAGE_FOOTER = "<headerFooter><oddFooter>&amp;L&amp;F: &amp;A&amp;RPage &amp;P of &amp;N</oddFooter></headerFooter>"
+
+
 def new_sheet_xml(header: list[str], rows: list[dict[str, Cell | None]], columns: dict[str, Column],
                    styles: Styles, label: str) -> bytes:
     """A new plain worksheet part: ``header`` in row 1 (frozen), then ``rows`` placed by name."""
@@ -396,8 +404,10 @@ def new_sheet_xml(header: list[str], rows: list[dict[str, Cell | None]], columns
         i + 1, i + 1, min(60, max(12, len(n) + 4))) for i, n in enumerate(header))
     return (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             b'<worksheet xmlns="' + NS_MAIN.encode() + b'" xmlns:r="' + NS_REL.encode() + b'">'
+            b'<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
             b'<dimension ref="A1:' + f"{col_letter(len(header) - 1)}{last}".encode() + b'"/>'
             b'<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
             b'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
             b'<sheetFormatPr defaultRowHeight="15"/><cols>' + cols + b'</cols>'
-            b'<sheetData><row r="1">' + head + b"</row>" + body + b"</sheetData></worksheet>")
+            b'<sheetData><row r="1">' + head + b"</row>" + body + b"</sheetData>"
+            + (PAGE_SETUP.format(height=0) + PAGE_FOOTER).encode() + b"</worksheet>")
