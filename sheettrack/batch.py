@@ -16,6 +16,7 @@ from typing import Any
 
 from . import delivery
 from .errors import ValidationError
+from .metrics import with_score_names
 from .record import Record, build_record, flatten
 from .session import Session, mode
 
@@ -97,6 +98,7 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     if direction not in ("max", "min"):
         raise ValidationError(f"goal: {direction!r} is not max or min")
 
+    metric_names = {c.name for c in schema.columns if c.group == "metrics"}
     provenance = session.provenance(schema, capture_patch=mode() != "disabled")  # one capture for the batch
     records: list[Record] = []
     runs: list[Run | None] = []
@@ -112,7 +114,9 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
             records.append(record)
             runs.append(item)
         elif isinstance(item, Mapping):
-            records.append(record_of(item, i if len(items) > 1 else None, hypothesis, provenance))
+            record = record_of(item, i if len(items) > 1 else None, hypothesis, provenance)
+            scored = with_score_names(record.metrics, metric_names)
+            records.append(record if scored is record.metrics else replace(record, metrics=scored))
             runs.append(None)
         else:
             raise ValidationError(f"expected a dict or a Run, got {type(item).__name__}", i)

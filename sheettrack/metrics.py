@@ -4,7 +4,7 @@ the training callbacks' best tracking all follow, so a metric ranks the same way
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -40,3 +40,19 @@ def goal_of(metric: str, schema: Schema | None = None, goals: Mapping[str, str] 
     if given not in ("min", "max"):
         given = "min" if LOWER_IS_BETTER.search(metric) else "max"
     return "min" if given == "min" else "max"
+
+
+def with_score_names(values: Mapping[str, object], known: Collection[str]) -> Mapping[str, object]:
+    """A search's scores also under the template's metric names, so its candidates rank beside
+    single runs: ``mean_test_accuracy`` as ``accuracy`` and ``std_test_accuracy`` as
+    ``accuracy_std`` when the template has an ``accuracy`` metric and the row gives none.
+    ``values`` itself when there is nothing to add."""
+    if not any(key.startswith(("mean_test_", "std_test_")) for key in values):
+        return values
+    out = dict(values)
+    for key, value in values.items():
+        for prefix, suffix in (("mean_test_", ""), ("std_test_", "_std")):
+            name = key[len(prefix):] if key.startswith(prefix) else None
+            if name in known and f"{name}{suffix}" not in out:
+                out[f"{name}{suffix}"] = value
+    return out

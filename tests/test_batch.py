@@ -308,3 +308,16 @@ def test_a_large_batch_is_one_store_write(book: Path, monkeypatch: pytest.Monkey
     ids = sheettrack.log_many(book, [{"metrics": {"accuracy": i / 1300}} for i in range(1200)])
     assert calls == [1200]
     assert len(read_calamine(book)) == 1 + 1 + 1200 and len(set(ids)) == 1200
+
+
+def test_a_searchs_scores_rank_under_the_templates_metric_names(book: Path) -> None:
+    """mean_test_accuracy also lands as accuracy (its spread as accuracy_std), so a search's
+    candidates reach the Leaderboard and the pivots, which rank by the template's metric."""
+    sheettrack.init(book, "classification")
+    sheettrack.log_many(book, [{"params": {"C": c}, "metrics": {"mean_test_accuracy": a, "std_test_accuracy": s}}
+                               for c, a, s in ((0.1, 0.91, 0.02), (1.0, 0.95, 0.01))])
+    runs_read = sheettrack.load(book)
+    assert runs_read["accuracy"].tolist() == [0.91, 0.95]
+    assert runs_read["accuracy_std"].tolist() == [0.02, 0.01]
+    assert runs_read["mean_test_accuracy"].tolist() == [0.91, 0.95]  # the search's own name stays
+    assert sheettrack.best(book, n=1)["accuracy"].tolist() == [0.95]

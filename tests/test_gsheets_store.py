@@ -35,6 +35,7 @@ from sheettrack.stores.gsheets import (
     find_credentials,
     parse_target,
 )
+from sheettrack.stores.rows import reading_order
 
 
 @pytest.fixture
@@ -187,7 +188,8 @@ def test_bad_credentials_files_say_why_without_showing_secrets(tmp_path):
 def test_init_lays_out_the_runs_tab_and_the_schema_tab(gs):
     assert sheettrack.init(gs.target, "classification") is True
     schema = api.schema_of(gs.target)
-    assert header(gs.emu, gs.sid) == schema.names
+    assert header(gs.emu, gs.sid) == [c.name for c in reading_order(list(schema.columns))]
+    assert header(gs.emu, gs.sid)[:3] == ["run_id", "status", "hypothesis"]
     runs = gs.emu.sheet(gs.sid, "Runs")
     assert runs["properties"]["gridProperties"].get("frozenRowCount") == 1
     assert runs.get("basicFilter")
@@ -537,15 +539,16 @@ def test_a_first_transaction_lays_out_and_writes_rows_and_references_in_one_requ
                   [Column(name="lr", type="float", group="params")])
     assert len(writes(gs.emu)) == 1 and writes(gs.emu)[0]["path"].endswith(":batchUpdate")
     assert len(api_requests(gs.emu)) <= 5
-    assert header(gs.emu, gs.sid) == ["run_id", "env_hash", "accuracy", "lr"]
-    assert gs.emu.values(gs.sid, "Runs")[1] == ["r1", "e1", 0.5, 0.1]
+    # laid out for reading, as a new workbook is: run id, params, metrics, then the rest
+    assert header(gs.emu, gs.sid) == ["run_id", "lr", "accuracy", "env_hash"]
+    assert gs.emu.values(gs.sid, "Runs")[1] == ["r1", 0.1, 0.5, "e1"]
     assert gs.emu.values(gs.sid, "Environments") == [ENV_HEADER, ["e1", "3.12.1", "linux"]]
     documented = [r[0] for r in gs.emu.values(gs.sid, "Schema")[1:] if r and r[0]]
     assert documented == ["run_id", "env_hash", "accuracy", "lr"]
     # what a person sees when reading it back: text as text, numbers as numbers
     gsheets.forget()
     again = open_store(gs.target)
-    assert again.read().rows == [["r1", "e1", 0.5, 0.1]]
+    assert again.read().rows == [["r1", 0.1, 0.5, "e1"]]
     assert again.prefetched_keys("Environments", "env_hash") == {"e1"}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...cells import to_serial
 from ...schema import Column, Schema
-from ..rows import collapsed_span
+from ..rows import collapsed_span, reading_order
 from ..schema_sheet import SCHEMA_HEADER, SCHEMA_SHEET, schema_meta_json, schema_sheet_row
 
 #: Most characters a Google Sheets cell holds.
@@ -97,9 +97,9 @@ def sheets_format(col: Column) -> dict[str, str] | None:
 
 def runs_layout(sheet_id: int, schema: Schema) -> list[dict[str, Any]]:
     """Header, bold frozen header row, number formats, drop-downs, a basic filter, and the
-    data and provenance columns in a collapsed group when they stand together. (The first
-    rows are written in the template's column order, so the header keeps that order.)"""
-    columns = list(schema.columns)
+    data and provenance columns in a collapsed group when they stand together; the columns
+    in reading order, as a new workbook has them (the first rows are written in that order)."""
+    columns = reading_order(list(schema.columns))
     names = [c.name for c in columns]
     out: list[dict[str, Any]] = [cells_at(sheet_id, 0, 0, [names]), bold_header(sheet_id, len(names))]
     for i, col in enumerate(columns):

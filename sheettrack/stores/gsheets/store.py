@@ -24,7 +24,7 @@ from ...cells import Cell, col_index, col_letter, to_cell
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, TargetError
 from ...schema import Column, Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
-from ..rows import expected_header, reconcile, reference_cells
+from ..rows import expected_header, reading_order, reconcile, reference_cells
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
 from .append import ATTEMPTS, InFlight, append_once, read_keys, row_values
 from .auth import Credentials, find_credentials
@@ -449,7 +449,7 @@ class GoogleSheetStore(Store):
             later.extend(refs)
             return False
         requests, sheet_id, free, taken = plan
-        names = schema.names
+        names = [c.name for c in reading_order(list(schema.columns))]  # as runs_layout lays them out
         values, keys = _run_values(prepared, names)
         placed = bool(values) and free > 0
         if placed:
