@@ -165,6 +165,8 @@ def copy(source: str | os.PathLike, dest: str | os.PathLike, *, credentials: Cre
 
     Rows whose run id DEST already has are skipped, so a copy can be repeated; every value is
     checked against DEST's schema before anything is written, and columns DEST lacks are added.
+    The registered model versions (the Models sheet, or an MLflow target's model registry) DEST
+    lacks come along.
     """
 
     src_store, src_schema, table = read_table(source, credentials)
@@ -221,7 +223,9 @@ def copy(source: str | os.PathLike, dest: str | os.PathLike, *, credentials: Cre
                 delivery.store_rows(session, chunk, schema, new if start == 0 else [])
                 done += len(chunk)
                 bar.update(task, advance=len(chunk))
-    return CopyResult(done, skipped)
+    from .registry import copy_models
+
+    return CopyResult(done, skipped, copy_models(src_store, session))
 
 
 def share(target: str | os.PathLike, email: str, role: str = "reader", *, notify: bool = True,

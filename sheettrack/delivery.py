@@ -533,7 +533,9 @@ def drop(target: str | os.PathLike | None, run_ids: list[str] | tuple, *,
 
 @dataclass
 class CopyResult:
-    """What ``copy`` did: rows copied, and rows skipped because DEST had their run id."""
+    """What ``copy`` did: rows copied, rows skipped because DEST had their run id, and the
+    registered model versions (the Models sheet; MLflow's registry) copied along."""
 
     copied: int
     skipped: int
+    models: int = 0

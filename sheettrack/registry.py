@@ -99,6 +99,25 @@ def _rows(store: Store) -> list[dict[str, Any]]:
     return [dict(zip(table.header, r)) for r in table.rows]
 
 
+def copy_models(source: Store, dest: Session) -> int:
+    """Copy the registered model versions SOURCE has and DEST lacks (by name and version), in
+    the order they were registered; returns how many. Into an MLflow target each becomes a
+    version in MLflow's model registry, as ``register_model`` does there."""
+    have = {(str(r.get("name")), _int(r.get("version"))) for r in _rows(dest.store)} if dest.store.exists() else set()
+    rows = []
+    for r in _rows(source):
+        key = (str(r.get("name")), _int(r.get("version")))
+        if not r.get("name") or key[1] is None or key in have:
+            continue
+        have.add(key)
+        rows.append({k: (int(v) if k in ("version", "model_size") and _int(v) is not None else v)
+                     for k, v in r.items() if k in MODELS_HEADER and v not in (None, "")})
+    if rows and dest.store.exists():  # a DEST that got no runs has nothing for them to name
+        delivery.write_reference(dest, MODELS_SHEET, MODELS_HEADER, rows)
+        return len(rows)
+    return 0
+
+
 def _models(rows: list[dict[str, Any]]) -> list[Model]:
     """Every registered version, with each alias given to the latest version registered with it."""
     out: list[Model] = []

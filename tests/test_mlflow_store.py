@@ -285,3 +285,15 @@ def test_a_workbook_mirrored_to_mlflow_keeps_both_in_step(mlflow_server: Server,
     run = only_run(mlflow_server, parse_target(target)[1])
     assert run.data.tags["sheettrack.run_id"] == rid and run.data.metrics["accuracy"] == 0.9
     assert sheettrack.load(book)["run_id"].tolist() == sheettrack.load(target)["run_id"].tolist() == [rid]
+
+
+def test_copy_registers_a_workbooks_model_versions_in_mlflows_registry(mlflow_server: Server, target: str,
+                                                                        tmp_path: Path) -> None:
+    book = tmp_path / "runs.xlsx"
+    run_id = sheettrack.log(book, params={"depth": 3}, metrics={"accuracy": 0.9})
+    sheettrack.register_model(book, run_id, name="copied-model", aliases=["production"])
+    result = sheettrack.copy(book, target)
+    assert (result.copied, result.models) == (1, 1)
+    version = client(mlflow_server).get_model_version_by_alias("copied-model", "production")
+    assert version.run_id == only_run(mlflow_server, parse_target(target)[1]).info.run_id
+    assert [(m.name, m.version) for m in sheettrack.list_models(target)] == [("copied-model", 1)]

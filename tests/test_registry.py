@@ -189,3 +189,18 @@ def test_a_one_off_log_reads_the_environment_keys_with_the_header(gs):
     assert len(paths) == 2
     assert paths[0].endswith("/values:batchGet") and "Runs'!A1:append" in paths[1]
     assert len(gs.emu.values(gs.sid, "Environments")) == 2 and len(gs.emu.values(gs.sid, "Runs")) == 3
+
+
+def test_copy_brings_the_registered_model_versions_along_once(tmp_path) -> None:
+    source, dest = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    run_id = sheettrack.log(source, params={"depth": 3}, metrics={"accuracy": 0.9})
+    sheettrack.register_model(source, run_id, name="digits", aliases=["production"])
+    sheettrack.register_model(source, run_id, name="digits")
+    result = sheettrack.copy(source, dest)
+    assert (result.copied, result.models) == (1, 2)
+    got = sheettrack.list_models(dest)
+    assert [(m.name, m.version, m.run_id) for m in got] == [("digits", 1, run_id), ("digits", 2, run_id)]
+    assert got[0].aliases == ["production"]
+    again = sheettrack.copy(source, dest)  # repeated: nothing twice
+    assert (again.copied, again.skipped, again.models) == (0, 1, 0)
+    assert len(sheettrack.list_models(dest)) == 2

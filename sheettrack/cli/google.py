@@ -18,10 +18,12 @@ from .params import TARGET, creds
 def copy(source: str, dest: str, dest_credentials: str | None, batch: int) -> None:
     """Copy runs from SOURCE to DEST (workbook or Google Sheet, either way round).
 
-    Runs whose run id DEST has already are skipped, so the copy can be repeated.
+    Runs whose run id DEST has already are skipped, so the copy can be repeated; the registered
+    model versions DEST lacks come along (into MLflow's model registry for an MLflow target).
     """
     result = sheettrack.copy(source, dest, credentials=creds(), dest_credentials=dest_credentials, batch=batch)
-    click.echo(f"copied {result.copied} run(s) to {dest}; skipped {result.skipped} already there")
+    models = f"; {result.models} registered model version(s)" if result.models else ""
+    click.echo(f"copied {result.copied} run(s) to {dest}; skipped {result.skipped} already there{models}")
 
 
 @click.command("new-sheet")
