@@ -73,11 +73,11 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
     if by is not None or values is not None:
         if not by or not values:
             raise ValidationError("an ad hoc summary needs both by (the grouping columns) and values")
-        from .api import schema_of
+        from .frames import existing
 
         adhoc = [adhoc_summary(_names(by), _names(values), _names(agg or "mean"),
                                columns=_names(columns) if columns else None, where=where, name=name,
-                               schema=schema_of(target, credentials=credentials))]
+                               schema=existing(target, credentials)[1])]
     schema, df, store = _frame(target, adhoc, json_text=True, credentials=credentials)  # JSON cells are shown as text anyway
     pm = schema.primary_metric
     if adhoc is None and pm is not None and (pm.name not in df.columns or df[pm.name].isna().all()):
