@@ -297,3 +297,21 @@ def test_copy_registers_a_workbooks_model_versions_in_mlflows_registry(mlflow_se
     version = client(mlflow_server).get_model_version_by_alias("copied-model", "production")
     assert version.run_id == only_run(mlflow_server, parse_target(target)[1]).info.run_id
     assert [(m.name, m.version) for m in sheettrack.list_models(target)] == [("copied-model", 1)]
+
+
+def test_a_version_registered_with_mlflows_own_client_comes_into_the_models_sheet(mlflow_server: Server,
+                                                                                  target: str,
+                                                                                  tmp_path: Path) -> None:
+    run_id = sheettrack.log(target, params={"depth": 3}, metrics={"acc": 0.9}, on_error="raise")
+    c = client(mlflow_server)
+    mlflow_run = only_run(mlflow_server, parse_target(target)[1]).info.run_id
+    name = f"theirs-{parse_target(target)[1]}"
+    c.create_registered_model(name)
+    version = c.create_model_version(name, f"runs:/{mlflow_run}/model", run_id=mlflow_run)
+    c.set_registered_model_alias(name, "staging", version.version)
+    models = sheettrack.list_models(target)
+    assert [(m.name, m.version, m.run_id, m.aliases) for m in models] == [(name, 1, run_id, ["staging"])]
+    book = tmp_path / "back.xlsx"
+    result = sheettrack.copy(target, book)
+    assert (result.copied, result.models) == (1, 1)
+    assert [(m.name, m.version, m.run_id) for m in sheettrack.list_models(book)] == [(name, 1, run_id)]

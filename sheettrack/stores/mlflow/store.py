@@ -12,6 +12,7 @@ is skipped (delivery is exactly once by run id). The server not answering is a
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -275,13 +276,15 @@ class MlflowStore(Store):
                      rows=[[stored_value(v, c) for c in columns] for v in views])
 
     def read_reference(self, tags: dict[str, str], sheet: str) -> Table:
-        """A reference sheet (Environments, Data, Models) from the experiment's tags."""
+        """A reference sheet (Environments, Data, Models) from the experiment's tags; Models
+        also lists the versions registered with MLflow's own client against its runs."""
         header_text = joined_text(tags, f"{REFERENCE_TAG}{sheet}")
-        if header_text is None:
+        foreign = self.registry_rows() if sheet == MODELS_SHEET else []
+        if header_text is None and not foreign:
             raise SheetNotFoundError(f"{self.target}: no sheet {sheet!r}", self.target, sheet)
-        header = list(json.loads(header_text))
+        header = list(json.loads(header_text)) if header_text is not None else []
         rows = []
-        for row in self.reference_rows(tags, sheet):
+        for row in [*self.reference_rows(tags, sheet), *foreign]:
             header.extend(k for k in row if k not in header)
             rows.append(row)
         return Table(sheet=sheet, header=header,
@@ -413,6 +416,38 @@ class MlflowStore(Store):
             return str(self.call("looking up a run", "get_run", run_id).info.run_id)
         except StoreError:
             return None
+
+    def registry_rows(self) -> list[dict[str, Any]]:
+        """The model versions registered against this experiment's runs with MLflow's own
+        client (sheettrack's own are kept with the experiment already), as Models rows: the run
+        named by its sheettrack run id where it has one."""
+        views = {v.mlflow_id: v for v in self.runs()}
+        if not views:
+            return []
+        out: list[dict[str, Any]] = []
+        aliases: dict[str, dict[str, list[str]]] = {}  # model -> version -> its aliases
+        token = None
+        while True:
+            page = self.call("reading the model registry", "search_model_versions", None,
+                             max_results=PAGE, page_token=token)
+            for v in page:
+                if v.run_id not in views or "sheettrack.version" in (v.tags or {}):
+                    continue
+                if v.name not in aliases:  # a search leaves aliases out: the model has them
+                    held = getattr(self.call("reading the model registry", "get_registered_model", v.name),
+                                   "aliases", None) or {}
+                    aliases[v.name] = {}
+                    for alias, number in held.items():
+                        aliases[v.name].setdefault(str(number), []).append(alias)
+                when = _dt.datetime.fromtimestamp((v.creation_timestamp or 0) / 1000, _dt.timezone.utc)
+                out.append({"name": v.name, "version": int(v.version),
+                            "aliases": ", ".join(aliases[v.name].get(str(v.version), [])) or None,
+                            "run_id": views[v.run_id].tags.get(RUN_ID_TAG) or v.run_id,
+                            "model_path": v.source or None,
+                            "registered_at": when.replace(microsecond=0).isoformat().replace("+00:00", "Z")})
+            token = page.token
+            if not token:
+                return sorted(out, key=lambda r: (r["registered_at"], r["name"], r["version"]))
 
     def register_version(self, row: dict[str, Any]) -> None:
         """Register a Models row as a version of a model in MLflow's registry: the model file
