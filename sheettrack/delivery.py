@@ -253,21 +253,16 @@ def report(session: Session, result: Delivery, ids: list[str], on_error: str) ->
 def store_rows(session: Session, rows: list[dict[str, Any]], schema: Schema, new: list[Column]) -> None:
     """Write checked rows in one store transaction, laying the store out first if needed
     (``copy`` writes this way: its rows are in the source already, not in an outbox)."""
-    store = session.store
-    stored = session.stored_schema() if store.exists() else None
+    exists = session.store.exists()
+    stored = session.stored_schema() if exists else None
     layout = None
-    if stored is None and not store.exists():
+    if not exists:
         layout = schema.with_columns(new)  # the first row's new columns are laid out too
         if not layout.columns:
             raise TemplateError(f"template {schema.name!r} has no columns and the run "
                                 "logged no values to make any from")
     added = [c for c in new if stored is None or stored.column(c.name) is None]
-    before = file_version(store)
-    with store.transaction() as tx:
-        if layout is not None:
-            tx.create(layout)
-        tx.append(rows, schema.with_columns(new), [] if layout is not None else added)
-    after_write(session, before, stored, layout is not None or bool(added))
+    commit(session, rows, schema.with_columns(new), [] if layout is not None else added, layout)
     if layout is not None:
         now = session.stored_schema()
         if now is not None and now.name != schema.name:
@@ -275,26 +270,35 @@ def store_rows(session: Session, rows: list[dict[str, Any]], schema: Schema, new
                                       f"template {now.name!r}")
 
 
-def after_write(session: Session, before: tuple[int, ...] | None, stored: Schema | None,
-                changed: bool) -> None:
-    """Keep the session's stored schema when the write cannot have changed it: nobody else
-    wrote since it was read and no column was added. (After an added column it is read again:
-    another writer may have added the same column with its own definition, which the store
-    then kept.)"""
-    if changed:
+def commit(session: Session, rows: list[dict[str, Any]], schema: Schema, added: list[Column],
+           layout: Schema | None = None, refs: Any = None) -> None:
+    """One store transaction: the store laid out for ``layout`` when it is new, the rows with
+    the columns they add, and the reference rows ``refs`` (``references.Pending``) they point
+    at. The session keeps its stored schema when the write cannot have changed it: nobody else
+    wrote meanwhile and no column was added (after an added column it is read again: another
+    writer may have added the same column with its own definition, which the store kept)."""
+    before = file_version(session.store)
+    with session.store.transaction() as tx:
+        if layout is not None:
+            tx.create(layout)
+        tx.append(rows, schema, added)
+        if refs is not None:
+            refs.add_to(tx)
+    if refs is not None:
+        refs.settled(session)
+    if layout is not None or added:
         session.forget_schema()
     else:
-        session.wrote(before, stored)
+        session.wrote(before)
 
 
 def write_reference(session: Session, sheet: str, header: list[str], rows: list[dict[str, Any]],
                     key: str | None = None) -> None:
     """Append rows to a reference sheet (the registry's Models rows) in one transaction."""
     before = file_version(session.store)
-    stored = session.stored_schema() if session.store.exists() else None
     with session.lock, session.store.transaction() as tx:
         tx.append_rows(sheet, header, rows, key)
-    after_write(session, before, stored, False)
+    session.wrote(before)
 
 
 def stored_ids(session: Session, sheet: str) -> set[str]:
@@ -349,16 +353,7 @@ def write_entries(session: Session, entries: list[Entry], refs: Any = None) -> N
         rows.append(row)
     extra = [known[k] for k in dict.fromkeys(k for e in entries for k in e.row) if base.column(k) is None]
     added = [c for c in extra if stored is None or stored.column(c.name) is None]
-    before = file_version(store)
-    with store.transaction() as tx:
-        if layout is not None:
-            tx.create(layout)
-        tx.append(rows, base.with_columns(extra), added)
-        if refs is not None:
-            refs.add_to(tx)
-    if refs is not None:
-        refs.settled(session)
-    after_write(session, before, stored, layout is not None or bool(added))
+    commit(session, rows, base.with_columns(extra), added, layout, refs)
 
 
 def reason_of(exc: BaseException) -> str:

@@ -118,11 +118,11 @@ class Session:
             self._stored = (file_version(self.store), schema)
         return schema
 
-    def wrote(self, before: tuple[int, ...] | None, stored: Schema | None) -> None:
+    def wrote(self, before: tuple[int, ...] | None) -> None:
         """After a write that added no column: when nobody else wrote since ``before``, the
-        stored schema is unchanged and need not be read again."""
+        stored schema the session holds is unchanged and need not be read again."""
         if before is not None and self._stored is not None and self._stored[0] == before:
-            self._stored = (file_version(self.store), stored)
+            self._stored = (file_version(self.store), self._stored[1])
 
     def forget_schema(self) -> None:
         self._stored = None

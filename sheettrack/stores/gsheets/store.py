@@ -24,7 +24,7 @@ from ...cells import Cell, col_index, col_letter, to_cell
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, TargetError
 from ...schema import Column, Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
-from ..rows import expected_header, reading_order, reconcile, reference_cells
+from ..rows import expected_header, reading_order, reconcile, reference_cells, table_of
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
 from .append import ATTEMPTS, InFlight, append_once, read_keys, row_values
 from .auth import Credentials, find_credentials
@@ -157,10 +157,7 @@ def _keys_of(ref: ReferenceRows) -> set[str]:
 
 def _header_of(values: list[list[Any]]) -> list[str]:
     """A header row as text, trailing empty cells dropped."""
-    header = [("" if v is None else str(v)) for v in (values[0] if values else [])]
-    while header and header[-1] == "":
-        header.pop()
-    return header
+    return table_of("", values[:1]).header
 
 
 SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
@@ -688,15 +685,10 @@ class GoogleSheetStore(Store):
                         f"{self.target}: no sheet named {name!r} (tabs: {', '.join(titles) or 'none'}); "
                         f"Google said: {_google_message(exc)}", self.target, sheet=name) from None
             reply = self.call(f"reading tab {name!r}", _raise, exc)
-        values = reply.get("values", [])
-        header = _header_of(values)
-        width = len(header)
-        rows = [list(r[:width]) + [""] * (width - len(r)) for r in values[1:]]
-        while rows and all(v in ("", None) for v in rows[-1]):
-            rows.pop()
+        table = table_of(name, reply.get("values", []))
         if name == state.tab:
-            self._remember(replace(state, header=header))
-        return Table(sheet=name, header=header, rows=rows)
+            self._remember(replace(state, header=table.header))
+        return table
 
     # -- summary sheets ------------------------------------------------------------------------
     def built_sheets(self, titles: dict[str, dict] | None = None) -> list[int]:

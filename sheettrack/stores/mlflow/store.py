@@ -18,7 +18,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -303,13 +302,6 @@ class MlflowStore(Store):
     def prefetched_keys(self, sheet: str, key: str) -> set[str] | None:
         tags = self.experiment_tags() or {}
         return {str(r.get(key)) for r in self.reference_rows(tags, sheet) if r.get(key) is not None}
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        tx = Transaction()
-        yield tx
-        if tx:
-            self.commit(tx)
 
     def commit(self, tx: Transaction) -> None:
         """Write what ``tx`` carries: every run checked against MLflow's limits before the
