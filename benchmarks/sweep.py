@@ -83,14 +83,15 @@ def read_rows(path: Path) -> list[list[Any]]:
         book.close()
 
 
-STORE_SECONDS = [0.0]  # time spent inside Store.append, to split the store's cost from the rest
+STORE_SECONDS = [0.0]  # time spent inside the store's write, to split its cost from the rest
 
 
 def time_store() -> None:
-    """Wrap ``ExcelStore.append`` so the one-at-a-time loop reports how long the store took."""
+    """Wrap ``ExcelStore.commit`` (every write of the delivery goes through it) so the
+    one-at-a-time loop reports how long the store took."""
     from sheettrack.stores.xlsx import ExcelStore
 
-    original = ExcelStore.append
+    original = ExcelStore.commit
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> None:
         t0 = time.perf_counter()
@@ -99,7 +100,7 @@ def time_store() -> None:
         finally:
             STORE_SECONDS[0] += time.perf_counter() - t0
 
-    ExcelStore.append = timed  # type: ignore[method-assign]
+    ExcelStore.commit = timed  # type: ignore[method-assign]
 
 
 def one_at_a_time(book: Path, rows: list[dict[str, Any]], sweep_id: str,

@@ -27,14 +27,13 @@ def demo(book: str, trials: int) -> None:
     parts = ", ".join(f"{n} {what}" for what, n in info["counts"].items())
     click.echo(f"\nlogged {parts} to {book} in {info['seconds']:.0f} s ({info['runs']} runs in the workbook)")
     click.echo(f"open {book} in Excel or LibreOffice (it opens on the Overview):")
-    about = {"Overview": "what the workbook tracks, runs by status, the best run, the top five",
+    about = {"Overview": "what it tracks, runs by status, the best run, the top five",
              "Leaderboard": "the finished runs, best first",
              "Hypotheses": "each hypothesis against its baseline, with a verdict",
              "Progress": "the primary metric over time"}
     width = max(len(s) for s in [*info["summary_sheets"], "Runs", "Schema"]) + 2
     for sheet in info["summary_sheets"]:
-        click.echo(f"  {sheet:<{width}}{about.get(sheet, 'a summary of the finished runs, with its chart')}")
-    click.echo(f"  {'Runs':<{width}}one row per run: params, metrics, notes; provenance folded away; "
-               "filter by sweep_id, sort by sweep_rank")
+        click.echo(f"  {sheet:<{width}}{about.get(sheet, 'the finished runs summarised, with a chart')}")
+    click.echo(f"  {'Runs':<{width}}one row per run (provenance folded away); sort, filter")
     click.echo(f"  {'Schema':<{width}}what every column means")
     click.echo(f"then try:  sheettrack ls {book} --sort -accuracy --top 5")

@@ -157,7 +157,6 @@ def template_of(target: str | os.PathLike | None, template: Any) -> Any:
     """The template rows logged to ``target`` will meet (``template`` when given, else the
     target's stored one), or None when neither can be read: then no score is renamed."""
     from ..errors import SheettrackError
-    from ..schema import load_template
 
     try:
         if template is not None:
