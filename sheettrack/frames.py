@@ -56,10 +56,15 @@ def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
     ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell.
     """
     import warnings
+    from concurrent.futures import ThreadPoolExecutor
 
-    import pandas as pd
+    with ThreadPoolExecutor(1, thread_name_prefix="sheettrack-read") as pool:
+        # pandas is imported while the sheet is read: python-calamine parses a worksheet, and
+        # a Google or MLflow store waits on the network, without holding the GIL
+        reading = pool.submit(read_table, target, credentials)
+        import pandas as pd
 
-    store, schema, table = read_table(target, credentials)
+        store, schema, table = reading.result()
     if sheet is not None and sheet != schema.sheet:
         table = store.read(sheet)
     data: dict[str, Any] = {}

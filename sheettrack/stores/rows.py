@@ -110,7 +110,8 @@ def table_of(sheet: str, values: Sequence[Sequence[Any]]) -> Table:
     while header and header[-1] == "":
         header.pop()
     width = len(header)
-    rows = [list(raw[:width]) + [""] * (width - len(raw)) for raw in values[1:]]
+    rows = [raw if len(raw) == width and type(raw) is list else list(raw[:width]) + [""] * (width - len(raw))
+            for raw in values[1:]]  # a row of the header's width is kept as it is, not copied
     while rows and all(v in ("", None) for v in rows[-1]):
         rows.pop()
     return Table(sheet=sheet, header=header, rows=rows)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,9 @@ from .parts import (
     tab_selected,
 )
 from .styles import Styles
-from .worksheet import PAGE_FOOTER, PAGE_SETUP, cell_xml, column_xml
+from .worksheet import PAGE_FOOTER, PAGE_SETUP, GridColumn, cell_xml, grid_xml
 from .xml import NS_MAIN, NS_REL, escape, plain_texts
+from .zip import PARALLEL_MIN_BYTES, Segments, split_chunks
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
 UNIX_EPOCH_SERIAL = (_dt.datetime(1970, 1, 1) - EXCEL_EPOCH).days  # 1970-01-01 as an Excel serial
@@ -95,16 +97,16 @@ def summary_cell(value: Any) -> Cell | None:
     return Cell("s", str(value))
 
 
-def _column_cells(letter: str, rows: range, values: list[Any], style: int | None) -> list[bytes]:
-    """The cells of one column, one per row (empty bytes for no cell): plain numbers and
-    plain text in one pass each; a column of aware date-times has its serial numbers worked
-    out in one pass; anything else cell by cell."""
+def _grid_column(letter: str, rows: range, values: list[Any], style: int | None) -> GridColumn:
+    """One column of a summary sheet for ``grid_xml``: plain numbers and plain text as they
+    are; a column of aware date-times as their serial numbers, worked out in one pass;
+    anything else cell by cell."""
     kinds = set(map(type, values))
     if (kinds <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values)) or \
             kinds <= {int, type(None)}:
-        return column_xml(letter, rows, "n", values, style)
+        return GridColumn(letter, "n", values, style)
     if kinds <= {str, type(None)} and plain_texts([v for v in values if v]):
-        return column_xml(letter, rows, "s", values, style)
+        return GridColumn(letter, "s", values, style)
     if values and all(isinstance(v, _dt.datetime) and v.tzinfo is not None for v in values if v is not None):
         # an aware datetime's Excel serial: days since the Excel epoch, in UTC
         import pandas as pd
@@ -114,9 +116,10 @@ def _column_cells(letter: str, rows: range, values: list[Any], style: int | None
             serials = (stamps.asi8 / 86_400e9 + UNIX_EPOCH_SERIAL).tolist()
         except (TypeError, ValueError):  # mixed time zones: one at a time
             serials = [0.0 if v is None else v.timestamp() / 86400 + UNIX_EPOCH_SERIAL for v in values]
-        return column_xml(letter, rows, "n", [None if v is None else x for v, x in zip(values, serials)], style)
+        return GridColumn(letter, "n", [None if v is None else x for v, x in zip(values, serials)], style)
     cells = [summary_cell(v) for v in values]
-    return [cell_xml(f"{letter}{r}", c, style) if c is not None else b"" for r, c in zip(rows, cells)]
+    return GridColumn(letter, "x", [cell_xml(f"{letter}{r}", c, style) if c is not None else b""
+                                    for r, c in zip(rows, cells)])
 
 
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
@@ -160,12 +163,12 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
     letters = [col_letter(i) for i in range(ncols)]
     numbers = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(spec.rows))
     if spec.cell_formats or spec.subheads:  # a sheet of small tables: cell by cell
-        columns = [_cells_one_by_one(spec, st, letters[i], i, styles[i]) for i in range(ncols)] if spec.rows else []
+        columns = [GridColumn(letters[i], "x", _cells_one_by_one(spec, st, letters[i], i, styles[i]))
+                   for i in range(ncols)]
     else:
-        columns = [_column_cells(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
-                                 styles[i]) for i in range(ncols)] if spec.rows else []
-    body = b"".join(b'<row r="%d">%s</row>' % (r, b"".join(cells)) for r, cells in zip(numbers, zip(*columns)))
-    out.append(body.decode("utf-8"))
+        columns = [_grid_column(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
+                                styles[i]) for i in range(ncols)]
+    out.append(grid_xml(numbers, columns).decode("utf-8"))
     out.append("</sheetData>")
     if spec.rows:
         for prio, (i, goal) in enumerate(sorted(spec.best.items()), start=1):
@@ -451,7 +454,10 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
             edits.parts[rels_part(drawing)] = _rels(chart_rels)
             edits.parts[rels_part(part)] = _rels([("rId1", "drawing", "../drawings/" + drawing.rsplit("/", 1)[1])])
             rid = "rId1"
-        edits.parts[part] = sheet_xml(spec, st, rid)
+        xml = sheet_xml(spec, st, rid)
+        # a long sheet (a Progress of 50,000 runs) is compressed in pieces side by side
+        parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
+        edits.parts[part] = Segments(split_chunks([xml], parts)) if parts > 1 else xml
         edits.written.append(spec.name)
     edits.drop = dropped - set(edits.parts)
     edits.removed = list(remove)
