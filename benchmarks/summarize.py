@@ -179,6 +179,7 @@ def same(a: Any, b: Any) -> bool:
 
 def measure(n: int, repeat: int, workdir: Path, naive: bool) -> dict[str, Any]:
     base = workdir / f"runs-{n}.xlsx"
+    base.unlink(missing_ok=True)  # a workbook left in --workdir would be appended to, not rebuilt
     info = child("build", str(base), str(n))
     times = []
     names: list[str] = []

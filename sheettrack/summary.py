@@ -252,6 +252,8 @@ def cell_value(v: Any) -> Any:
 def frame_rows(table: Any) -> list[list[Any]]:
     """A DataFrame's rows as plain cell values (see ``cell_value``), converted column by
     column: a 50k-row sheet costs milliseconds, not a Python call per cell."""
+    import numpy as np
+
     cols = []
     for name in table.columns:
         s = table[name]
@@ -259,10 +261,10 @@ def frame_rows(table: Any) -> list[list[Any]]:
             cols.append([cell_value(v) for v in s.tolist()])
             continue
         values = s.astype(object).where(s.notna(), None).tolist()
-        if s.dtype.kind == "f" and any(isinstance(v, float) and math.isinf(v) for v in values):
+        if s.dtype.kind == "f" and np.isinf(s.to_numpy(dtype="float64", na_value=np.nan)).any():
             values = [str(v) if isinstance(v, float) and math.isinf(v) else v for v in values]
         cols.append(values)
-    return [list(r) for r in zip(*cols)] if cols else []
+    return list(map(list, zip(*cols))) if cols else []
 
 
 def _width(header: str, values: list[Any]) -> float:
@@ -342,9 +344,16 @@ def _metric(schema: Schema, metric: str | None) -> tuple[str, str]:
 
 def finished_runs(df: Any) -> Any:
     """The runs whose status is finished (a run with no status counts as finished)."""
-    if "status" in df.columns:
-        return df[df["status"].astype("string").fillna("finished") == "finished"]
-    return df
+    return df[finished_mask(df)] if "status" in df.columns else df
+
+
+def finished_mask(df: Any) -> Any:
+    """Which runs are finished, as a boolean Series (a run with no status counts as finished)."""
+    import pandas as pd
+
+    if "status" not in df.columns:
+        return pd.Series(True, index=df.index)
+    return (df["status"].astype("string").fillna("finished") == "finished").astype(bool)
 
 
 def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int = 10) -> Any:
@@ -357,9 +366,9 @@ def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int
         raise ValidationError(f"metric {name!r} is not a column of the runs")
     if not (pd.api.types.is_numeric_dtype(df[name]) and not pd.api.types.is_bool_dtype(df[name])):
         raise ValidationError(f"metric {name!r} holds {df[name].dtype} values, not numbers")
-    runs = finished_runs(df)
-    runs = runs[runs[name].notna()]
-    ranked = runs.sort_values(name, ascending=goal == "min", kind="stable").head(n)
+    # rank one column, then take the top rows of the frame (not every column of every run)
+    scores = df[name].reset_index(drop=True)[(finished_mask(df) & df[name].notna()).to_numpy()]
+    ranked = df.iloc[scores.sort_values(ascending=goal == "min", kind="stable").index[:n]]
     params = [c.name for c in schema.columns if c.group == "params" and c.name in ranked.columns
               and ranked[c.name].notna().any()]
     metrics = [c.name for c in schema.columns if c.group == "metrics" and c.name != name
@@ -375,12 +384,12 @@ def leaderboard_frame(df: Any, schema: Schema, metric: str | None = None, n: int
 def progress_frame(df: Any, schema: Schema, metric: str | None = None) -> Any:
     """Finished runs in time order with ``metric`` and the best value so far."""
     name, goal = _metric(schema, metric)
-    runs = finished_runs(df)
-    runs = runs[runs[name].notna()] if name in runs.columns else runs.iloc[0:0]
+    cols = [c for c in ("started_at", "run_id") if c in df.columns]
+    # the few columns it shows, of the finished runs with a value (not every column of every run)
+    runs = df.loc[(finished_mask(df) & df[name].notna()).to_numpy(), cols + [name]]
     if "started_at" in runs.columns:
         runs = runs.sort_values("started_at", kind="stable")
-    cols = [c for c in ("started_at", "run_id") if c in runs.columns]
-    out = runs[cols + [name]].reset_index(drop=True)
+    out = runs.reset_index(drop=True)
     values = out[name].astype("float64")
     out[f"best {name} so far"] = values.cummax() if goal == "max" else values.cummin()
     out.insert(0, "run", range(1, len(out) + 1))

@@ -29,6 +29,7 @@ from . import journal
 from .adopt import check_own_table, plan_layout
 from .append import COMPRESS_LEVEL, SheetIndex, index_comment, new_end, plan_append
 from .create import build_workbook
+from .grid import sheet_values
 from .lock import LOCK_TIMEOUT_S, WorkbookLock, lock_path, owner_of
 from .parts import Edits, Workbook, read_schema
 from .references import plan_reference_rows, sheet_named
@@ -238,18 +239,16 @@ class ExcelStore(Store):
 
     def _table(self, pkg: Package, sheet: str | None) -> Table:
         """Sheet ``sheet`` (the runs sheet by default) read with python-calamine."""
-        import python_calamine
-
         name = sheet
         try:
-            schema = self._stored(Workbook(pkg)) if name is None else None
-            book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(pkg.data))
+            wb = Workbook(pkg)
+            schema = self._stored(wb) if name is None else None
             if name is None:
-                name = schema.sheet if schema else book.sheet_names[0]
-            if name not in book.sheet_names:
+                name = schema.sheet if schema else next(iter(wb.sheets), "")
+            if name not in wb.sheets:
                 raise SheetNotFoundError(f"{self.target}: no sheet named {name!r} (sheets: "
-                                         f"{', '.join(book.sheet_names)})", self.target, sheet=name)
-            values = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                                         f"{', '.join(wb.sheets)})", self.target, sheet=name)
+            values = sheet_values(pkg, wb, name)
         except StoreError:
             raise
         except Exception as exc:  # calamine raises its own types for damaged files

@@ -102,8 +102,8 @@ def _grid_column(letter: str, rows: range, values: list[Any], style: int | None)
     are; a column of aware date-times as their serial numbers, worked out in one pass;
     anything else cell by cell."""
     kinds = set(map(type, values))
-    if (kinds <= {float, type(None)} and all(v is None or math.isfinite(v) for v in values)) or \
-            kinds <= {int, type(None)}:
+    if kinds <= {int, type(None)} or (kinds <= {float, type(None)} and all(map(
+            math.isfinite, [v for v in values if v is not None] if type(None) in kinds else values))):
         return GridColumn(letter, "n", values, style)
     if kinds <= {str, type(None)} and plain_texts([v for v in values if v]):
         return GridColumn(letter, "s", values, style)
@@ -166,8 +166,11 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
         columns = [GridColumn(letters[i], "x", _cells_one_by_one(spec, st, letters[i], i, styles[i]))
                    for i in range(ncols)]
     else:
-        columns = [_grid_column(letters[i], numbers, [row[i] if i < len(row) else None for row in spec.rows],
-                                styles[i]) for i in range(ncols)]
+        if all(len(row) == ncols for row in spec.rows):
+            by_column: list[Any] = [list(c) for c in zip(*spec.rows)] or [[] for _ in range(ncols)]
+        else:
+            by_column = [[row[i] if i < len(row) else None for row in spec.rows] for i in range(ncols)]
+        columns = [_grid_column(letters[i], numbers, by_column[i], styles[i]) for i in range(ncols)]
     out.append(grid_xml(numbers, columns).decode("utf-8"))
     out.append("</sheetData>")
     if spec.rows:
