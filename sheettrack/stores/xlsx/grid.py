@@ -28,23 +28,31 @@ _SHEET_DATA = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData(?:\s[^>]*)?>")
 
 
 def sheet_values(pkg: Package, wb: Workbook, name: str, pieces: int | None = None,
-                 min_bytes: int = PIECE_MIN_BYTES) -> list[list[Any]]:
+                 min_bytes: int | None = None) -> list[list[Any]]:
     """Every cell value of sheet ``name`` from A1 to its last cell, row by row, as
     python-calamine's ``to_python(skip_empty_area=False)`` gives them ("" for an empty cell).
-    ``pieces`` (default: one per core, at most ``MAX_PIECES``) and ``min_bytes`` say when
-    and how finely a worksheet is cut."""
+    ``pieces`` (default: one per core, at most ``MAX_PIECES``) and ``min_bytes`` (default
+    ``PIECE_MIN_BYTES``) say how finely and from what size a worksheet is cut."""
     import python_calamine
 
-    count = pieces if pieces is not None else min(MAX_PIECES, os.cpu_count() or 1)
+    count = pieces if pieces is not None else min(MAX_PIECES, _cores())
     part = wb.sheets.get(name)
     entry = pkg.by_name.get(part) if part else None
-    if count > 1 and part and entry is not None and entry.usize >= min_bytes:
-        found = _in_pieces(pkg, wb, part, name, count)
+    if count > 1 and part and entry is not None and entry.usize >= (PIECE_MIN_BYTES if min_bytes is None else min_bytes):
+        found = values_in_pieces(pkg, wb, part, name, count)
         if found is not None:
             return found
     book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(pkg.data))
     values: list[list[Any]] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
     return values
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's limit, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def cut_rows(xml: bytes, count: int) -> tuple[bytes, list[memoryview], bytes] | None:
@@ -90,7 +98,9 @@ def _markup_declarations(xml: bytes, start: int, end: int) -> bool:
     return xml.find(b"<!", start, end) >= 0
 
 
-def _in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: int) -> list[list[Any]] | None:
+def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: int) -> list[list[Any]] | None:
+    """What ``sheet_values`` returns, from up to ``count`` pieces parsed side by side; None
+    when the worksheet cannot be cut safely or a piece does not parse."""
     import python_calamine
 
     cut = cut_rows(pkg.read(part), count)
