@@ -354,7 +354,7 @@ def _rels(items: list[tuple[str, str, str]]) -> bytes:
 class SheetEdits:
     """What a summaries write changes: parts replaced or added, and parts dropped."""
 
-    parts: dict[str, bytes] = field(default_factory=dict)
+    parts: dict[str, bytes | Segments] = field(default_factory=dict)  # Segments: compressed side by side
     drop: set[str] = field(default_factory=set)
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
