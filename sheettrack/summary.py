@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ class SheetSpec:
     kind: str  # summary | leaderboard | progress
     title: str
     header: list[str]
-    rows: list[list[Any]]
+    rows: Sequence[Sequence[Any]]  # row by row; only read once built
     formats: list[str | None]
     best: dict[int, str] = field(default_factory=dict)
     freeze_cols: int = 0
@@ -249,7 +250,7 @@ def cell_value(v: Any) -> Any:
     return v
 
 
-def frame_rows(table: Any) -> list[list[Any]]:
+def frame_rows(table: Any) -> list[tuple[Any, ...]]:
     """A DataFrame's rows as plain cell values (see ``cell_value``), converted column by
     column: a 50k-row sheet costs milliseconds, not a Python call per cell."""
     import numpy as np
@@ -264,7 +265,7 @@ def frame_rows(table: Any) -> list[list[Any]]:
         if s.dtype.kind == "f" and np.isinf(s.to_numpy(dtype="float64", na_value=np.nan)).any():
             values = [str(v) if isinstance(v, float) and math.isinf(v) else v for v in values]
         cols.append(values)
-    return list(map(list, zip(*cols))) if cols else []
+    return list(zip(*cols)) if cols else []
 
 
 def _width(header: str, values: list[Any]) -> float:
@@ -414,8 +415,8 @@ def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
     spec.widths[0] = 6.0
     if "git_commit" in header:  # a short commit, as git shows it: the page has room for the metrics
         c = header.index("git_commit")
-        for row in rows:
-            row[c] = row[c][:10] if isinstance(row[c], str) else row[c]
+        rows = [(*row[:c], row[c][:10] if isinstance(row[c], str) else row[c], *row[c + 1:]) for row in rows]
+        spec.rows = rows
         spec.widths[c] = 12.0
     if "notes" in header:
         spec.widths[header.index("notes")] = min(spec.widths[header.index("notes")], 30.0)
@@ -675,9 +676,8 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     if rows:
         named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
         ids = short_ids(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
-        for r in rows:
-            r[5] = ids.get(str(r[5]), r[5]) if r[5] is not None else None
-            r[7] = ids.get(str(r[7]), r[7]) if r[7] is not None else None
+        rows = [(*r[:5], ids.get(str(r[5]), r[5]) if r[5] is not None else None, r[6],
+                 ids.get(str(r[7]), r[7]) if r[7] is not None else None, *r[8:]) for r in rows]
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
         _width(h, [r[i + 1] for r in rows]) for i, h in enumerate(header[1:])]
     widths[3] = 17.0  # a date and time as the format shows it, not as Python prints it
