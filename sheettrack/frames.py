@@ -31,9 +31,12 @@ def existing(target: str | os.PathLike | None, credentials: Credentials = None) 
     return store, store.read_schema() or load_template("default")
 
 
-def read_table(target: str | os.PathLike | None, credentials: Credentials = None) -> tuple[Store, Schema, Any]:
-    store, schema = existing(target, credentials)
-    return store, schema, store.read(schema.sheet)
+def read_table(target: str | os.PathLike | None, credentials: Credentials = None,
+               opened: tuple[Store, Schema] | None = None, sheet: str | None = None) -> tuple[Store, Schema, Any]:
+    """The runs sheet (or ``sheet``) as a ``Table``, with its store and schema (``opened``:
+    what ``existing`` returned already, so the store is not opened and its schema read again)."""
+    store, schema = opened or existing(target, credentials)
+    return store, schema, store.read(sheet or schema.sheet)
 
 
 def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
@@ -47,13 +50,14 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
 
 
 def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
-          credentials: Credentials = None, columns: Any = None,
-          json_as_text: bool = False) -> tuple[Schema, pd.DataFrame]:
+               credentials: Credentials = None, columns: Any = None, json_as_text: bool = False,
+               opened: tuple[Store, Schema] | None = None) -> tuple[Schema, pd.DataFrame]:
     """The stored schema and the DataFrame ``load`` returns, from one read.
 
     ``columns`` (a set of names) limits the frame to those columns, skipping the cost of
     reading the others' values (summaries need a few of a wide sheet's columns);
-    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell.
+    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell;
+    ``opened`` is the store and schema ``existing`` returned, when the caller has them.
     """
     import warnings
     from concurrent.futures import ThreadPoolExecutor
@@ -61,12 +65,10 @@ def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
     with ThreadPoolExecutor(1, thread_name_prefix="sheettrack-read") as pool:
         # pandas is imported while the sheet is read: python-calamine parses a worksheet, and
         # a Google or MLflow store waits on the network, without holding the GIL
-        reading = pool.submit(read_table, target, credentials)
+        reading = pool.submit(read_table, target, credentials, opened, sheet)
         import pandas as pd
 
         store, schema, table = reading.result()
-    if sheet is not None and sheet != schema.sheet:
-        table = store.read(sheet)
     data: dict[str, Any] = {}
     for i, name in enumerate(table.header):
         if not name or name in data or (columns is not None and name not in columns):

@@ -48,7 +48,8 @@ def _frame(target: Target, summaries: list[Summary] | None = None, metric: str |
                                                 metric)
     if wanted is not None:
         wanted |= {name for name in _extra_columns(schema)}
-    schema, df = load_frame(target, credentials=credentials, columns=wanted, json_as_text=json_text)
+    schema, df = load_frame(target, credentials=credentials, columns=wanted, json_as_text=json_text,
+                            opened=(store, schema))
     return schema, df, store
 
 
