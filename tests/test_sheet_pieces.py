@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+import zlib
 from pathlib import Path
 
 import openpyxl
@@ -70,7 +71,7 @@ def test_a_sheettrack_workbook_is_cut_and_reads_the_same(tmp_path: Path) -> None
         got = cut(path, "Runs", count)
         assert got is not None, "the ordinary workbook must be cut, not parsed whole"
         assert got == expected
-    assert len(cut_rows(Package.open(str(path)).read("xl/worksheets/sheet1.xml"), 3)[1]) == 3
+    assert len(cut_rows(Package.open(str(path)).read("xl/worksheets/sheet1.xml"), 3).runs) == 3
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "excel").glob("*.xlsx")))
@@ -168,3 +169,21 @@ def test_the_store_reads_a_large_runs_sheet_in_pieces(tmp_path: Path, monkeypatc
     df = sheettrack.load(path)
     assert calls == [2]
     assert len(df) == 120 and df["accuracy"].tolist() == [i / 100 for i in range(120)]
+
+
+def test_a_worksheet_failing_its_checksum_is_refused(base: Path, tmp_path: Path) -> None:
+    from sheettrack.errors import CorruptWorkbookError
+    from sheettrack.stores.xlsx.zip import stored_zip
+
+    rows = "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>' for r in range(1, 40))
+    xml = f'<worksheet xmlns="{NS}"><sheetData>{rows}</sheetData></worksheet>'.encode()
+    with zipfile.ZipFile(base) as src:
+        members = [(n, src.read(n), None) for n in src.namelist() if n != "xl/worksheets/sheet1.xml"]
+    changed = xml.replace(b"<v>17</v>", b"<v>71</v>")  # bytes changed after their CRC was taken
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(stored_zip([*members, ("xl/worksheets/sheet1.xml", changed, zlib.crc32(xml))]))
+    with pytest.raises(python_calamine.CalamineError):
+        whole(bad, "S")
+    pkg = Package.open(str(bad))
+    with pytest.raises(CorruptWorkbookError, match="checksum"):
+        sheet_values(pkg, Workbook(pkg), "S", pieces=3, min_bytes=0)

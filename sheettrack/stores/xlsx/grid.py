@@ -16,11 +16,13 @@ from __future__ import annotations
 import io
 import os
 import re
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from .parts import Workbook, rels_part
-from .zip import Package, stored_zip
+from .zip import Package, crc32_combine, stored_zip
 
 PIECE_MIN_BYTES = 16 << 20  # a worksheet this large (uncompressed) is parsed in pieces
 MAX_PIECES = 4
@@ -55,10 +57,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def cut_rows(xml: bytes, count: int) -> tuple[bytes, list[memoryview], bytes] | None:
-    """The worksheet ``xml`` as (head, ``count`` runs of whole rows at most, closing tags),
-    or None when its rows cannot be cut safely. Every run after the first starts with a
-    row that carries its number (``r``), so its rows keep their places."""
+@dataclass(frozen=True)
+class Cut:
+    """A worksheet cut for ``values_in_pieces``: ``head`` (through ``<sheetData>``), runs of
+    whole rows, the closing tags that end each piece, and ``tail`` (from ``</sheetData>``
+    on: left out of the pieces, but part of the worksheet's checksum)."""
+
+    head: memoryview
+    runs: list[memoryview]
+    closing: bytes
+    tail: memoryview
+
+
+def cut_rows(xml: bytes, count: int) -> Cut | None:
+    """The worksheet ``xml`` with its rows cut into ``count`` runs at most, or None when
+    they cannot be cut safely. Every run after the first starts with a row that carries its
+    number (``r``), so its rows keep their places."""
     m = _SHEET_DATA.search(xml)
     if m is None:
         return None
@@ -81,8 +95,8 @@ def cut_rows(xml: bytes, count: int) -> tuple[bytes, list[memoryview], bytes] | 
         cuts.append(at)
     cuts.append(end)
     view = memoryview(xml)
-    closing = b"</" + p + b"sheetData></" + p + b"worksheet>"
-    return xml[:start], [view[a:b] for a, b in zip(cuts, cuts[1:]) if b > a], closing
+    return Cut(view[:start], [view[a:b] for a, b in zip(cuts, cuts[1:]) if b > a],
+               b"</" + p + b"sheetData></" + p + b"worksheet>", view[end:])
 
 
 def _markup_declarations(xml: bytes, start: int, end: int) -> bool:
@@ -100,33 +114,39 @@ def _markup_declarations(xml: bytes, start: int, end: int) -> bool:
 
 def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: int) -> list[list[Any]] | None:
     """What ``sheet_values`` returns, from up to ``count`` pieces parsed side by side; None
-    when the worksheet cannot be cut safely or a piece does not parse."""
+    when the worksheet cannot be cut safely or a piece does not parse. The worksheet's
+    checksum is checked from its pieces' (each piece's is needed for its scratch zip)."""
     import python_calamine
 
-    cut = cut_rows(pkg.read(part), count)
-    if cut is None:
-        return None
-    head, runs, closing = cut
-    if len(runs) < 2:
+    cut = cut_rows(pkg.read(part, check=False), count)
+    if cut is None or len(cut.runs) < 2:
         return None
     # the parts calamine reads besides the worksheet, uncompressed once
-    small = [(n, pkg.read(n)) for n in dict.fromkeys(("[Content_Types].xml", "_rels/.rels", wb.workbook_part,
-                                                      rels_part(wb.workbook_part), wb.styles_part, wb.sst_part))
-             if n and pkg.has(n)]
+    small = [(n, pkg.read(n), None) for n in dict.fromkeys(
+        ("[Content_Types].xml", "_rels/.rels", wb.workbook_part, rels_part(wb.workbook_part), wb.styles_part,
+         wb.sst_part)) if n and pkg.has(n)]
+    head_crc, closing_crc = zlib.crc32(cut.head), zlib.crc32(cut.closing)
 
-    def parse(rows: memoryview) -> tuple[Any, Any, list[list[Any]]]:
-        data = stored_zip([*small, (part, b"".join((head, rows, closing)))])
+    def parse(rows: memoryview) -> tuple[int, Any, Any, list[list[Any]]]:
+        crc = zlib.crc32(rows)
+        whole = crc32_combine(crc32_combine(head_crc, crc, len(rows)), closing_crc, len(cut.closing))
+        data = stored_zip([*small, (part, b"".join((cut.head, rows, cut.closing)), whole)])
         sheet = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(name)
         # converted here: a piece parsed early is turned into Python values while others parse
-        return sheet.start, sheet.end, sheet.to_python(skip_empty_area=True) if sheet.start is not None else []
+        return crc, sheet.start, sheet.end, sheet.to_python(skip_empty_area=True) if sheet.start is not None else []
 
     try:
-        with ThreadPoolExecutor(len(runs), thread_name_prefix="sheettrack-parse") as pool:
-            parsed = list(pool.map(parse, runs))
+        with ThreadPoolExecutor(len(cut.runs), thread_name_prefix="sheettrack-parse") as pool:
+            parsed = list(pool.map(parse, cut.runs))
     except Exception:  # noqa: BLE001 - the whole parse says what is wrong
         return None
+    crc = head_crc
+    for rows, (run_crc, *_) in zip(cut.runs, parsed):
+        crc = crc32_combine(crc, run_crc, len(rows))
+    if crc32_combine(crc, zlib.crc32(cut.tail), len(cut.tail)) != pkg.by_name[part].crc:
+        raise pkg.bad_checksum(part)
     out: list[list[Any]] = []
-    placed = [p for p in parsed if p[0] is not None]
+    placed = [p[1:] for p in parsed if p[1] is not None]
     if not placed:
         return []
     width = max(end[1] for _, end, _ in placed) + 1

@@ -165,8 +165,9 @@ class Package:
             raise self._bad(f"part {name} is shorter than its index says")
         return Span(self, self.data_start(e) + offset, n)
 
-    def read(self, name: str) -> bytes:
-        """The uncompressed bytes of part ``name``."""
+    def read(self, name: str, check: bool = True) -> bytes:
+        """The uncompressed bytes of part ``name`` (``check=False``: without comparing their
+        CRC-32 with the zip's, for a caller that checks it itself, a piece at a time)."""
         e = self.by_name.get(name)
         if e is None:
             raise self._bad(f"part {name} is missing")
@@ -180,9 +181,12 @@ class Package:
                 raise self._bad(f"part {name} does not decompress: {exc}") from None
         else:
             raise self._bad(f"part {name} uses compression method {e.method}")
-        if zlib.crc32(out) != e.crc:
-            raise self._bad(f"part {name} fails its checksum")
+        if check and zlib.crc32(out) != e.crc:
+            raise self.bad_checksum(name)
         return out
+
+    def bad_checksum(self, name: str) -> CorruptWorkbookError:
+        return self._bad(f"part {name} fails its checksum")
 
     def raw_member(self, name: str) -> memoryview:
         """The compressed bytes of part ``name``, as stored."""
@@ -528,16 +532,17 @@ def write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     return central, end, stats
 
 
-def stored_zip(members: list[tuple[str, Any]]) -> bytes:
-    """A zip of ``members`` (name, bytes-like) stored as they are, not compressed: a scratch
-    package for a reader, built at the speed of a copy and a CRC (both let go of the GIL)."""
+def stored_zip(members: list[tuple[str, Any, int | None]]) -> bytes:
+    """A zip of ``members`` (name, bytes-like, its CRC-32 or None to compute it) stored as
+    they are, not compressed: a scratch package for a reader, built at the speed of a copy
+    and a CRC (both let go of the GIL)."""
     out: list[Any] = []
     central: list[bytes] = []
     pos = 0
-    for name, data in members:
+    for name, data, known in members:
         name_b = name.encode("utf-8")
         flags = 0x800 if any(b > 127 for b in name_b) else 0
-        crc, size = zlib.crc32(data), len(data)
+        crc, size = zlib.crc32(data) if known is None else known, len(data)
         if size >= 0xFFFFFFFF or pos + size >= 0xFFFFFFFF:
             raise ValueError("a stored zip past 4 GB needs zip64")
         fields = struct.pack("<HHHHHIII", 20, flags, 0, 0, 0, crc, size, size)
