@@ -63,10 +63,10 @@ class Cut:
     whole rows, the closing tags that end each piece, and ``tail`` (from ``</sheetData>``
     on: left out of the pieces, but part of the worksheet's checksum)."""
 
-    head: memoryview
-    runs: list[memoryview]
+    head: bytes
+    runs: list[memoryview | None]  # each let go once its piece is built (then the text is freed)
     closing: bytes
-    tail: memoryview
+    tail: bytes
 
 
 def cut_rows(xml: bytes, count: int) -> Cut | None:
@@ -95,8 +95,8 @@ def cut_rows(xml: bytes, count: int) -> Cut | None:
         cuts.append(at)
     cuts.append(end)
     view = memoryview(xml)
-    return Cut(view[:start], [view[a:b] for a, b in zip(cuts, cuts[1:]) if b > a],
-               b"</" + p + b"sheetData></" + p + b"worksheet>", view[end:])
+    return Cut(xml[:start], [view[a:b] for a, b in zip(cuts, cuts[1:]) if b > a],
+               b"</" + p + b"sheetData></" + p + b"worksheet>", xml[end:])
 
 
 def _markup_declarations(xml: bytes, start: int, end: int) -> bool:
@@ -118,7 +118,7 @@ def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: in
     checksum is checked from its pieces' (each piece's is needed for its scratch zip)."""
     import python_calamine
 
-    cut = cut_rows(pkg.read(part, check=False), count)
+    cut = cut_rows(pkg.read(part, check=False), count)  # the text lives on only in the runs' views
     if cut is None or len(cut.runs) < 2:
         return None
     # the parts calamine reads besides the worksheet, uncompressed once
@@ -127,22 +127,30 @@ def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: in
          wb.sst_part)) if n and pkg.has(n)]
     head_crc, closing_crc = zlib.crc32(cut.head), zlib.crc32(cut.closing)
 
-    def parse(rows: memoryview) -> tuple[int, Any, Any, list[list[Any]]]:
+    sizes = [len(rows) for rows in cut.runs if rows is not None]
+
+    def parse(i: int) -> tuple[int, Any, Any, list[list[Any]]]:
+        rows, cut.runs[i] = cut.runs[i], None  # held only here: the worksheet's text goes with the last
+        assert rows is not None
         crc = zlib.crc32(rows)
         whole = crc32_combine(crc32_combine(head_crc, crc, len(rows)), closing_crc, len(cut.closing))
         data = stored_zip([*small, (part, b"".join((cut.head, rows, cut.closing)), whole)])
-        sheet = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(name)
+        rows.release()
+        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        del data  # calamine holds its own copy
+        sheet = book.get_sheet_by_name(name)
+        del book
         # converted here: a piece parsed early is turned into Python values while others parse
         return crc, sheet.start, sheet.end, sheet.to_python(skip_empty_area=True) if sheet.start is not None else []
 
     try:
-        with ThreadPoolExecutor(len(cut.runs), thread_name_prefix="sheettrack-parse") as pool:
-            parsed = list(pool.map(parse, cut.runs))
+        with ThreadPoolExecutor(len(sizes), thread_name_prefix="sheettrack-parse") as pool:
+            parsed = list(pool.map(parse, range(len(sizes))))
     except Exception:  # noqa: BLE001 - the whole parse says what is wrong
         return None
     crc = head_crc
-    for rows, (run_crc, *_) in zip(cut.runs, parsed):
-        crc = crc32_combine(crc, run_crc, len(rows))
+    for size, (run_crc, *_) in zip(sizes, parsed):
+        crc = crc32_combine(crc, run_crc, size)
     if crc32_combine(crc, zlib.crc32(cut.tail), len(cut.tail)) != pkg.by_name[part].crc:
         raise pkg.bad_checksum(part)
     out: list[list[Any]] = []
