@@ -297,6 +297,12 @@ def col_letter(index: int) -> str:
     return letters
 
 
+def quote_sheet(name: str) -> str:
+    """A sheet name as a formula or an A1 range names it, in Excel and Google Sheets alike:
+    always quoted, quotes doubled (``'It''s'``)."""
+    return "'" + name.replace("'", "''") + "'"
+
+
 def col_index(letters: str) -> int:
     """0-based index of spreadsheet column letters (A -> 0, AA -> 26)."""
     index = 0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cells import col_letter
+from .cells import col_letter, quote_sheet
 from .errors import TemplateError, ValidationError
 from .metrics import goal_of
 from .schema import Schema, Summary, check_sheet_name
@@ -51,8 +51,7 @@ class CellRange:
     def a1(self, absolute: bool = True) -> str:
         """``'By model'!$B$3:$B$9``: the range as a formula reference."""
         d = "$" if absolute else ""
-        quoted = "'" + self.sheet.replace("'", "''") + "'"
-        return (f"{quoted}!{d}{col_letter(self.col1)}{d}{self.row1}:"
+        return (f"{quote_sheet(self.sheet)}!{d}{col_letter(self.col1)}{d}{self.row1}:"
                 f"{d}{col_letter(self.col2)}{d}{self.row2}")
 
 

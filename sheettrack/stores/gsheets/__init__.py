@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...lazy import lazy_names
-from .targets import is_google_target, parse_target, quote_sheet
+from .targets import is_google_target, parse_target
 
 if TYPE_CHECKING:
     from .auth import SCOPES, Credentials, find_credentials, load_credentials
@@ -32,4 +32,4 @@ __getattr__, __dir__ = lazy_names(
 
 
 __all__ = ["GoogleSheetStore", "Credentials", "SCOPES", "client_for", "create_spreadsheet", "find_credentials", "forget",
-           "is_google_target", "load_credentials", "parse_target", "quote_sheet"]
+           "is_google_target", "load_credentials", "parse_target"]

@@ -26,10 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...cells import Cell, col_letter, to_serial
+from ...cells import Cell, col_letter, quote_sheet, to_serial
 from ...errors import StoreUnavailableError
 from .http import Uncertain, env_float
-from .targets import quote_sheet
 
 #: Sends of one append before giving up (each after a lost answer and a look at the sheet).
 ATTEMPTS = 4

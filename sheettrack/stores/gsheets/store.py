@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ...cells import Cell, col_index, col_letter, to_cell
+from ...cells import Cell, col_index, col_letter, quote_sheet, to_cell
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, TargetError
 from ...schema import Column, Schema
 from ..base import ReferenceRows, RunRows, Store, Table, Transaction
@@ -45,7 +45,7 @@ from .layout import (
     schema_tab,
 )
 from .summaries import built_ids, summary_requests
-from .targets import parse_target, quote_sheet
+from .targets import parse_target
 
 ROLES = ("reader", "commenter", "writer")
 #: Reference tabs whose header and keys (column A) ride along with the runs header, so a log

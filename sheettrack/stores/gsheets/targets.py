@@ -43,6 +43,3 @@ def parse_target(text: str) -> tuple[str, str | None]:
     return sid, tab
 
 
-def quote_sheet(title: str) -> str:
-    """A sheet title as A1 notation wants it: always quoted, quotes doubled."""
-    return "'" + title.replace("'", "''") + "'"

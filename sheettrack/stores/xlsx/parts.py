@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...cells import quote_sheet
 from ...errors import CorruptWorkbookError, StoreError
 from ...schema import Schema
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
@@ -28,7 +29,6 @@ from .xml import (
     iter_rows,
     local,
     parse_xml,
-    quoted_sheet,
     read_shared_strings,
 )
 from .zip import Package, Raw, Segments, SegmentStat
@@ -307,10 +307,10 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
 
     out = DEFINED.sub(renumber, out)
     marks = "".join(f'<{p}definedName name="{MARKER}" localSheetId="{new_index[n]}" hidden="1">'
-                    f"{escape(quoted_sheet(n) + '!$A$1')}</{p}definedName>"
+                    f"{escape(quote_sheet(n) + '!$A$1')}</{p}definedName>"
                     for n in order if n in marked)
     marks += "".join(f'<{p}definedName name="{PRINT_TITLES}" localSheetId="{new_index[n]}">'
-                     f"{escape(quoted_sheet(n) + '!' + titles[n])}</{p}definedName>"
+                     f"{escape(quote_sheet(n) + '!' + titles[n])}</{p}definedName>"
                      for n in order if n in titles)
     marks_xml = marks.encode()
     m = re.search(rb"<((?:\w+:)?)definedNames\b[^>]*?(/?)>", out)

@@ -7,9 +7,10 @@ import html
 import re
 from typing import Any
 
+from ...cells import quote_sheet
 from ...errors import StoreError
 from .parts import Edits, Workbook
-from .xml import absolute, attrs, escape, escape_shapes, quoted_sheet, range_ref, split_ref
+from .xml import absolute, attrs, escape, escape_shapes, range_ref, split_ref
 
 
 def table_name(sheet: str) -> str:
@@ -122,7 +123,7 @@ def grow_filter_name(wb: Workbook, sheet_name: str, tag: bytes, edits: Edits) ->
     pat = re.compile(rb'(<(?:\w+:)?definedName\b(?=[^>]*name="_xlnm._FilterDatabase")(?=[^>]*localSheetId="%d")[^>]*>)'
                      rb'([^<]*)(</(?:\w+:)?definedName>)' % index)
     a, b = ref.split(":")
-    text = quoted_sheet(sheet_name) + "!" + absolute(a) + ":" + absolute(b)
+    text = quote_sheet(sheet_name) + "!" + absolute(a) + ":" + absolute(b)
     new = pat.sub(lambda m: m.group(1) + escape(text).encode("utf-8") + m.group(3), xml, count=1)
     if new != xml:
         edits.replace[wb.workbook_part] = new

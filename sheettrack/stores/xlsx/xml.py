@@ -112,11 +112,6 @@ def range_ref(c1: int, r1: int, c2: int, r2: int) -> str:
     return f"{col_letter(c1)}{r1}:{col_letter(c2)}{r2}"
 
 
-def quoted_sheet(name: str) -> str:
-    """A sheet name as a formula refers to it: ``'It''s'``."""
-    return "'" + name.replace("'", "''") + "'"
-
-
 def absolute(ref: str) -> str:
     """``A1`` -> ``$A$1``."""
     col, row = split_ref(ref)
