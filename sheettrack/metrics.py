@@ -4,7 +4,7 @@ the training callbacks' best tracking all follow, so a metric ranks the same way
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -42,17 +42,33 @@ def goal_of(metric: str, schema: Schema | None = None, goals: Mapping[str, str] 
     return "min" if given == "min" else "max"
 
 
-def with_score_names(values: Mapping[str, object], known: Collection[str]) -> Mapping[str, object]:
-    """A search's scores also under the template's metric names, so its candidates rank beside
-    single runs: ``mean_test_accuracy`` as ``accuracy`` and ``std_test_accuracy`` as
-    ``accuracy_std`` when the template has an ``accuracy`` metric and the row gives none.
-    ``values`` itself when there is nothing to add."""
+SCORE_PREFIXES = (("mean_test_", ""), ("std_test_", "_std"))  # a search's score and its spread
+
+
+def score_names(keys: Iterable[str], known: Collection[str], single: str | None = None) -> dict[str, str]:
+    """Where a search's scores land under the template's metric names: ``mean_test_accuracy``
+    as ``accuracy`` and ``std_test_accuracy`` as ``accuracy_std`` when the template has an
+    ``accuracy`` metric. scikit-learn names a lone scorer ``score``: it takes the name
+    ``single`` (the search's ``scoring``)."""
+    out: dict[str, str] = {}
+    for key in keys:
+        for prefix, suffix in SCORE_PREFIXES:
+            if key.startswith(prefix):
+                scorer = key[len(prefix):]
+                name = single if scorer == "score" and single else scorer
+                if name in known:
+                    out[key] = f"{name}{suffix}"
+    return out
+
+
+def with_score_names(values: Mapping[str, object], known: Collection[str],
+                     single: str | None = None) -> Mapping[str, object]:
+    """A search's scores also under the template's metric names (see ``score_names``), so its
+    candidates rank beside single runs, where the row gives no value of its own under that
+    name; ``values`` itself when there is nothing to add."""
     if not any(key.startswith(("mean_test_", "std_test_")) for key in values):
         return values
     out = dict(values)
-    for key, value in values.items():
-        for prefix, suffix in (("mean_test_", ""), ("std_test_", "_std")):
-            name = key[len(prefix):] if key.startswith(prefix) else None
-            if name in known and f"{name}{suffix}" not in out:
-                out[f"{name}{suffix}"] = value
+    for key, name in score_names(values, known, single).items():
+        out.setdefault(name, values[key])
     return out

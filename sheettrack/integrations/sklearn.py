@@ -15,6 +15,7 @@ import math
 import os
 from typing import Any
 
+from ..metrics import score_names
 from ._common import hparam, require, template_of
 
 require("sklearn", "sklearn", "scikit-learn")
@@ -22,20 +23,6 @@ require("sklearn", "sklearn", "scikit-learn")
 
 def _scorers(results: dict[str, Any]) -> list[str]:
     return [k[len("mean_test_"):] for k in results if k.startswith("mean_test_")]
-
-
-def score_aliases(scorers: list[str], known: set[str], scoring: Any = None) -> dict[str, str]:
-    """Where each search score lands under the template's names: ``mean_test_accuracy`` as
-    ``accuracy`` and ``std_test_accuracy`` as ``accuracy_std`` when the template has an
-    ``accuracy`` metric, so candidates rank beside single runs on the Leaderboard and pivots.
-    A single scorer (scikit-learn calls it ``score``) takes the name ``scoring`` gives it."""
-    out: dict[str, str] = {}
-    for scorer in scorers:
-        name = scoring if scorer == "score" and isinstance(scoring, str) else scorer
-        if name in known:
-            out[f"mean_test_{scorer}"] = name
-            out[f"std_test_{scorer}"] = f"{name}_std"
-    return out
 
 
 def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any = None, y: Any = None,
@@ -56,7 +43,10 @@ def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any =
     scorers = _scorers(results)
     schema = template_of(target, template)
     known = {c.name for c in schema.columns if c.group == "metrics"} if schema is not None else set()
-    aliases = score_aliases(scorers, known, getattr(search, "scoring", None))
+    scoring = getattr(search, "scoring", None)
+    # candidates rank under the template's names: each score also beside itself as the metric
+    names = score_names([f"{stat}_test_{s}" for s in scorers for stat in ("mean", "std")], known,
+                        scoring if isinstance(scoring, str) else None)
     refit = getattr(search, "refit", True)
     main = refit if isinstance(refit, str) and refit in scorers else scorers[0]
     estimator = getattr(search, "estimator", None)
@@ -82,8 +72,8 @@ def log_search(search: Any, target: str | os.PathLike | None = None, *, X: Any =
                     key = f"{stat}_{split}_{scorer}"
                     if key in results:
                         metrics[key] = float(results[key][i])
-                        if key in aliases:
-                            metrics[aliases[key]] = metrics[key]
+                        if key in names:
+                            metrics[names[key]] = metrics[key]
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
             if key in results:
                 metrics[key] = float(results[key][i])
