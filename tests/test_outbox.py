@@ -39,6 +39,13 @@ def run_ids(book: Path) -> list[str]:
     return sheettrack.load(book)["run_id"].tolist()
 
 
+def test_an_owner_file_of_another_shape_names_nobody_rather_than_a_garbled_name(tmp_book):
+    sheettrack.log(tmp_book, params={"a": 1})
+    (tmp_book.parent / f"~${tmp_book.name}").write_bytes(b"someone")  # no length byte
+    with pytest.warns(RowQueuedWarning, match="open by someone in Excel"):
+        sheettrack.log(tmp_book, params={"a": 2})
+
+
 def test_a_workbook_open_in_excel_queues_the_row_and_says_where(tmp_book, capsys):
     sheettrack.log(tmp_book, params={"a": 1})
     lock_like_excel(tmp_book)

@@ -32,12 +32,13 @@ def owner_of(path: Path) -> tuple[Path, str] | None:
 
 
 def _excel_owner(path: Path) -> str:
-    """Excel's owner file: a length byte, then the user name."""
+    """Excel's owner file: a length byte, then the user name (in a 54-byte field). A file of
+    another shape names nobody rather than a garbled name."""
     try:
         data = path.read_bytes()
         n = data[0]
-        name = data[1:1 + n].decode("latin-1").strip()
-        return f"{name} (Excel)" if name else "someone in Excel"
+        name = data[1:1 + n].decode("latin-1").strip() if n < 54 and 1 + n <= len(data) else ""
+        return f"{name} (Excel)" if name.isprintable() and name else "someone in Excel"
     except (OSError, IndexError):
         return "someone in Excel"
 
