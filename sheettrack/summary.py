@@ -267,8 +267,11 @@ def frame_rows(table: Any) -> list[tuple[Any, ...]]:
     return list(zip(*cols)) if cols else []
 
 
-def _width(header: str, values: list[Any]) -> float:
-    longest = max([len(header)] + [len(str(v)) for v in values[:200] if v is not None] or [8])
+def _width(header: str, values: list[Any], fmt: str | None = None) -> float:
+    """A column's width (about a character each) for its header and its values as the sheet
+    shows them through ``fmt`` (97.56%, not 0.9756097560975610); capitals count wider."""
+    shown = [format_value(v, fmt) for v in values[:200] if v is not None]
+    longest = max([len(header)] + [len(t) + sum(c.isupper() for c in t) // 4 for t in shown] or [8])
     return float(min(48, max(9, longest + 2)))
 
 
@@ -311,7 +314,7 @@ def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) 
              f"sheettrack {_stamp(now)})")
     spec = SheetSpec(name=summary.name, kind="summary", title=title, header=header, rows=rows,
                      formats=formats, best=best, freeze_cols=len(keys), lead=True,
-                     widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
+                     widths=[_width(h, [r[i] for r in rows], formats[i]) for i, h in enumerate(header)])
     if rows and metric_cols:
         spec.charts.append(ChartSpec(
             kind="bar", title=f"{chart_value} ({chart_agg}) by {by}",
@@ -410,7 +413,7 @@ def leaderboard_sheet(df: Any, schema: Schema, now: _dt.datetime, n: int = 10,
              f"is better; built by sheettrack {_stamp(now)})")
     spec = SheetSpec(name=LEADERBOARD, kind="leaderboard", title=title, header=header, rows=rows,
                      formats=formats, best=best, lead=True, freeze_cols=2 if "run_id" in header else 1,
-                     widths=[_width(h, [r[i] for r in rows]) for i, h in enumerate(header)])
+                     widths=[_width(h, [r[i] for r in rows], formats[i]) for i, h in enumerate(header)])
     spec.widths[0] = 6.0
     if "git_commit" in header:  # a short commit, as git shows it: the page has room for the metrics
         c = header.index("git_commit")
@@ -445,7 +448,7 @@ def progress_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
              f"(built by sheettrack {_stamp(now)})")
     return SheetSpec(name=PROGRESS, kind="progress", title=title, header=header, rows=rows,
                      formats=formats, best={header.index(name): goal}, freeze_cols=1, lead=True,
-                     widths=[6.0] + [_width(h, [r[i] for r in rows[:200]]) for i, h in
+                     widths=[6.0] + [_width(h, [r[i] for r in rows[:200]], formats[i]) for i, h in
                                      enumerate(header) if i > 0])
 
 
@@ -678,7 +681,7 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
         rows = [(*r[:5], ids.get(str(r[5]), r[5]) if r[5] is not None else None, r[6],
                  ids.get(str(r[7]), r[7]) if r[7] is not None else None, *r[8:]) for r in rows]
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
-        _width(h, [r[i + 1] for r in rows]) for i, h in enumerate(header[1:])]
+        _width(h, [r[i + 1] for r in rows], formats[i + 1]) for i, h in enumerate(header[1:])]
     widths[3] = 17.0  # a date and time as the format shows it, not as Python prints it
     title = (f"Hypotheses: best finished {name} against the baseline (the run tagged baseline, else the "
              f"best finished run logged before the hypothesis's first run)")
