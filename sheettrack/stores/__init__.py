@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from ..errors import TargetError
 from .base import Store, Table
 
-__all__ = ["Store", "Table", "is_target", "open_store", "resolve_target"]
+__all__ = ["Store", "Table", "is_target", "open_store", "resolve_target", "target_kind"]
 
 
 def resolve_target(target: str | os.PathLike | None) -> str:
@@ -24,16 +25,25 @@ def resolve_target(target: str | os.PathLike | None) -> str:
     return os.fspath(target)
 
 
-def is_target(text: str | os.PathLike) -> bool:
-    """Whether ``text`` names a target ``open_store`` takes: a path ending in ``.xlsx``,
-    ``gsheet://ID[/TAB]``, a Google Sheets browser address, ``mlflow://EXPERIMENT`` or
-    ``mlflow+http(s)://HOST[:PORT]/EXPERIMENT``. The command line tells a target from a run id
-    or a file with this."""
+def target_kind(text: str | os.PathLike) -> Literal["mlflow", "gsheet", "xlsx"] | None:
+    """Which store ``text`` names: ``mlflow://EXPERIMENT`` or ``mlflow+http(s)://HOST[:PORT]/
+    EXPERIMENT``; ``gsheet://ID[/TAB]`` or a Google Sheets browser address; a path ending in
+    ``.xlsx``; None for anything else."""
     from .gsheets import is_google_target
     from .mlflow.targets import is_mlflow_target
 
     text = os.fspath(text)
-    return is_google_target(text) or is_mlflow_target(text) or Path(text).suffix.lower() == ".xlsx"
+    if is_mlflow_target(text):
+        return "mlflow"
+    if is_google_target(text):
+        return "gsheet"
+    return "xlsx" if Path(text).suffix.lower() == ".xlsx" else None
+
+
+def is_target(text: str | os.PathLike) -> bool:
+    """Whether ``text`` names a target ``open_store`` takes (see ``target_kind``). The command
+    line tells a target from a run id or a file with this."""
+    return target_kind(text) is not None
 
 
 def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike | None = None) -> Store:
@@ -41,19 +51,16 @@ def open_store(target: str | os.PathLike | None, credentials: str | os.PathLike 
     ``credentials``, a key file, or found as ``find_credentials`` says), an MLflow experiment
     for ``mlflow://`` and ``mlflow+http(s)://``, else a workbook."""
     text = resolve_target(target)
-    from .gsheets import is_google_target
-    from .mlflow.targets import is_mlflow_target
-
-    if is_mlflow_target(text):
+    kind = target_kind(text)
+    if kind == "mlflow":
         from .mlflow import MlflowStore
 
         return MlflowStore(text)
-
-    if is_google_target(text):
+    if kind == "gsheet":
         from .gsheets import GoogleSheetStore
 
         return GoogleSheetStore(text.strip(), credentials)
-    if not is_target(text):
+    if kind is None:
         raise TargetError(f"{text}: a workbook target must end in .xlsx")
     from .xlsx import ExcelStore
 

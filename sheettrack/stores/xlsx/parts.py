@@ -21,6 +21,7 @@ from ...cells import quote_sheet
 from ...errors import CorruptWorkbookError, StoreError
 from ...schema import Schema
 from ..schema_sheet import SCHEMA_SHEET, schema_from_sheet
+from .styles import Styles
 from .xml import (
     NS_REL,
     NS_REL_STRICT,
@@ -83,9 +84,13 @@ class Workbook:
                 rel = self.wb_rels.get(rid)
                 if rel is not None:
                     self.sheets[el.get("name", "")] = resolve(self.workbook_part, rel.get("Target", ""))
-        self.styles_part = self._wb_target("/styles")
+        self.styles_part = self._wb_target("/styles")  # read through styles_xml
         self.sst_part = self._wb_target("/sharedStrings")
         self._shared: list[str] | None = None
+
+    def styles_xml(self) -> bytes | None:
+        """The styles part as it stands (None when the workbook has none)."""
+        return self.pkg.read(self.styles_part) if self.styles_part and self.pkg.has(self.styles_part) else None
 
     def rels(self, part: str) -> list[ET.Element]:
         """The relationships of a relationships part (empty when it is missing), parsed once."""
@@ -168,6 +173,11 @@ class Edits:
         seen by the reference sheets' edits of the same write)."""
         data = self.replace.get(name)
         return data if isinstance(data, bytes) else self.pkg.read(name)
+
+    def keep_styles(self, wb: Workbook, styles: Styles) -> None:
+        """Write the styles part back when this write added styles to it."""
+        if styles.changed and wb.styles_part:
+            self.replace[wb.styles_part] = styles.xml
 
 
 @dataclass

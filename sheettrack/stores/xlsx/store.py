@@ -324,12 +324,11 @@ class ExcelStore(Store):
                 check_own_table(wb, schema.sheet, header, False)
             return pkg, []
         edits = Edits(pkg)
-        styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
+        styles = Styles(wb.styles_xml())
         added = plan_layout(wb, edits, styles, schema)
         if not added:
             return pkg, []
-        if styles.changed and wb.styles_part:
-            edits.replace[wb.styles_part] = styles.xml
+        edits.keep_styles(wb, styles)
         buf = io.BytesIO()
         pkg.write(buf, edits.replace, COMPRESS_LEVEL, comment=lambda stats: b"")
         return Package(buf.getvalue(), str(self.path)), added
@@ -341,14 +340,13 @@ class ExcelStore(Store):
         is the open workbook (None for one built in memory); ``wb``, ``pkg`` located already."""
         wb = wb or Workbook(pkg)
         edits = Edits(pkg)
-        styles = Styles(pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None)
+        styles = Styles(wb.styles_xml())
         if run is not None:
             plan_append(wb, edits, styles, run.schema, list(run.rows), list(run.new_columns),
                         self._stored(wb) if run.new_columns else None)
         for ref, cells, columns in refs:
             plan_reference_rows(wb, edits, styles, ref.sheet, list(ref.header), cells, columns)
-        if styles.changed and wb.styles_part:
-            edits.replace[wb.styles_part] = styles.xml
+        edits.keep_styles(wb, styles)
         end = new_end(pkg, edits) if edits.fast is not None and fh is not None else None
         if end is not None and fh is not None and self._in_place(pkg, edits, end, fh):
             self.last_write, self.last_copy = "inplace", None

@@ -453,7 +453,7 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
         dropped |= _sheet_owned_parts(wb, part) | {part}
     taken -= dropped
 
-    styles_xml = pkg.read(wb.styles_part) if wb.styles_part and pkg.has(wb.styles_part) else None
+    styles_xml = wb.styles_xml()
     if styles_xml is None:
         raise StoreError(f"{label}: the workbook has no styles part", label)
     st = SheetStyles.prepare(Styles(styles_xml))
