@@ -1,9 +1,11 @@
 """Benchmark: rebuilding the summary sheets of a large workbook.
 
-``sheettrack summarize`` reads the runs with python-calamine, computes the template's pivots,
-the Leaderboard and the Progress sheet with pandas, and writes only the summary sheets'
-parts (worksheets, drawings, charts, styles and the workbook's lists) into the .xlsx zip,
-copying the Runs sheet and every other part as their compressed bytes. The obvious
+``sheettrack summarize`` reads the runs with python-calamine (a large Runs sheet cut at row
+boundaries and parsed in pieces side by side, pandas imported meanwhile), computes the
+Overview, the Leaderboard, the Hypotheses, the template's pivots and the Progress sheet with
+pandas, and writes only the summary sheets' parts (worksheets, drawings, charts, styles and
+the workbook's lists) into the .xlsx zip, copying the Runs sheet and every other part as
+their compressed bytes. The obvious
 alternative reads the workbook with openpyxl and writes the same sheets and charts with
 openpyxl (load_workbook, build the sheets, save), which parses and rebuilds everything.
 This script measures both on the same workbook, in the same run.
