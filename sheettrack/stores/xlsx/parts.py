@@ -270,12 +270,11 @@ PRINT_TITLES = "_xlnm.Print_Titles"
 
 def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], rids: dict[str, str],
                   remove: list[str], marked: set[str], lead: Sequence[str] = (),
-                  titles: dict[str, list[str]] | None = None, open_first: bool = False) -> tuple[bytes, list[str]]:
+                  titles: dict[str, str] | None = None, open_first: bool = False) -> tuple[bytes, list[str]]:
     """The workbook part with sheets added and removed, and the marker names of sheettrack's
     sheets; sheet-level names of other sheets follow their sheet's new position. The sheets
     named in ``lead`` move to the front in that order (the others keep their order);
-    ``titles`` gives sheets the ranges repeated on every printed page (``["$A:$B", "$1:$2"]``:
-    columns first, as Excel writes them);
+    ``titles`` gives sheets their rows repeated on every printed page (``$1:$2``);
     ``open_first`` makes the first tab the one the workbook opens on."""
     root = re.search(rb"<(?:\w+:)?workbook\b[^>]*>", xml)
     rp = rel_prefix(root.group(0) if root else b"")
@@ -321,7 +320,7 @@ def workbook_xml(xml: bytes, wb: Workbook, new_sheets: list[tuple[str, str]], ri
                     f"{escape(quote_sheet(n) + '!$A$1')}</{p}definedName>"
                     for n in order if n in marked)
     marks += "".join(f'<{p}definedName name="{PRINT_TITLES}" localSheetId="{new_index[n]}">'
-                     f"{escape(','.join(quote_sheet(n) + '!' + t for t in titles[n]))}</{p}definedName>"
+                     f"{escape(quote_sheet(n) + '!' + titles[n])}</{p}definedName>"
                      for n in order if n in titles)
     marks_xml = marks.encode()
     m = re.search(rb"<((?:\w+:)?)definedNames\b[^>]*?(/?)>", out)
@@ -433,7 +432,7 @@ def free_name(taken: set[str], pattern: str) -> str:
 def sheet_list_edits(wb: Workbook, current: Callable[[str], bytes], new_sheets: list[tuple[str, str]],
                      content: dict[str, str], marked: set[str], remove: list[str] | tuple = (),
                      drop: set[str] | frozenset[str] = frozenset(), lead: Sequence[str] = (),
-                     titles: dict[str, list[str]] | None = None, open_first: bool = False) -> dict[str, bytes]:
+                     titles: dict[str, str] | None = None, open_first: bool = False) -> dict[str, bytes]:
     """The package-level parts rewritten when ``new_sheets`` ((name, part)) are added at the
     end and the sheets in ``remove`` go: content types (``content`` maps added parts to
     their types, ``drop`` lists parts going), the workbook's relationships, the workbook

@@ -122,32 +122,6 @@ def _grid_column(letter: str, rows: range, values: list[Any], style: int | None)
                                     for r, c in zip(rows, cells)])
 
 
-#: Column widths (Excel's units, about a character) an A4 landscape page holds at 100% within
-#: the margins, and the least a sheet is scaled to fit a page's width: a wider sheet prints
-#: across more pages, its frozen columns repeated on each, rather than in unreadably small type.
-PAGE_WIDTH_UNITS = 150
-MIN_PRINT_SCALE = 0.55
-DEFAULT_WIDTH = 8.43
-
-
-def pages_wide(spec: SheetSpec) -> int:
-    """How many pages wide ``spec`` prints (its one-page sheets always one)."""
-    if spec.one_page:
-        return 1
-    ncols = max(len(spec.header), len(spec.widths))
-    total = sum(spec.widths[i] if i < len(spec.widths) else DEFAULT_WIDTH for i in range(ncols))
-    return max(1, math.ceil(total / (PAGE_WIDTH_UNITS / MIN_PRINT_SCALE)))
-
-
-def print_titles(spec: SheetSpec) -> list[str]:
-    """The ranges repeated on every printed page: the title and header rows, and the frozen
-    columns (the run) when the sheet prints across more than one page."""
-    rows = f"${TITLE_ROW}:${HEADER_ROW}"
-    if pages_wide(spec) > 1 and spec.freeze_cols:
-        return [f"$A:${col_letter(spec.freeze_cols - 1)}", rows]
-    return [rows]
-
-
 def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> bytes:
     """The worksheet part of one summary sheet."""
     ncols = max(1, len(spec.header), *(len(r) for r in spec.rows))
@@ -205,7 +179,7 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
             out.append(f'<conditionalFormatting sqref="{rng}"><cfRule type="expression" dxfId="{st.best}" '
                        f'priority="{prio}"><formula>{escape(best_formula(i, goal, last))}</formula>'
                        "</cfRule></conditionalFormatting>")
-    out.append(PAGE_SETUP.format(width=pages_wide(spec), height=1 if spec.one_page else 0))
+    out.append(PAGE_SETUP.format(height=1 if spec.one_page else 0))
     out.append(PAGE_FOOTER)
     if drawing_rid:
         out.append(f'<drawing r:id="{drawing_rid}"/>')
@@ -498,5 +472,5 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
                                         if name not in ours and name not in by_name)
     edits.parts.update(sheet_list_edits(wb, pkg.read, new_sheets, content, ours | set(by_name), remove,
                                         edits.drop, lead=lead, open_first=open_first,
-                                        titles={s.name: print_titles(s) for s in specs}))
+                                        titles={s.name: f"${TITLE_ROW}:${HEADER_ROW}" for s in specs}))
     return edits

@@ -431,7 +431,7 @@ def split_chunks_at(chunks: list[Any], at: int) -> tuple[list[Any], list[Any]]:
 #: Every sheet sheettrack lays out prints landscape, fitted to the page width (``height``
 #: pages tall, 0: as many as it needs); margins in inches.
 PAGE_SETUP = ('<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.6" header="0.3" footer="0.3"/>'
-              '<pageSetup paperSize="9" orientation="landscape" fitToWidth="{width}" fitToHeight="{height}"/>')
+              '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="{height}"/>')
 #: The footer of every printed page: the workbook's file name, the sheet, and "page x of y".
 PAGE_FOOTER = "<headerFooter><oddFooter>&amp;L&amp;F: &amp;A&amp;RPage &amp;P of &amp;N</oddFooter></headerFooter>"
 
@@ -453,4 +453,4 @@ def new_sheet_xml(header: list[str], rows: list[dict[str, Cell | None]], columns
             b'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
             b'<sheetFormatPr defaultRowHeight="15"/><cols>' + cols + b'</cols>'
             b'<sheetData><row r="1">' + head + b"</row>" + body + b"</sheetData>"
-            + (PAGE_SETUP.format(width=1, height=0) + PAGE_FOOTER).encode() + b"</worksheet>")
+            + (PAGE_SETUP.format(height=0) + PAGE_FOOTER).encode() + b"</worksheet>")
