@@ -22,6 +22,7 @@ from sheettrack.cli import main
 from sheettrack.frames import find_run
 from sheettrack.record import new_run_id
 from sheettrack.runids import ULID_SHAPE, short_id_length, short_id_map, short_ids
+from sheettrack.stores import gsheets
 from sheettrack.stores.xlsx.store import ExcelStore
 
 DIGITS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -96,9 +97,8 @@ def test_a_table_of_a_few_runs_shortens_them_as_among_every_run() -> None:
 START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.timezone.utc)
 
 
-@pytest.fixture
-def sweep(tmp_book: Path) -> tuple[Path, list[str]]:
-    """A classification workbook of 40 runs, several to a millisecond, under two hypotheses."""
+def sweep_records() -> tuple[list[str], list[dict[str, Any]]]:
+    """40 runs, several to a millisecond, under two hypotheses; the best is the eighth."""
     ids, records = [], []
     for i in range(40):
         rid = new_run_id(1_780_000_000.0 + i // 8 / 1000)
@@ -108,6 +108,13 @@ def sweep(tmp_book: Path) -> tuple[Path, list[str]]:
                         "params": {"model": "mlp" if i % 2 else "logreg"},
                         "metrics": {"accuracy": 0.5 + i / 100 if i != 7 else 0.99},
                         "notes": {"hypothesis": "a" if i < 20 else "b"}})
+    return ids, records
+
+
+@pytest.fixture
+def sweep(tmp_book: Path) -> tuple[Path, list[str]]:
+    """A classification workbook of the sweep's runs."""
+    ids, records = sweep_records()
     sheettrack.init(tmp_book, "classification")
     write_records(tmp_book, records, "classification")
     return tmp_book, ids
@@ -174,3 +181,26 @@ def test_register_best_reads_the_runs_sheet_once(sweep: tuple[Path, list[str]],
     got = sheettrack.register_model(book, best=True, name="digits")
     assert got.run_id == ids[7] and got.metrics["accuracy"] == 0.99
     assert reads["Runs"] == 1
+
+
+def test_a_google_sheets_overview_names_runs_by_the_same_short_ids(
+        sheets_emulator: Any, gs_credentials: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHEETTRACK_GOOGLE_API_BASE", sheets_emulator.base_url)
+    monkeypatch.setenv("SHEETTRACK_CREDENTIALS", str(gs_credentials))
+    gsheets.forget()
+    target = f"gsheet://{sheets_emulator.create_spreadsheet('Experiments')}"
+    ids, records = sweep_records()
+    sheettrack.init(target, "classification")
+    write_records(target, records)
+    short = short_id_map(ids)
+    sheettrack.summarize(target)
+    sid = target.removeprefix("gsheet://")
+    overview = {str(r[0]).strip(): r[1] for r in sheets_emulator.values(sid, "Overview") if len(r) > 1}
+    assert str(overview["best run"]).startswith(f"{short[ids[7]]}: accuracy")
+    hypotheses = sheets_emulator.values(sid, "Hypotheses")
+    at = hypotheses[1].index("best run")
+    assert [r[at] for r in hypotheses[2:]] == [short[ids[7]], short[ids[39]]]
+    listed = cli("ls", target, "-c", "id")
+    assert listed.exit_code == 0, listed.output
+    assert set(listed.stdout.split()[2:-2]) == set(short.values())
+    gsheets.forget()
