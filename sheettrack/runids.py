@@ -42,6 +42,8 @@ def short_ids(run_ids: Sequence[str]) -> list[str]:
     ids = list(run_ids)
     is_ulid, rows, others = _ulids(ids)
     n = _length(rows, others)
+    if not others:  # every id a ULID: no flag to look at per id
+        return [rid[-n:] for rid in ids]
     return [rid[-n:] if u else rid for rid, u in zip(ids, is_ulid.tolist())]
 
 
@@ -49,10 +51,10 @@ def short_id_map(run_ids: Sequence[str], wanted: Iterable[str] | None = None) ->
     """Each of ``wanted`` (default: every one of ``run_ids``) -> its short id among ``run_ids``
     (one not among them stays whole): a table showing a few runs names each as a table of
     them all would."""
+    ids = list(run_ids)
     if wanted is None:
-        ids = list(run_ids)
         return dict(zip(ids, short_ids(ids)))
-    n, known = short_id_length(run_ids), set(run_ids)
+    n, known = short_id_length(ids), set(ids)
     return {rid: short_id(rid, n) if rid in known else rid for rid in wanted}
 
 
