@@ -7,13 +7,13 @@ The reading half of the data path (``Store.read`` -> ``Schema`` types -> DataFra
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .cells import CellError, col_letter, from_cell
 from .errors import StoreError, ValidationError
+from .runids import short_id_map
 from .schema import Schema
 from .stores import Store, open_store
 from .templates import load_template
@@ -157,7 +157,8 @@ def show(target: str | os.PathLike | None, run_id: str, *, credentials: Credenti
 
 def find_run(df: pd.DataFrame, run_id: str, target: Any) -> pd.Series:
     """The row of ``df`` whose run id is ``run_id``, or starts or ends with it (one only): the
-    short id ``ls`` shows is the end of the run id, a prefix typed by hand is its start."""
+    short id every table and summary sheet shows is the end of the run id (``runids``), a
+    prefix typed by hand is its start."""
     if "run_id" not in df.columns:
         raise StoreError(f"{target}: the sheet has no run_id column")
     ids = df["run_id"].astype("string")
@@ -172,32 +173,26 @@ def find_run(df: pd.DataFrame, run_id: str, target: Any) -> pd.Series:
     return hits.iloc[0]
 
 
-ULID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-SHORT_ID_MIN = 6
+def run_ids(df: pd.DataFrame) -> list[str]:
+    """Every run id of ``df`` (a runs sheet's frame) as text, missing ones left out."""
+    return df["run_id"].dropna().astype(str).tolist() if "run_id" in df.columns else []
 
 
-def short_ids(run_ids: Sequence[str]) -> list[str]:
-    """Ids short enough to type, one per run id, each naming one run among ``run_ids`` for
-    ``find_run``: the end of a ULID (its random part; its start is a timestamp that runs of one
-    sweep share), as few characters as keep every one unique, at least six. Ids of another
-    shape (given by the user) are kept whole."""
-    ulids = [rid for rid in dict.fromkeys(run_ids) if ULID_SHAPE.fullmatch(rid)]
-    others = [rid for rid in run_ids if not ULID_SHAPE.fullmatch(rid)]
-    size = SHORT_ID_MIN
-    while size < 26:
-        ends = {rid[-size:] for rid in ulids}
-        starts = {rid[:size] for rid in ulids} | {o[:size] for o in others} | {o[-size:] for o in others}
-        if len(ends) == len(ulids) and not ends & starts:
-            break
-        size += 1
-    return [rid[-size:] if ULID_SHAPE.fullmatch(rid) else rid for rid in run_ids]
+def target_run_ids(target: str | os.PathLike | None, credentials: Credentials = None) -> list[str]:
+    """Every run id of the target's runs sheet (only that column is converted): what short
+    ids are made among, for a table of another sheet (the Models sheet) naming runs."""
+    return run_ids(load_frame(target, credentials=credentials, columns={"run_id"})[1])
 
 
-def short_id_map(target: str | os.PathLike | None, credentials: Credentials = None) -> dict[str, str]:
-    """Every run id of the target -> its short id (``short_ids`` over the whole runs sheet)."""
-    _, df = load_frame(target, credentials=credentials, columns={"run_id"})
-    ids = [str(v) for v in df["run_id"].dropna()] if "run_id" in df.columns else []
-    return dict(zip(ids, short_ids(ids)))
+def with_short_ids(df: pd.DataFrame, every_id: Sequence[str]) -> pd.DataFrame:
+    """``df`` with its ``run_id`` column replaced, in its place, by an ``id`` column of short
+    ids made among ``every_id`` (the target's run ids, so each names one run for every
+    command); an id that is not among them stays whole."""
+    shown = [str(v) for v in df["run_id"].tolist()]
+    short = short_id_map(every_id, shown)
+    at = list(df.columns).index("run_id")
+    return df.drop(columns=["run_id"]).assign(**{"id": [short[v] for v in shown]})[
+        [*df.columns[:at], "id", *df.columns[at + 1:]]]
 
 
 def plain(v: Any) -> Any:

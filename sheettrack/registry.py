@@ -17,14 +17,18 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import delivery
 from .errors import SheetNotFoundError, ValidationError
 from .record import Record
 from .references import now_text
+from .schema import Schema
 from .session import Session
 from .stores import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODELS_SHEET = "Models"
 MODELS_HEADER = ["name", "version", "aliases", "alias_moves", "run_id", "metrics", "params", "model_path",
@@ -170,10 +174,12 @@ def get_model(target: str | os.PathLike | None, name: str, alias: str | None = N
     return models[-1]
 
 
-def _best_run(target: Any, metric: str | None, credentials: Any) -> str:
-    from .reports import best
+def _best_run(df: pd.DataFrame, schema: Schema, metric: str | None, target: Any) -> str:
+    """The run id of the best finished run of ``df`` by ``metric`` (the primary metric by
+    default), ranked as ``best`` ranks: from the frame already read, not a second read."""
+    from .summary import leaderboard_frame
 
-    top = best(target, metric=metric, n=1, credentials=credentials)
+    top = leaderboard_frame(df, schema, metric, 1)
     if top.empty:
         raise ValidationError(f"--best: no finished run with a value of the metric in {target}")
     return str(top.iloc[0]["run_id"])
@@ -208,9 +214,9 @@ def register_model(target: str | os.PathLike | None = None, run_id: str | None =
         if not path.is_file():
             raise ValidationError(f"model: {str(model)!r} is not a file")
         file_info = {"model_path": str(path), "model_size": path.stat().st_size, "model_sha256": sha256_of(path)}
-    if best:
-        run_id = _best_run(target, metric, credentials)
     schema, df = load_frame(target, credentials=credentials)
+    if best:
+        run_id = _best_run(df, schema, metric, target)
     row = find_run(df, str(run_id), target)
     values = {str(col): plain(value) for col, value in row.items()
               if not (value is None or (not isinstance(value, (list, dict)) and pd.isna(value)))}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SheettrackError, ValidationError
+from .runids import short_id_map
 from .schema import Schema, Summary
 
 Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
@@ -100,22 +101,29 @@ def _names(value: list[str] | str) -> list[str]:
     return list(value)
 
 
-def best(target: Target = None, *, metric: str | None = None, n: int = 10, credentials: Any = None) -> pd.DataFrame:
+def best(target: Target = None, *, metric: str | None = None, n: int = 10, credentials: Any = None,
+         short_ids: bool = False) -> pd.DataFrame:
     """The top ``n`` finished runs by ``metric`` (the template's primary metric by default),
-    as a DataFrame: rank, run id, the metric, other metrics, key params, data and commit."""
+    as a DataFrame: rank, run id, the metric, other metrics, key params, data and commit.
+    ``short_ids``: an ``id`` column of the short ids ``ls`` shows instead of ``run_id``."""
+    from .frames import run_ids, with_short_ids
     from .summary import leaderboard_frame
 
     if n < 1:
         raise ValidationError(f"n: {n} is not a positive number of runs")
     schema, df, _ = _frame(target, [], metric, credentials=credentials)
-    return leaderboard_frame(df, schema, metric, n)
+    board = leaderboard_frame(df, schema, metric, n)
+    return with_short_ids(board, run_ids(df)) if short_ids and "run_id" in board.columns else board
 
 
-def compare(target: Target, *run_ids: str, only_changed: bool = False, credentials: Any = None) -> pd.DataFrame:
+def compare(target: Target, *run_ids: str, only_changed: bool = False, credentials: Any = None,
+            short_ids: bool = False) -> pd.DataFrame:
     """Runs side by side: one row per field (params, metrics, data, provenance), one column
-    per run, and a ``differs`` column marking the fields whose values are not all equal."""
+    per run, and a ``differs`` column marking the fields whose values are not all equal.
+    The columns are named by run id, or (``short_ids``) by the short id ``ls`` shows."""
     import pandas as pd
 
+    from . import frames
     from .frames import plain
 
     if len(run_ids) < 2:
@@ -127,6 +135,9 @@ def compare(target: Target, *run_ids: str, only_changed: bool = False, credentia
     labels = [str(row["run_id"]) for row in picked]
     if len(set(labels)) < len(labels):
         raise ValidationError("compare: the same run is named twice")
+    if short_ids:
+        short = short_id_map(frames.run_ids(df), labels)
+        labels = [short[label] for label in labels]
     groups = {c.name: c.group or "" for c in schema.columns}
     order = {g: i for i, g in enumerate(("params", "metrics", "tags", "data", "notes", "run", "provenance"))}
     fields = sorted((c for c in df.columns if c != "run_id"),

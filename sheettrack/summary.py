@@ -20,6 +20,7 @@ from typing import Any
 from .cells import col_letter, quote_sheet
 from .errors import TemplateError, ValidationError
 from .metrics import goal_of
+from .runids import short_id_map
 from .schema import Schema, Summary, check_sheet_name
 
 OVERVIEW = "Overview"
@@ -465,27 +466,6 @@ def _column_format(schema: Schema, name: str, series: Any) -> str | None:
 
 # -- the overview and the hypotheses ------------------------------------------------------------
 
-def short_ids(ids: list[str], wanted: list[str] | None = None, least: int = 12) -> dict[str, str]:
-    """Each of ``wanted`` (default: every id) cut to the shortest prefix (``least`` characters
-    at minimum) that no other of ``ids`` shares: what ``sheettrack show`` and ``compare``
-    accept. Neighbours in sorted order are the only ids that can share a longer prefix."""
-    import numpy as np
-
-    unique = np.unique(np.asarray(ids, dtype=object))
-    out: dict[str, str] = {}
-    for rid in dict.fromkeys(ids if wanted is None else wanted):
-        i = int(np.searchsorted(unique, rid))
-        n = least
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(unique) and unique[j] != rid:
-                other = str(unique[j])
-                common = next((k for k, (a, b) in enumerate(zip(rid, other)) if a != b),
-                              min(len(rid), len(other)))
-                n = max(n, common + 1)
-        out[rid] = rid[:n]
-    return out
-
-
 def format_value(value: Any, fmt: str | None) -> str:
     """A cell's value as the sheet shows it with Excel number format ``fmt`` (the Overview's
     sentences and the HTML report write numbers as the workbook shows them)."""
@@ -532,7 +512,7 @@ def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec 
     name, goal = _metric(schema, None)
     fmt = _column_format(schema, name, df[name]) if name in df.columns else None
     ranked = leaderboard_frame(df, schema, None, top)
-    ids = (short_ids(df["run_id"].dropna().astype(str).tolist(), ranked["run_id"].dropna().astype(str).tolist())
+    ids = (short_id_map(df["run_id"].dropna().astype(str).tolist(), ranked["run_id"].dropna().astype(str).tolist())
            if "run_id" in df.columns and "run_id" in ranked.columns else {})
     params = _key_params(ranked, schema, 3)
     rows: list[list[Any]] = [
@@ -677,7 +657,7 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, fmt, None]
     if rows:
         named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
-        ids = short_ids(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
+        ids = short_id_map(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
         rows = [(*r[:5], ids.get(str(r[5]), r[5]) if r[5] is not None else None, r[6],
                  ids.get(str(r[7]), r[7]) if r[7] is not None else None, *r[8:]) for r in rows]
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from helpers import read_calamine
 
 from sheettrack.cli import main
+from sheettrack.runids import short_id_map
 
 pytest.importorskip("sklearn")
 pytest.importorskip("optuna")
@@ -58,7 +59,10 @@ def test_demo_builds_a_workbook_of_real_runs(tmp_path: Path, libreoffice: Any,
     assert len(reader.pages) <= 12  # the stakeholder's printout
     first = reader.pages[0].extract_text()
     best = max((r for r in rows if r[col["status"]] == "finished"), key=lambda r: float(r[col["accuracy"]][:-1]))
-    assert "Overview" in first and best[col["run_id"]][:12] in first
+    short = short_id_map([r[col["run_id"]] for r in rows])[best[col["run_id"]]]
+    assert len(short) >= 6 and best[col["run_id"]].endswith(short)
+    assert "Overview" in first and short in first  # the short id ls shows, not the id's start
+    assert best[col["run_id"]][:10] not in first
     assert f"accuracy {float(best[col['accuracy']][:-1]):.2f}%" in first
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 import sheettrack
 from sheettrack.cli import main
-from sheettrack.frames import short_ids
+from sheettrack.runids import short_ids
 
 LONG_NOTE = "a long note about what this run set out to show and what it found " * 3
 

@@ -64,7 +64,7 @@ def test_the_lecture_hypotheses_are_judged_as_by_hand(tmp_book: Path) -> None:
     assert (by[H1]["runs"], by[H1]["finished"], by[H1]["verdict"]) == (2, 2, "supported")
     assert math.isclose(by[H1]["best accuracy"], 0.94) and math.isclose(by[H1]["baseline accuracy"], 0.93)
     assert math.isclose(by[H1]["change"], 0.01)
-    assert by[H1]["baseline run"].startswith("01LECTURE") and by[H1]["baseline run"] in "01LECTURE" + "0" * 17
+    assert by[H1]["baseline run"] == "01LECTURE" + "0" * 17  # not a ULID: its short id is the whole id
     # H2: the interrupted run is counted but never judged; 0.935 against H1's 0.94: not supported
     assert (by[H2]["runs"], by[H2]["finished"], by[H2]["verdict"]) == (2, 1, "not supported")
     assert math.isclose(by[H2]["baseline accuracy"], 0.94) and math.isclose(by[H2]["change"], -0.005)
@@ -79,7 +79,7 @@ def test_the_lecture_hypotheses_are_judged_as_by_hand(tmp_book: Path) -> None:
     _, overview = _table(tmp_book, "Overview")
     counts = {r["about"].strip(): r["value"] for r in overview if isinstance(r["about"], str) and r["value"] != ""}
     assert (counts["runs"], counts["finished"], counts["interrupted"], counts["failed"]) == (6, 4, 1, 1)
-    assert counts["best run"].startswith("01LECTURE0000") and "accuracy 94.00%" in counts["best run"]
+    assert counts["best run"].startswith(f"01LECTURE{2:017d}: ") and "accuracy 94.00%" in counts["best run"]
 
 
 def test_a_run_tagged_baseline_is_every_hypothesis_s_baseline(tmp_book: Path) -> None:

@@ -6,9 +6,10 @@ import click
 
 import sheettrack
 
+from ..frames import target_run_ids, with_short_ids
 from ..reproduction import reproductions
 from ..stores import resolve_target
-from .output import emit_json, print_table, with_short_ids
+from .output import emit_json, print_table
 from .params import creds, split_target, target_and_run, target_arg
 
 
@@ -109,7 +110,7 @@ def models_cmd(target: str | None, name: str | None, wide: bool, as_json: bool) 
                      "registered_at": m.registered_at or ""})
     table = pd.DataFrame(rows)
     if not wide:
-        table = with_short_ids(table, target)
+        table = with_short_ids(table, target_run_ids(target, credentials=creds()))
     print_table(table, "version", wide=wide,
                 priority=["name", "version", "aliases", "id", "run_id", "metrics", "file"])
     changed = [m for m in models if m.file_status() in ("changed", "missing")]

@@ -156,18 +156,6 @@ def render(columns: list[TableColumn], widths: list[int]) -> list[str]:
             *(line([c.cells[r] for c in columns]) for r in range(rows))]
 
 
-def with_short_ids(df: Any, target: str | None) -> Any:
-    """``df`` with its ``run_id`` column replaced by an ``id`` column of short ids (unique
-    within the whole workbook, so each names one run for every command)."""
-    from .params import creds
-
-    short = frames.short_id_map(target, credentials=creds())
-    ids = [short.get(str(v), str(v)) for v in df["run_id"].tolist()]
-    at = list(df.columns).index("run_id")
-    return df.drop(columns=["run_id"]).assign(**{"id": ids})[
-        [*df.columns[:at], "id", *df.columns[at + 1:]]]
-
-
 def plural(n: int, noun: str) -> str:
     """``3 runs``, ``1 run``."""
     return f"{n} {noun}{'s' if n != 1 else ''}"

@@ -10,7 +10,8 @@ import click
 import sheettrack
 
 from .. import frames
-from .output import cell_text, emit_json, plural, print_table, records, with_short_ids
+from ..runids import short_ids
+from .output import cell_text, emit_json, plural, print_table, records
 from .params import creds, split_target, target_and_run, target_arg
 
 
@@ -79,7 +80,7 @@ def ls(target: str | None, sort: str | None, top: int | None, where: str | None,
     schema, df = frames.load_frame(target, credentials=creds())
     if "run_id" in df.columns and not as_json:
         ids = df["run_id"].astype("string").fillna("")
-        df = df.assign(id=frames.short_ids(ids.tolist()))
+        df = df.assign(id=short_ids(ids.tolist()))
     df, priority = _ls_frame(df, schema, sort, top, where, columns, as_json, wide)
     if as_json:
         emit_json(records(df))
@@ -112,14 +113,12 @@ def show(args: tuple[str, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def best_cmd(target: str | None, metric: str | None, top: int, wide: bool, as_json: bool) -> None:
     """The best runs by a metric, with their key params, data, commit and notes."""
-    df = sheettrack.best(target, metric=metric, n=top, credentials=creds())
+    df = sheettrack.best(target, metric=metric, n=top, credentials=creds(), short_ids=not (as_json or wide))
     if as_json:
         emit_json(records(df))
         return
     if "git_commit" in df.columns:  # the short form people quote; --json has the whole hash
         df = df.assign(git_commit=df["git_commit"].astype("string").str.slice(0, 12))
-    if "run_id" in df.columns and not wide:
-        df = with_short_ids(df, target)
     if not wide and len(df):  # a column no run of the board fills (no data logged, say) says nothing
         df = df[[c for c in df.columns if df[c].notna().any() and (df[c].astype("string") != "").any()]]
     first = [str(c) for c in df.columns[:3]] + ["notes"]  # rank, id, the metric; then notes
@@ -138,7 +137,7 @@ def compare(args: tuple[str, ...], only_changed: bool, wide: bool, as_json: bool
         raise click.UsageError("expected TARGET RUN_A RUN_B (TARGET may come from SHEETTRACK_TARGET)")
     if len(run_ids) < 2:
         raise click.UsageError("compare needs at least two run ids")
-    df = sheettrack.compare(target, *run_ids, only_changed=only_changed, credentials=creds())
+    df = sheettrack.compare(target, *run_ids, only_changed=only_changed, credentials=creds(), short_ids=not as_json)
     runs = [c for c in df.columns if c not in ("group", "differs")]
     if as_json:
         emit_json({"runs": runs, "fields": [
@@ -147,9 +146,8 @@ def compare(args: tuple[str, ...], only_changed: bool, wide: bool, as_json: bool
         return
     import pandas as pd
 
-    short = frames.short_id_map(target, credentials=creds())
     table = pd.DataFrame({"": ["*" if d else "" for d in df["differs"]], "field": [str(f) for f in df.index],
-                          **{short.get(r, r): [cell_text(v) for v in df[r]] for r in runs}})
+                          **{r: [cell_text(v) for v in df[r]] for r in runs}})
     changed = int(df["differs"].sum())
     print_table(table, wide=wide, tail=f"{changed} of {plural(len(df), 'field')} differ (marked *)")
 
