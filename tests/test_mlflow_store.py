@@ -22,7 +22,7 @@ from sheettrack.errors import (  # noqa: E402
 )
 from sheettrack.stores import is_target, open_store  # noqa: E402
 from sheettrack.stores.mlflow import MlflowStore, parse_target  # noqa: E402
-from tests.mlflow_server import Server  # noqa: E402
+from tests.mlflow_server import Requests, Server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -319,65 +319,37 @@ def test_a_version_registered_with_mlflows_own_client_comes_into_the_models_shee
 
 # -- requests a log sends -------------------------------------------------------------------
 
-class Requests:
-    """The HTTP requests this process sends to one server, as ``METHOD path`` counts (MLflow's
-    client sends each through ``requests.Session.send``; other hosts, such as MLflow's
-    telemetry, are left out)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, server: Server) -> None:
-        import requests
-
-        self.sent: list[str] = []
-        send = requests.Session.send
-        prefix = f"{server.url}/api/2.0/mlflow/"
-
-        def counting(session: Any, request: Any, **kwargs: Any) -> Any:
-            if request.url.startswith(prefix):
-                self.sent.append(f"{request.method} {request.url[len(prefix):].split('?')[0]}")
-            return send(session, request, **kwargs)
-
-        monkeypatch.setattr(requests.Session, "send", counting)
-
-    def during(self, call: Any) -> dict[str, int]:
-        """What ``call()`` sends, by request."""
-        from collections import Counter
-
-        start = len(self.sent)
-        call()
-        return dict(Counter(self.sent[start:]))
-
-
 RUN_REQUESTS = {"POST runs/search": 1, "POST runs/create": 1, "POST runs/update": 1, "POST runs/log-batch": 1}
 
 
-def test_a_log_looks_the_experiment_up_once_per_process(mlflow_server: Server, target: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_log_looks_the_experiment_up_once_per_process(mlflow_server: Server, target: str) -> None:
     from sheettrack.session import Session
-
-    sent = Requests(monkeypatch, mlflow_server)
 
     def log(**params: Any) -> None:
         sheettrack.log(target, params={"lr": 0.1, **params}, metrics={"acc": 0.5}, on_error="raise")
 
-    # a new experiment: looked up (missing), created, the template and the Environments row
-    # (header and row) kept as experiment tags, then the run's own requests
-    assert sent.during(log) == {"GET experiments/get-by-name": 1, "POST experiments/create": 1,
-                                "POST experiments/set-experiment-tag": 3, **RUN_REQUESTS}
-    # the run id looked up (exactly once by run id), the run created, ended, logged: no lookup
-    assert sent.during(log) == RUN_REQUESTS
-    assert sent.during(log) == RUN_REQUESTS
-    Session.forget()  # as a new process: the experiment is looked up once
-    assert sent.during(log) == {"GET experiments/get-by-name": 1, **RUN_REQUESTS}
-    # a batch: the ids read once, three requests a run, no lookup
-    batch = sent.during(lambda: sheettrack.log_many(target, [{"params": {"lr": i / 100}, "metrics": {"acc": 0.5}}
-                                                             for i in range(100)], on_error="raise"))
-    assert batch == {"POST runs/search": 1, "POST runs/create": 100, "POST runs/update": 100,
-                     "POST runs/log-batch": 100}
-    # a new column: the template is read again before it is written (another process may have
-    # added columns of its own), then kept as written
-    assert sent.during(lambda: log(depth=3)) == {"GET experiments/get-by-name": 1,
-                                                 "POST experiments/set-experiment-tag": 1, **RUN_REQUESTS}
-    assert sent.during(lambda: log(depth=4)) == RUN_REQUESTS
+    def log_100() -> None:
+        sheettrack.log_many(target, [{"params": {"lr": i / 100}, "metrics": {"acc": 0.5}} for i in range(100)],
+                            on_error="raise")
+
+    with Requests(mlflow_server) as sent:
+        # a new experiment: looked up (missing), created, the template and the Environments row
+        # (header and row) kept as experiment tags, then the run's own requests
+        assert sent.during(log) == {"GET experiments/get-by-name": 1, "POST experiments/create": 1,
+                                    "POST experiments/set-experiment-tag": 3, **RUN_REQUESTS}
+        # the run id looked up (exactly once by run id), the run created, ended, logged: no lookup
+        assert sent.during(log) == RUN_REQUESTS
+        assert sent.during(log) == RUN_REQUESTS
+        Session.forget()  # as a new process: the experiment is looked up once
+        assert sent.during(log) == {"GET experiments/get-by-name": 1, **RUN_REQUESTS}
+        # a batch: the ids read once, three requests a run, no lookup
+        assert sent.during(log_100) == {"POST runs/search": 1, "POST runs/create": 100, "POST runs/update": 100,
+                                        "POST runs/log-batch": 100}
+        # a new column: the template is read again before it is written (another process may
+        # have added columns of its own), then kept as written
+        assert sent.during(lambda: log(depth=3)) == {"GET experiments/get-by-name": 1,
+                                                     "POST experiments/set-experiment-tag": 1, **RUN_REQUESTS}
+        assert sent.during(lambda: log(depth=4)) == RUN_REQUESTS
     frame = sheettrack.load(target)
     assert len(frame) == 106 and frame["depth"].dropna().tolist() == [3, 4]
 
