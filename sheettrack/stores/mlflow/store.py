@@ -195,7 +195,7 @@ class MlflowStore(Store):
         against the server's template; a write that changes the template or numbers reference
         rows asks again first (``commit``); reading the runs asks again when they hold values
         the kept template has no column for (``read``); a refused ``create_run`` asks again to
-        tell a deleted experiment (``log_run``)."""
+        tell a deleted experiment (``new_run``)."""
         if self.looked and not fresh and (self.tags is not None or not create):
             return self.tags
         self.lookups += 1
