@@ -5,7 +5,11 @@ workbook, then times: ``sheettrack.copy`` workbook -> MLflow experiment, ``sheet
 MLflow -> a new workbook, and MLflow's own client logging the same runs into another
 experiment the way its docs show (``create_run``, one ``log_batch``, ``set_terminated`` per
 run), all in this one process against the same server. Prints runs per second for each.
-Exits non-zero only when values differ after the round trip, never on timings.
+Then counts the requests sheettrack's logs send to the server (a first log into a new
+experiment, more logs in one process, the first log of a new process, a batch of 100 rows),
+with the store keeping its experiment's tags and, for comparison in the same run, with every
+experiment lookup asking the server again, as the store did before it kept them.
+Exits non-zero only when values differ after the round trip, never on timings or counts.
 
 Run: ``python benchmarks/mlflow_copy.py`` (10,000 runs) or ``--quick`` (200 runs, for CI).
 """
@@ -22,7 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.mlflow_server import Server  # noqa: E402
+from tests.mlflow_server import Requests, Server  # noqa: E402
+
+#: Single logs counted in one process after its first.
+MORE_LOGS = 20
 
 
 def main() -> int:
@@ -64,6 +71,7 @@ def main() -> int:
             from_mlflow = time.perf_counter() - t0
 
             native = native_logging(server.url, runs)
+            counted = requests_per_log(server)
 
             a = sheettrack.load(book).sort_values("run_id").reset_index(drop=True)
             b = sheettrack.load(back).sort_values("run_id").reset_index(drop=True)
@@ -77,7 +85,57 @@ def main() -> int:
     print(f"  sheettrack copy MLflow -> workbook   {from_mlflow:8.1f} s  {n / from_mlflow:8.0f} runs/s")
     print(f"  MLflow client, one log_batch a run   {native:8.1f} s  {n / native:8.0f} runs/s")
     print("values equal after the round trip" if same else "VALUES DIFFER after the round trip")
+    print(f"\n{'requests to the tracking server':40} {'rows':>4} {'tags kept':>10} {'each lookup asks':>17}")
+    for name, rows, kept, asked in counted:
+        print(f"  {name:38} {rows:>4} {kept:>10} {asked:>17}   per row {kept / rows:.2f} vs {asked / rows:.2f}")
     return 0 if same else 1
+
+
+def requests_per_log(server: Server) -> list[tuple[str, int, int, int]]:
+    """Requests sheettrack's logs send to ``server``: (case, rows, with the store keeping its
+    experiment's tags, with every experiment lookup asking the server again)."""
+    from sheettrack.session import Session
+    from sheettrack.stores.mlflow import MlflowStore
+
+    keeping = MlflowStore.experiment_tags
+
+    def asking(store: MlflowStore, create: bool = False, fresh: bool = False) -> dict[str, str] | None:
+        store.looked = False  # nothing kept, not even that the experiment was missing
+        return keeping(store, create, True)
+
+    counts = {}
+    for how, lookup in (("kept", keeping), ("asked", asking)):
+        MlflowStore.experiment_tags = lookup  # type: ignore[method-assign]
+        Session.forget()  # a fresh process
+        try:
+            counts[how] = counted_logs(server, f"mlflow+{server.url}/requests-{how}")
+        finally:
+            MlflowStore.experiment_tags = keeping  # type: ignore[method-assign]
+            Session.forget()
+    return [(name, n, kept, asked) for (name, n, kept), (_, _, asked) in zip(counts["kept"], counts["asked"])]
+
+
+def counted_logs(server: Server, target: str) -> list[tuple[str, int, int]]:
+    """(case, rows, requests sent) for logs into a new experiment ``target``."""
+    import sheettrack
+    from sheettrack.batch import log_many
+    from sheettrack.session import Session
+
+    def one(i: int = 0) -> None:
+        sheettrack.log(target, params={"lr": 0.1, "depth": i % 12}, metrics={"accuracy": 0.5}, on_error="raise")
+
+    def batch() -> None:
+        log_many(target, [{"params": {"lr": i / 100}, "metrics": {"accuracy": 0.5}} for i in range(100)],
+                 on_error="raise")
+
+    with Requests(server) as sent:
+        first = sum(sent.during(one).values())
+        more = sum(sent.during(lambda: [one(i) for i in range(MORE_LOGS)]).values())
+        Session.forget()
+        fresh = sum(sent.during(one).values())
+        many = sum(sent.during(batch).values())
+    return [("first log, new experiment", 1, first), (f"{MORE_LOGS} more logs in that process", MORE_LOGS, more),
+            ("first log of a new process", 1, fresh), ("log_many, 100 rows", 100, many)]
 
 
 def native_logging(url: str, runs: list[dict]) -> float:

@@ -10,7 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 START_TIMEOUT_S = 90
 
@@ -60,3 +63,38 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+
+class Requests:
+    """Counts the HTTP requests this process sends to one server's REST API while in a ``with``
+    block, as ``METHOD path`` (MLflow's client sends each through ``requests.Session.send``;
+    other hosts, such as MLflow's telemetry, are left out)."""
+
+    def __init__(self, server: Server) -> None:
+        self.prefix = f"{server.url}/api/2.0/mlflow/"
+        self.sent: list[str] = []
+        self.send: Any = None
+
+    def __enter__(self) -> Requests:
+        import requests
+
+        self.send = send = requests.Session.send
+
+        def counting(session: Any, request: Any, **kwargs: Any) -> Any:
+            if request.url.startswith(self.prefix):
+                self.sent.append(f"{request.method} {request.url[len(self.prefix):].split('?')[0]}")
+            return send(session, request, **kwargs)
+
+        requests.Session.send = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import requests
+
+        requests.Session.send = self.send  # type: ignore[method-assign]
+
+    def during(self, call: Callable[[], object]) -> dict[str, int]:
+        """What ``call()`` sends, by request."""
+        start = len(self.sent)
+        call()
+        return dict(Counter(self.sent[start:]))

@@ -22,7 +22,7 @@ from sheettrack.errors import (  # noqa: E402
 )
 from sheettrack.stores import is_target, open_store  # noqa: E402
 from sheettrack.stores.mlflow import MlflowStore, parse_target  # noqa: E402
-from tests.mlflow_server import Server  # noqa: E402
+from tests.mlflow_server import Requests, Server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -315,3 +315,75 @@ def test_a_version_registered_with_mlflows_own_client_comes_into_the_models_shee
     result = sheettrack.copy(target, book)
     assert (result.copied, result.models) == (1, 1)
     assert [(m.name, m.version, m.run_id) for m in sheettrack.list_models(book)] == [(name, 1, run_id)]
+
+
+# -- requests a log sends -------------------------------------------------------------------
+
+RUN_REQUESTS = {"POST runs/search": 1, "POST runs/create": 1, "POST runs/update": 1, "POST runs/log-batch": 1}
+
+
+def test_a_log_looks_the_experiment_up_once_per_process(mlflow_server: Server, target: str) -> None:
+    from sheettrack.session import Session
+
+    def log(**params: Any) -> None:
+        sheettrack.log(target, params={"lr": 0.1, **params}, metrics={"acc": 0.5}, on_error="raise")
+
+    def log_100() -> None:
+        sheettrack.log_many(target, [{"params": {"lr": i / 100}, "metrics": {"acc": 0.5}} for i in range(100)],
+                            on_error="raise")
+
+    with Requests(mlflow_server) as sent:
+        # a new experiment: looked up (missing), created, the template and the Environments row
+        # (header and row) kept as experiment tags, then the run's own requests
+        assert sent.during(log) == {"GET experiments/get-by-name": 1, "POST experiments/create": 1,
+                                    "POST experiments/set-experiment-tag": 3, **RUN_REQUESTS}
+        # the run id looked up (exactly once by run id), the run created, ended, logged: no lookup
+        assert sent.during(log) == RUN_REQUESTS
+        assert sent.during(log) == RUN_REQUESTS
+        Session.forget()  # as a new process: the experiment is looked up once
+        assert sent.during(log) == {"GET experiments/get-by-name": 1, **RUN_REQUESTS}
+        # a batch: the ids read once, three requests a run, no lookup
+        assert sent.during(log_100) == {"POST runs/search": 1, "POST runs/create": 100, "POST runs/update": 100,
+                                        "POST runs/log-batch": 100}
+        # a new column: the template is read again before it is written (another process may
+        # have added columns of its own), then kept as written
+        assert sent.during(lambda: log(depth=3)) == {"GET experiments/get-by-name": 1,
+                                                     "POST experiments/set-experiment-tag": 1, **RUN_REQUESTS}
+        assert sent.during(lambda: log(depth=4)) == RUN_REQUESTS
+    frame = sheettrack.load(target)
+    assert len(frame) == 106 and frame["depth"].dropna().tolist() == [3, 4]
+
+
+def test_columns_another_process_added_are_kept_and_read_with_their_types(mlflow_server: Server,
+                                                                           target: str) -> None:
+    from sheettrack.schema import Column
+
+    sheettrack.log(target, params={"lr": 0.1}, metrics={"acc": 0.5}, on_error="raise")
+    mine = open_store(target)
+    assert mine.read().header.count("depth") == 0  # this handle keeps the experiment as it was
+    other = open_store(target)  # another process adds an int column the first has not seen
+    schema = other.read_schema()
+    assert schema is not None
+    depth = Column(name="depth", type="int", group="params")
+    other.append([{"run_id": "OTHER", "status": "finished", "depth": 3}], schema.with_columns([depth]), [depth])
+    table = mine.read()  # a run holds a param the kept template lacks: the template is read again
+    assert table.header.count("depth") == 1 and [r[table.header.index("depth")] for r in table.rows] == ["", "3"]
+    known = mine.read_schema()
+    assert known is not None and known.column("depth") == depth  # an int column, not foreign text
+    # this process, which kept the template from before, adds a column of its own: both stay
+    sheettrack.log(target, params={"lr": 0.2, "width": 8, "depth": 5}, on_error="raise")
+    stored = open_store(target).read_schema()
+    assert stored is not None
+    names = [c.name for c in stored.columns]
+    assert names.count("depth") == names.count("width") == 1
+    assert sorted(sheettrack.load(target)["depth"].dropna().tolist()) == [3, 5]
+
+
+def test_an_experiment_deleted_after_it_was_looked_up_is_named_as_deleted(mlflow_server: Server,
+                                                                         target: str) -> None:
+    sheettrack.log(target, metrics={"acc": 0.5}, on_error="raise")  # the process knows it now
+    c = client(mlflow_server)
+    c.delete_experiment(c.get_experiment_by_name(parse_target(target)[1]).experiment_id)
+    with pytest.raises(StoreError, match="was deleted; restore it"):
+        sheettrack.log(target, run_id="AFTER", metrics={"acc": 0.6}, on_error="raise")
+    assert [e["run_id"] for e in sheettrack.pending(target)] == ["AFTER"]

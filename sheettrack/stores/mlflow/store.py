@@ -7,6 +7,10 @@ its data sets, then ``log_batch``; the last ``log_batch`` carries the ``sheettra
 tag, so a run whose id the experiment shows is complete, and a row whose id is there already
 is skipped (delivery is exactly once by run id). The server not answering is a
 ``StoreUnavailableError``: the row waits in the outbox and ``sync`` delivers it later.
+
+A handle looks its experiment up once and keeps the tags, updating them as it writes them
+itself (see ``MlflowStore.experiment_tags`` for when it asks the server again): a log into an
+experiment the handle knows sends only the run's own requests.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, ValidationError
-from ...schema import Schema, load_template
+from ...schema import Column, Schema, load_template
 from ..base import ReferenceRows, Store, Table, Transaction
 from ..rows import reconcile
 from .mapping import (
@@ -130,6 +134,12 @@ class MlflowStore(Store):
         self.uri, self.experiment = parse_target(self.target)
         self.client_handle: Any = None
         self.experiment_id: str | None = None
+        # the experiment's tags as this handle last read or wrote them; ``looked``: it was
+        # looked up at all (tags None after a look: the server had no such experiment then)
+        self.tags: dict[str, str] | None = None
+        self.looked = False
+        self.lookups = 0  # experiment lookups made, so a write can tell whether its copy is new
+        self.parsed: tuple[str, Schema] | None = None  # the stored template's text, parsed
         self.ids: set[str] | None = None  # run ids read once for a large write, then kept up
         self.unreachable: tuple[float, str] | None = None  # until when, and why
 
@@ -173,34 +183,59 @@ class MlflowStore(Store):
             self.unreachable = (time.monotonic() + UNREACHABLE_FOR_S, message)
             raise StoreUnavailableError(message, self.target) from None
 
-    def experiment_tags(self, create: bool = False) -> dict[str, str] | None:
+    def experiment_tags(self, create: bool = False, fresh: bool = False) -> dict[str, str] | None:
         """The experiment's tags (None when there is no such experiment); ``create`` creates a
-        missing one."""
-        exp = self.call("reading the experiment", "get_experiment_by_name", self.experiment)
+        missing one. The server is asked once per handle, then again only when ``fresh``.
+
+        Why a kept copy is safe without asking the server on every log (a workbook can be
+        checked for changes by its file stamp for free; an experiment only by the request this
+        saves): another process can only add to what is kept here. It adds columns to the
+        template (whose columns never change once stored) and reference rows, or deletes the
+        experiment. So a row bringing no column the kept template lacks is mapped exactly as
+        against the server's template; a write that changes the template or numbers reference
+        rows asks again first (``commit``); reading the runs asks again when they hold values
+        the kept template has no column for (``read``); a refused ``create_run`` asks again to
+        tell a deleted experiment (``new_run``)."""
+        if self.looked and not fresh and (self.tags is not None or not create):
+            return self.tags
+        self.lookups += 1
+        exp = None
+        if not (create and self.looked and self.tags is None):  # known missing: create it at once
+            exp = self.call("reading the experiment", "get_experiment_by_name", self.experiment)
         if exp is None and create:
             try:
-                self.call("creating the experiment", "create_experiment", self.experiment)
+                made = self.call("creating the experiment", "create_experiment", self.experiment)
             except StoreError:  # another process created it meanwhile
-                pass
-            exp = self.call("reading the experiment", "get_experiment_by_name", self.experiment)
+                exp = self.call("reading the experiment", "get_experiment_by_name", self.experiment)
+            else:
+                return self.remember(str(made), {})  # a new experiment has no tags of ours
         if exp is None:
+            self.looked, self.tags, self.experiment_id = True, None, None
             return None
         if exp.lifecycle_stage == "deleted":
+            self.looked, self.tags = False, None  # asked again next time: it may be restored
             raise StoreError(f"{self.target}: experiment {self.experiment!r} was deleted; restore it "
                              f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or "
                              "choose another name", self.target)
-        self.experiment_id = exp.experiment_id
-        return dict(exp.tags)
+        return self.remember(str(exp.experiment_id), dict(exp.tags))
+
+    def remember(self, experiment_id: str, tags: dict[str, str]) -> dict[str, str]:
+        """Keep the experiment's id and tags as read (or just created)."""
+        self.experiment_id, self.tags, self.looked = experiment_id, tags, True
+        return tags
 
     def set_text(self, tags: dict[str, str], name: str, text: str) -> None:
-        """Keep ``text`` in experiment tag ``name`` (and its continuations)."""
+        """Keep ``text`` in experiment tag ``name`` (and its continuations); ``tags``, the kept
+        copy, is updated to match."""
         parts = split_text(text)
         for i, part in reversed(list(enumerate(parts))):  # the first piece last: it says the text is there
             key = name if i == 0 else f"{name}~{i + 1}"
             self.call("writing an experiment tag", "set_experiment_tag", self.experiment_id, key, part)
+            tags[key] = part
         i = len(parts) + 1
         while f"{name}~{i}" in tags:  # pieces of a longer text kept before
             self.call("writing an experiment tag", "delete_experiment_tag", self.experiment_id, f"{name}~{i}")
+            del tags[f"{name}~{i}"]
             i += 1
 
     # -- the Store interface ----------------------------------------------------------------
@@ -220,12 +255,16 @@ class MlflowStore(Store):
         text = joined_text(tags, SCHEMA_TAG)
         if text is None:
             return None
+        if self.parsed is not None and self.parsed[0] == text:  # each log asks: parsed once
+            return self.parsed[1]
         try:
-            return Schema.from_dict(json.loads(text), source=f"{self.target} (tag {SCHEMA_TAG})",
-                                    keep_order=True)
+            schema = Schema.from_dict(json.loads(text), source=f"{self.target} (tag {SCHEMA_TAG})",
+                                      keep_order=True)
         except ValueError as exc:
             raise StoreError(f"{self.target}: the template kept in experiment tag {SCHEMA_TAG} "
                              f"cannot be read: {exc}", self.target) from None
+        self.parsed = (text, schema)
+        return schema
 
     def read_schema(self) -> Schema | None:
         """The stored template; for an experiment logged with MLflow's own client (none stored),
@@ -260,17 +299,28 @@ class MlflowStore(Store):
                 return out
 
     def read(self, sheet: str | None = None) -> Table:
-        tags = self.experiment_tags()
+        """The runs (or a reference sheet), with the kept template when the runs hold no value
+        it lacks a column for; else, and for reference rows (which are the experiment's
+        tags), with the experiment as the server has it now."""
+        lookups = self.lookups
+        tags = self.experiment_tags(fresh=self.tags is None)  # a missing one is asked again
         if tags is None:
             raise StoreError(f"{self.target}: the tracking server at {self.uri} has no experiment "
                              f"named {self.experiment!r}", self.target)
         stored = self.stored_schema(tags)
         runs_sheet = stored.sheet if stored is not None else "Runs"
         if sheet not in (None, runs_sheet):
+            if self.lookups == lookups:
+                tags = self.experiment_tags(fresh=True) or {}
             return self.read_reference(tags, sheet)
         views = self.runs()
         schema = stored or load_template("default")
-        columns = schema.columns + foreign_columns(views, schema)
+        foreign = foreign_columns(views, schema)
+        if foreign and self.lookups == lookups:  # another process may have added these columns
+            stored = self.stored_schema(self.experiment_tags(fresh=True) or {})
+            schema = stored or load_template("default")
+            foreign = foreign_columns(views, schema)
+        columns = schema.columns + foreign
         return Table(sheet=runs_sheet, header=[c.name for c in columns],
                      rows=[[stored_value(v, c) for c in columns] for v in views])
 
@@ -306,17 +356,20 @@ class MlflowStore(Store):
     def commit(self, tx: Transaction) -> None:
         """Write what ``tx`` carries: every run checked against MLflow's limits before the
         first is written; runs whose id the experiment holds already are skipped."""
+        lookups = self.lookups
         tags = self.experiment_tags(create=True)
         assert tags is not None
-        stored = self.stored_schema(tags)
-        schema = stored or tx.layout
-        plans: list[RunPlan] = []
-        for run in tx.runs:
-            rows = [dict(r) for r in run.rows]
-            adding = reconcile(rows, run.new_columns, stored)
-            schema = (schema or run.schema).with_columns(list(run.schema.columns) + adding)
-            plans.extend(plan_run(row, schema, i if len(rows) > 1 else None) for i, row in enumerate(rows))
-        if schema is not None and (stored is None or schema.names != stored.names):
+        stored, schema, plans = self.planned(tx, tags)
+        renews = schema is not None and (stored is None or schema.names != stored.names)
+        if (renews or any(ref.key is None for ref in tx.references)) and self.lookups == lookups:
+            # the template is written whole, and rows without a key are numbered after the rows
+            # kept: both on the experiment as it is now, so another process's columns and rows
+            # are kept, never overwritten (rows adding no column need no look: see experiment_tags)
+            tags = self.experiment_tags(create=True, fresh=True)
+            assert tags is not None
+            stored, schema, plans = self.planned(tx, tags)
+            renews = schema is not None and (stored is None or schema.names != stored.names)
+        if renews and schema is not None:
             self.set_text(tags, SCHEMA_TAG, schema_json(schema))
         present = self.present([p.run_id for p in plans])
         todo = [p for p in plans if not (p.run_id and p.run_id in present)]
@@ -329,6 +382,20 @@ class MlflowStore(Store):
             self.ids.update(p.run_id for p in todo if p.run_id)
         for ref in tx.references:
             self.put_reference(tags, ref)
+
+    def planned(self, tx: Transaction, tags: dict[str, str]) -> tuple[Schema | None, Schema | None, list[RunPlan]]:
+        """The template the experiment keeps in ``tags``, the one it keeps after ``tx``'s runs
+        (their columns added, a column kept already winning over a run's guess), and the runs'
+        requests, checked against MLflow's limits."""
+        stored = self.stored_schema(tags)
+        schema = stored or tx.layout
+        plans: list[RunPlan] = []
+        for run in tx.runs:
+            rows = [dict(r) for r in run.rows]
+            adding = reconcile(rows, run.new_columns, stored)
+            schema = (schema or run.schema).with_columns(distinct([*run.schema.columns, *adding]))
+            plans.extend(plan_run(row, schema, i if len(rows) > 1 else None) for i, row in enumerate(rows))
+        return stored, schema, plans
 
     def present(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` the experiment holds: looked up one by one for a few, else every
@@ -353,9 +420,7 @@ class MlflowStore(Store):
         A run left behind by a failed write is deleted (best effort): it has no id tag."""
         from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag
 
-        created = self.call("creating a run", "create_run", self.experiment_id,
-                            start_time=plan.start_ms, run_name=plan.run_id or None)
-        rid = created.info.run_id
+        rid = self.new_run(plan)
         try:
             if plan.end_ms is not None:
                 self.call("ending a run", "set_terminated", rid, plan.status, plan.end_ms)
@@ -376,6 +441,30 @@ class MlflowStore(Store):
                 raise
             raise ValidationError(f"run {plan.run_id}: {exc}") from None
 
+    def new_run(self, plan: RunPlan) -> str:
+        """Create the run (started, named by its run id); a refusal makes the experiment be
+        looked up again first, so one deleted meanwhile is named as such."""
+        used = self.experiment_id
+        try:
+            created = self.call("creating a run", "create_run", used, start_time=plan.start_ms,
+                                run_name=plan.run_id or None)
+            return str(created.info.run_id)
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            refused = exc
+        self.check_experiment(used)
+        raise refused
+
+    def check_experiment(self, used: str | None) -> None:
+        """After the server refused a run in experiment ``used`` (as this handle knew it): ask
+        again, so an experiment deleted meanwhile is named as such (and one made again under
+        its name is written to next time)."""
+        if self.experiment_tags(fresh=True) is None or self.experiment_id != used:
+            raise StoreError(f"{self.target}: experiment {self.experiment!r} was deleted or made again "
+                             "on the tracking server while this process wrote to it; the run waits in "
+                             "the outbox for the next write or 'sheettrack sync'", self.target)
+
     def put_reference(self, tags: dict[str, str], ref: ReferenceRows) -> None:
         """Keep reference rows as experiment tags, one per key (rows without a key numbered in
         the order they came), skipping keys kept already. A Models row also registers a model
@@ -395,7 +484,6 @@ class MlflowStore(Store):
             if ref.sheet == MODELS_SHEET:
                 self.register_version(row)
             self.set_text(tags, name, json.dumps(row, ensure_ascii=False, default=str))
-            tags[name] = ""
 
     def find_run(self, run_id: str) -> str | None:
         """The MLflow id of the run with sheettrack run id ``run_id`` (or of that MLflow id)."""
@@ -484,6 +572,15 @@ def batches(plan: RunPlan) -> list[tuple[list[tuple[str, float]], list[tuple[str
             last = out[-1]
         last[2].append((RUN_ID_TAG, plan.tags[RUN_ID_TAG]))
     return out
+
+
+def distinct(columns: list[Column]) -> list[Column]:
+    """``columns`` with each name once (its first): a column a run brings is in its schema and
+    among the columns it adds, and a template naming one twice cannot be read back."""
+    out: dict[str, Column] = {}
+    for c in columns:
+        out.setdefault(c.name, c)
+    return list(out.values())
 
 
 def schema_json(schema: Schema) -> str:
