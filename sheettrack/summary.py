@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cells import col_letter, quote_sheet
@@ -280,8 +280,9 @@ def _stamp(now: _dt.datetime) -> str:
     return now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) -> SheetSpec:
-    """The sheet of one pivot summary, with a bar chart of the primary metric by group."""
+def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime, lead: bool = True) -> SheetSpec:
+    """The sheet of one pivot summary, with a bar chart of the primary metric by group
+    (``lead``: its tab goes before the runs sheet, with the other built sheets)."""
     check_sheet_name(summary.name, f"summary {summary.name!r}")
     if summary.name.lower() in RESERVED or summary.name.lower() == schema.sheet.lower():
         raise TemplateError(f"summary {summary.name!r}: that sheet name is taken by sheettrack's "
@@ -314,7 +315,7 @@ def summary_sheet(df: Any, summary: Summary, schema: Schema, now: _dt.datetime) 
              f"{f' where {summary.where}' if summary.where else ''} ({n_runs} {which}runs; built by "
              f"sheettrack {_stamp(now)})")
     spec = SheetSpec(name=summary.name, kind="summary", title=title, header=header, rows=rows,
-                     formats=formats, best=best, freeze_cols=len(keys), lead=True,
+                     formats=formats, best=best, freeze_cols=len(keys), lead=lead,
                      widths=[_width(h, [r[i] for r in rows], formats[i]) for i, h in enumerate(header)])
     if rows and metric_cols:
         spec.charts.append(ChartSpec(
@@ -476,6 +477,9 @@ def format_value(value: Any, fmt: str | None) -> str:
     if isinstance(value, _dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, (int, float)):
+        if fmt and fmt.startswith("+") and ";" in fmt:  # signed: +positive;-negative;zero
+            shown = format_value(abs(value), fmt[1:].split(";")[0])
+            return shown if value == 0 else ("+" if value > 0 else "-") + shown
         if fmt:
             m = re.fullmatch(r"0(?:\.(0+))?(%?)", fmt.replace("#,##", ""))
             if m:
@@ -551,11 +555,8 @@ def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec 
                      header=["about", "value"], rows=rows, formats=[None] * len(widths), widths=widths,
                      lead=True, cell_formats=cell_formats, subheads=subheads, one_page=True)
     if chart is not None:
-        spec.charts.append(ChartSpec(kind=chart.kind, title=chart.title, categories=chart.categories,
-                                     series=chart.series, anchor=(len(widths) + 1, HEADER_ROW), width=8,
-                                     height=max(16, spec.last_row - 1), y_title=chart.y_title,
-                                     y_format=chart.y_format, x_title=chart.x_title,
-                                     zero_based=chart.zero_based))
+        spec.charts.append(replace(chart, anchor=(len(widths) + 1, HEADER_ROW), width=8,
+                                   height=max(16, spec.last_row - 1)))
     return spec
 
 
@@ -654,7 +655,8 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     header = [str(c) for c in table.columns]
     rows = frame_rows(table)
     fmt = _column_format(schema, name, df[name]) if name in df.columns else None
-    formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, fmt, None]
+    change = f"+{fmt};-{fmt};{fmt}" if fmt else None  # a gain reads +2.76%, never as a level
+    formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, change, None]
     if rows:
         named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
         ids = short_id_map(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
@@ -684,12 +686,11 @@ def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None
         if s.name.lower() in seen:
             raise TemplateError(f"summary sheet name {s.name!r} is used twice")
         seen.add(s.name.lower())
-    pivots = [summary_sheet(df, s, schema, now) for s in chosen]
     pm = schema.primary_metric
-    if not (leaderboard and pm is not None and pm.name in df.columns and df[pm.name].notna().any()):
-        if summaries is not None:  # an ad hoc summary keeps its tab where it is
-            for p in pivots:
-                p.lead = False
+    ranked = leaderboard and pm is not None and pm.name in df.columns and df[pm.name].notna().any()
+    # an ad hoc summary keeps its tab where it is, unless it comes with the Leaderboard
+    pivots = [summary_sheet(df, s, schema, now, lead=bool(ranked) or summaries is None) for s in chosen]
+    if not ranked:
         return pivots
     progress = progress_sheet(df, schema, now)
     board = leaderboard_sheet(df, schema, now, top, progress)

@@ -767,3 +767,22 @@ def test_summary_columns_are_as_wide_as_their_values_as_shown(tmp_path: Path) ->
     header = [c.value for c in board[2]]
     assert board.column_dimensions[chr(ord("A") + header.index("accuracy"))].width <= 12
     assert board.column_dimensions[chr(ord("A") + header.index("run_id"))].width >= 28  # the whole id
+
+
+def test_a_hypothesis_change_reads_as_a_signed_change(tmp_path: Path) -> None:
+    """+2.00% and -1.00%: a change against the baseline never reads as a level."""
+    book = tmp_path / "runs.xlsx"
+    sheettrack.log(book, params={"lr": 0.1}, metrics={"accuracy": 0.90}, hypothesis="a baseline",
+                   template="classification")
+    sheettrack.log(book, params={"lr": 0.2}, metrics={"accuracy": 0.92}, hypothesis="more helps")
+    sheettrack.log(book, params={"lr": 0.3}, metrics={"accuracy": 0.91}, hypothesis="even more helps")
+    sheettrack.summarize(book)
+    sheet = openpyxl.load_workbook(book)["Hypotheses"]
+    header = [c.value for c in sheet[2]]
+    col = header.index("change") + 1
+    changes = {sheet.cell(r, 1).value: sheet.cell(r, col) for r in range(3, sheet.max_row + 1)}
+    assert changes["more helps"].number_format == "+0.00%;-0.00%;0.00%"
+    assert changes["more helps"].value == pytest.approx(0.02)
+    assert changes["even more helps"].value == pytest.approx(-0.01)  # against the best before it
+    page = sheettrack.export(book, to="html")
+    assert "+2.00%" in page and "-1.00%" in page  # the HTML report shows it as the sheet does
