@@ -32,11 +32,23 @@ def existing(target: str | os.PathLike | None, credentials: Credentials = None) 
 
 
 def read_table(target: str | os.PathLike | None, credentials: Credentials = None,
-               opened: tuple[Store, Schema] | None = None, sheet: str | None = None) -> tuple[Store, Schema, Any]:
-    """The runs sheet (or ``sheet``) as a ``Table``, with its store and schema (``opened``:
-    what ``existing`` returned already, so the store is not opened and its schema read again)."""
-    store, schema = opened or existing(target, credentials)
+               sheet: str | None = None) -> tuple[Store, Schema, Any]:
+    """The runs sheet (or ``sheet``) as a ``Table``, with its store and schema."""
+    store, schema = existing(target, credentials)
     return store, schema, store.read(sheet or schema.sheet)
+
+
+def read_for_frame(target: str | os.PathLike | None, credentials: Credentials = None,
+                   sheet: str | None = None) -> tuple[Store, Schema, Any]:
+    """``read_table`` with pandas imported meanwhile: python-calamine parses a worksheet, and a
+    Google or MLflow store waits on the network, without holding the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="sheettrack-read") as pool:
+        reading = pool.submit(read_table, target, credentials, sheet)
+        import pandas  # noqa: F401 - loaded now, while the sheet is read
+
+        return reading.result()
 
 
 def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
@@ -50,25 +62,26 @@ def load(target: str | os.PathLike | None = None, *, sheet: str | None = None,
 
 
 def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
-               credentials: Credentials = None, columns: Any = None, json_as_text: bool = False,
-               opened: tuple[Store, Schema] | None = None) -> tuple[Schema, pd.DataFrame]:
-    """The stored schema and the DataFrame ``load`` returns, from one read.
+               credentials: Credentials = None, columns: Any = None,
+               json_as_text: bool = False) -> tuple[Schema, pd.DataFrame]:
+    """The stored schema and the DataFrame ``load`` returns, from one read (see ``frame_of``
+    for ``columns`` and ``json_as_text``)."""
+    _, schema, table = read_for_frame(target, credentials, sheet)
+    return schema, frame_of(schema, table, sheet, columns, json_as_text)
+
+
+def frame_of(schema: Schema, table: Any, sheet: str | None = None, columns: Any = None,
+             json_as_text: bool = False) -> pd.DataFrame:
+    """The DataFrame of ``table`` (the runs sheet, or ``sheet``), dtypes from ``schema``.
 
     ``columns`` (a set of names) limits the frame to those columns, skipping the cost of
     reading the others' values (summaries need a few of a wide sheet's columns);
-    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell;
-    ``opened`` is the store and schema ``existing`` returned, when the caller has them.
+    ``json_as_text`` keeps JSON columns as their stored text instead of parsing every cell.
     """
     import warnings
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1, thread_name_prefix="sheettrack-read") as pool:
-        # pandas is imported while the sheet is read: python-calamine parses a worksheet, and
-        # a Google or MLflow store waits on the network, without holding the GIL
-        reading = pool.submit(read_table, target, credentials, opened, sheet)
-        import pandas as pd
+    import pandas as pd
 
-        store, schema, table = reading.result()
     data: dict[str, Any] = {}
     for i, name in enumerate(table.header):
         if not name or name in data or (columns is not None and name not in columns):
@@ -91,10 +104,10 @@ def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
                 values.append(from_cell(col.type, v))
             except CellError as exc:
                 warnings.warn(f"{table.sheet}!{col_letter(i)}{table.first_row + r}: {exc} "
-                              f"({col.rule()}); loaded as missing", stacklevel=2)
+                              f"({col.rule()}); loaded as missing", stacklevel=3)
                 values.append(None)
         data[name] = series(col.type, values)
-    return schema, pd.DataFrame(data)
+    return pd.DataFrame(data)
 
 
 def fast_series(ctype: str, raw: list[Any]) -> pd.Series | None:

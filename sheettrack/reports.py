@@ -42,16 +42,14 @@ def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None)
 def _frame(target: Target, summaries: list[Summary] | None = None, metric: str | None = None,
            every_column: bool = False, json_text: bool = False,
            credentials: Any = None) -> tuple[Schema, Any, Any]:
-    from .frames import existing, load_frame
+    from .frames import frame_of, read_for_frame
 
-    store, schema = existing(target, credentials)
+    store, schema, table = read_for_frame(target, credentials)
     wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
                                                 metric)
     if wanted is not None:
         wanted |= {name for name in _extra_columns(schema)}
-    schema, df = load_frame(target, credentials=credentials, columns=wanted, json_as_text=json_text,
-                            opened=(store, schema))
-    return schema, df, store
+    return schema, frame_of(schema, table, columns=wanted, json_as_text=json_text), store
 
 
 def _extra_columns(schema: Schema) -> set[str]:
