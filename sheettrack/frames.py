@@ -120,7 +120,11 @@ def fast_series(ctype: str, raw: list[Any]) -> pd.Series | None:
 
     kinds = set(map(type, raw))
     if ctype == "string" and kinds <= {str, type(None)}:
-        return pd.Series([None if v == "" else v for v in raw], dtype="string")
+        import numpy as np
+
+        texts = np.array(raw, dtype=object)
+        texts[texts == ""] = None  # compared in one pass, not a Python call per cell
+        return pd.Series(texts, dtype="string")
     if str in kinds:
         if any(v != "" for v in raw if type(v) is str):
             return None
