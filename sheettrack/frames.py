@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from .bulk import collector_paused
 from .cells import CellError, col_letter, from_cell
 from .errors import StoreError, ValidationError
 from .runids import short_id_map
@@ -66,8 +67,9 @@ def load_frame(target: str | os.PathLike | None, sheet: str | None = None,
                json_as_text: bool = False) -> tuple[Schema, pd.DataFrame]:
     """The stored schema and the DataFrame ``load`` returns, from one read (see ``frame_of``
     for ``columns`` and ``json_as_text``)."""
-    _, schema, table = read_for_frame(target, credentials, sheet)
-    return schema, frame_of(schema, table, sheet, columns, json_as_text)
+    with collector_paused():
+        _, schema, table = read_for_frame(target, credentials, sheet)
+        return schema, frame_of(schema, table, sheet, columns, json_as_text)
 
 
 def frame_of(schema: Schema, table: Any, sheet: str | None = None, columns: Any = None,

@@ -42,14 +42,16 @@ def _needed(schema: Schema, summaries: list[Summary], metric: str | None = None)
 def _frame(target: Target, summaries: list[Summary] | None = None, metric: str | None = None,
            every_column: bool = False, json_text: bool = False,
            credentials: Any = None) -> tuple[Schema, Any, Any]:
+    from .bulk import collector_paused
     from .frames import frame_of, read_for_frame
 
-    store, schema, table = read_for_frame(target, credentials)
-    wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
-                                                metric)
-    if wanted is not None:
-        wanted |= {name for name in _extra_columns(schema)}
-    return schema, frame_of(schema, table, columns=wanted, json_as_text=json_text), store
+    with collector_paused():
+        store, schema, table = read_for_frame(target, credentials)
+        wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
+                                                    metric)
+        if wanted is not None:
+            wanted |= {name for name in _extra_columns(schema)}
+        return schema, frame_of(schema, table, columns=wanted, json_as_text=json_text), store
 
 
 def _extra_columns(schema: Schema) -> set[str]:
@@ -67,6 +69,15 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
     With ``by`` and ``values`` one ad hoc pivot is built (``agg`` defaults to mean). A
     sheet of the same name that sheettrack did not build is never overwritten.
     """
+    from .bulk import collector_paused
+
+    with collector_paused():  # the read, the sheets and the write: millions of objects, no cycles
+        return _summarize(target, by, values, agg, columns, where, name, top, credentials)
+
+
+def _summarize(target: Target, by: list[str] | str | None, values: list[str] | str | None,
+               agg: list[str] | str | None, columns: list[str] | str | None, where: str | None,
+               name: str | None, top: int, credentials: Any) -> list[str]:
     from .summary import adhoc_summary, build_sheets
 
     adhoc: list[Summary] | None = None
@@ -85,7 +96,7 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
 
         warnings.warn(f"summarize: the primary metric {pm.name!r} has no value in any run, so no run is "
                       f"ranked (no Overview, Leaderboard or Hypotheses); log {pm.name!r}, or map a search's "
-                      f"score onto it", UserWarning, stacklevel=2)
+                      f"score onto it", UserWarning, stacklevel=3)
     sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
     if not sheets:
         raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "
