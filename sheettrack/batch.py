@@ -74,6 +74,17 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     ranks stay empty. ``credentials``, ``on_error`` and ``mirror`` are as for ``log``: rows the store
     cannot take now wait in the outbox.
     """
+    from .bulk import collector_paused
+
+    with collector_paused():  # thousands of rows of cells: no cycles, no full collections
+        return _log_many(target, rows, template=template, sweep_id=sweep_id, rank_by=rank_by, goal=goal,
+                         hypothesis=hypothesis, credentials=credentials, on_error=on_error, mirror=mirror)
+
+
+def _log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] | Any], *,
+             template: Any = None, sweep_id: str | bool = True, rank_by: str | bool | None = None,
+             goal: str | None = None, hypothesis: str | None = None, credentials: Any = None,
+             on_error: str = "warn", mirror: str | os.PathLike | None = None) -> list[str]:
     from .run import Run
 
     if on_error not in ("warn", "raise"):
