@@ -66,8 +66,10 @@ def distributions(path: list[str] | None = None) -> dict[str, str]:
     """Every installed distribution visible on ``path`` (default ``sys.path``): name -> version.
 
     A wheel-installed ``NAME-VERSION.dist-info`` folder is read by its name (the wheel spec
-    fixes that shape), which avoids parsing every METADATA file; other layouts (``.egg-info``,
-    a zip on the path) are read through ``importlib.metadata``, which is imported only then."""
+    fixes that shape), which avoids parsing every METADATA file, and an ``.egg-info`` folder
+    (an editable install's, in a project's root) by the first lines of its PKG-INFO; other
+    layouts (a zip on the path, a damaged folder) are read through ``importlib.metadata``,
+    which is imported only then."""
     found: dict[str, str] = {}
     for entry in sys.path if path is None else path:
         try:
@@ -83,10 +85,29 @@ def distributions(path: list[str] | None = None) -> dict[str, str]:
             name, sep, version = stem.partition("-")
             if suffix == "dist-info" and sep and name and version and "-" not in version:
                 found.setdefault(normalize_name(name), version)  # the first on the path wins, as for import
+            elif suffix == "egg-info" and (pkg := _pkg_info(os.path.join(entry or ".", folder))) is not None:
+                found.setdefault(*pkg)
             else:
                 for name, version in _parsed([entry], folder):
                     found.setdefault(name, version)
     return found
+
+
+def _pkg_info(folder: str) -> tuple[str, str] | None:
+    """(normalized name, version) from the header of an ``.egg-info`` folder's PKG-INFO (its
+    first lines: ``Metadata-Version``, ``Name``, ``Version``); None when they are not there."""
+    fields: dict[str, str] = {}
+    try:
+        with open(os.path.join(folder, "PKG-INFO"), encoding="utf-8", errors="replace") as fh:
+            for line, _ in zip(fh, range(8)):
+                key, sep, value = line.partition(":")
+                if sep and key in ("Name", "Version"):
+                    fields[key] = value.strip()
+    except OSError:  # an egg-info file, not a folder, or unreadable: the careful path
+        return None
+    if fields.get("Name") and fields.get("Version"):
+        return normalize_name(fields["Name"]), fields["Version"]
+    return None
 
 
 def _parsed(path: list[str], folder: str | None = None) -> list[tuple[str, str]]:

@@ -467,3 +467,25 @@ def test_capture_is_fast(tmp_path: Path) -> None:
     capture(cwd=str(repo))
     # The target is well under 0.1 s; the bound is loose so slow CI machines do not flake.
     assert time.perf_counter() - start < 1.0
+
+
+def test_installed_versions_match_importlib_metadata_without_importing_it(tmp_path) -> None:
+    """dist-info folders by their names, an editable install's .egg-info by its PKG-INFO
+    header: the versions importlib.metadata reports, read without importing it (13 ms a log)."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    from sheettrack.environment import distributions
+
+    (tmp_path / "demo_pkg-1.2.3.dist-info").mkdir()
+    (tmp_path / "demo_pkg-1.2.3.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: demo_pkg\nVersion: 1.2.3\n")
+    (tmp_path / "Other.Tool.egg-info").mkdir()
+    (tmp_path / "Other.Tool.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: Other.Tool\nVersion: 0.4\n")
+    expected = {d.metadata["Name"].lower().replace("_", "-").replace(".", "-"): d.version
+                for d in metadata.distributions(path=[str(tmp_path)])}
+    assert distributions([str(tmp_path)]) == expected == {"demo-pkg": "1.2.3", "other-tool": "0.4"}
+    code = ("import sys; from sheettrack.environment import distributions; "
+            f"distributions([{str(tmp_path)!r}]); print('importlib.metadata' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -17,7 +17,6 @@ import io
 import os
 import re
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +115,8 @@ def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: in
     """What ``sheet_values`` returns, from up to ``count`` pieces parsed side by side; None
     when the worksheet cannot be cut safely or a piece does not parse. The worksheet's
     checksum is checked from its pieces' (each piece's is needed for its scratch zip)."""
+    from concurrent.futures import ThreadPoolExecutor  # loaded only by a read this large
+
     import python_calamine
 
     cut = cut_rows(pkg.read(part, check=False), count)  # the text lives on only in the runs' views
