@@ -165,7 +165,7 @@ def test_the_store_reads_a_large_runs_sheet_in_pieces(tmp_path: Path, monkeypatc
     real = grid.values_in_pieces
     monkeypatch.setattr(grid, "PIECE_MIN_BYTES", 0)
     monkeypatch.setattr(grid, "values_in_pieces", lambda *a: calls.append(a[-1]) or real(*a))
-    monkeypatch.setattr(grid, "_cores", lambda: 2)
+    monkeypatch.setattr(grid, "cores", lambda: 2)
     df = sheettrack.load(path)
     assert calls == [2]
     assert len(df) == 120 and df["accuracy"].tolist() == [i / 100 for i in range(120)]

@@ -2,7 +2,7 @@
 
 python-calamine parses a worksheet without holding the GIL, but on one core, at about 10 ns a
 byte: a second for the 87 MB of 50,000 runs. A worksheet of at least ``PIECE_MIN_BYTES`` is
-cut at row boundaries into one piece per core (at most ``MAX_PIECES``). Each piece is the
+cut at row boundaries into one piece per core (at most ``MAX_WORKERS``). Each piece is the
 worksheet's head (everything through ``<sheetData>``), a run of whole rows and the closing
 tags, in a small uncompressed copy of the package holding only the parts calamine reads
 (workbook, relationships, styles, shared strings). Threads build and parse the pieces at
@@ -14,17 +14,15 @@ any piece calamine refuses: the whole parse then reports what is wrong.
 from __future__ import annotations
 
 import io
-import os
 import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from .parts import Workbook, rels_part
-from .zip import Package, crc32_combine, stored_zip
+from .zip import MAX_WORKERS, Package, cores, crc32_combine, stored_zip
 
 PIECE_MIN_BYTES = 16 << 20  # a worksheet this large (uncompressed) is parsed in pieces
-MAX_PIECES = 4
 _SHEET_DATA = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData(?:\s[^>]*)?>")
 
 
@@ -32,11 +30,11 @@ def sheet_values(pkg: Package, wb: Workbook, name: str, pieces: int | None = Non
                  min_bytes: int | None = None) -> list[list[Any]]:
     """Every cell value of sheet ``name`` from A1 to its last cell, row by row, as
     python-calamine's ``to_python(skip_empty_area=False)`` gives them ("" for an empty cell).
-    ``pieces`` (default: one per core, at most ``MAX_PIECES``) and ``min_bytes`` (default
+    ``pieces`` (default: one per core, at most ``MAX_WORKERS``) and ``min_bytes`` (default
     ``PIECE_MIN_BYTES``) say how finely and from what size a worksheet is cut."""
     import python_calamine
 
-    count = pieces if pieces is not None else min(MAX_PIECES, _cores())
+    count = pieces if pieces is not None else min(MAX_WORKERS, cores())
     part = wb.sheets.get(name)
     entry = pkg.by_name.get(part) if part else None
     if count > 1 and part and entry is not None and entry.usize >= (PIECE_MIN_BYTES if min_bytes is None else min_bytes):
@@ -46,14 +44,6 @@ def sheet_values(pkg: Package, wb: Workbook, name: str, pieces: int | None = Non
     book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(pkg.data))
     values: list[list[Any]] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
     return values
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's limit, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -128,7 +118,7 @@ def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: in
          wb.sst_part)) if n and pkg.has(n)]
     head_crc, closing_crc = zlib.crc32(cut.head), zlib.crc32(cut.closing)
 
-    sizes = [len(rows) for rows in cut.runs if rows is not None]
+    sizes = [len(rows) for rows in cut.runs if rows is not None]  # before parse lets each go
 
     def parse(i: int) -> tuple[int, Any, Any, list[list[Any]]]:
         rows, cut.runs[i] = cut.runs[i], None  # held only here: the worksheet's text goes with the last

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ from .parts import (
 from .styles import Styles
 from .worksheet import PAGE_FOOTER, PAGE_SETUP, GridColumn, cell_xml, grid_xml
 from .xml import NS_MAIN, NS_REL, escape, plain_texts
-from .zip import PARALLEL_MIN_BYTES, Segments, split_chunks
+from .zip import Segments, parallel_parts, split_chunks
 
 CACHE_MAX_POINTS = 1000  # chart caches beyond this are left to the reader to fill from the cells
 UNIX_EPOCH_SERIAL = (_dt.datetime(1970, 1, 1) - EXCEL_EPOCH).days  # 1970-01-01 as an Excel serial
@@ -459,7 +458,7 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
             rid = "rId1"
         xml = sheet_xml(spec, st, rid)
         # a long sheet (a Progress of 50,000 runs) is compressed in pieces side by side
-        parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
+        parts = parallel_parts(len(xml))
         edits.parts[part] = Segments(split_chunks([xml], parts)) if parts > 1 else xml
         edits.written.append(spec.name)
     edits.drop = dropped - set(edits.parts)

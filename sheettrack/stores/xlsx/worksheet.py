@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from .xml import (
     row_cells,
     split_ref,
 )
-from .zip import PARALLEL_MIN_BYTES, Segments, split_chunks
+from .zip import Segments, parallel_parts, split_chunks
 
 EXCEL_TEXT_LIMIT = 32_767
 ANCHOR_BYTES = 32 << 10  # deflate's window: the most an append can refer back to
@@ -399,7 +398,7 @@ def edit_sheet(sheet: SheetXml, rows: list[dict[str, Cell | None]], columns: dic
         body_chunks = splice(xml, body_pieces, split, sheet.close)  # empty rows after the data go
     af = autofilter(xml[tail_at:], p, sheet.last_row, last_row, width)
     tail_chunks = tail_open + splice(xml[tail_at:], [af] if af else [])
-    parts = min(4, os.cpu_count() or 1) if len(xml) >= PARALLEL_MIN_BYTES else 1
+    parts = parallel_parts(len(xml))
     if runs:
         total = sum(len(c) for c in body_chunks)
         front, anchor = split_chunks_at(body_chunks, max(0, total - ANCHOR_BYTES))

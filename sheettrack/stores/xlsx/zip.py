@@ -383,6 +383,21 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
 
 
 PARALLEL_MIN_BYTES = 4 << 20
+MAX_WORKERS = 4  # threads compressing (or parsing) one part's pieces side by side, at most
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's limit, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parallel_parts(size: int) -> int:
+    """How many independent pieces a part of ``size`` plain bytes is compressed in, side by
+    side (zlib lets go of the GIL): one per core, for a part of at least ``PARALLEL_MIN_BYTES``."""
+    return min(MAX_WORKERS, cores()) if size >= PARALLEL_MIN_BYTES else 1
 
 
 def _deflate(chunks: Any, level: int, final: bool, zdict: bytes | None = None,
@@ -485,7 +500,7 @@ def write_member(fh: Any, pos: int, name: str, data: Any, level: int,
     last = len(segments) - 1
     jobs = [(seg, level, n == last) for n, seg in enumerate(segments) if not isinstance(seg, Raw)]
     plain = sum(len(c) for seg, _, _ in jobs for c in seg)
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    workers = min(len(jobs), cores(), MAX_WORKERS)
     if workers > 1 and plain >= PARALLEL_MIN_BYTES:
         # zlib releases the GIL while it deflates: independent segments compress side by side
         from concurrent.futures import ThreadPoolExecutor
