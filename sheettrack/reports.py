@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SheettrackError, ValidationError
+from .errors import SheettrackError, StoreError, ValidationError
 from .runids import short_id_map
 from .schema import Schema, Summary
+from .stores.base import WritesSheets
 
 Target = Any  # a workbook path (str or PathLike) or None for SHEETTRACK_TARGET
 
@@ -47,15 +48,15 @@ def _frame(target: Target, summaries: list[Summary] | None = None, metric: str |
 
     with collector_paused():
         store, schema, table = read_for_frame(target, credentials)
-        wanted = None if every_column else _needed(schema, schema.summaries if summaries is None else summaries,
-                                                    metric)
-        if wanted is not None:
-            wanted |= {name for name in _extra_columns(schema)}
+        wanted = None if every_column else _wanted(schema, summaries, metric)
         return schema, frame_of(schema, table, columns=wanted, json_as_text=json_text), store
 
 
-def _extra_columns(schema: Schema) -> set[str]:
-    return {schema.primary_metric.name} if schema.primary_metric else set()
+def _wanted(schema: Schema, summaries: list[Summary] | None, metric: str | None) -> set[str]:
+    """The columns the summaries (the template's by default), the ranking metric and the
+    primary metric read: a wide sheet's other columns are never turned into a frame."""
+    found = _needed(schema, schema.summaries if summaries is None else summaries, metric)
+    return found | ({schema.primary_metric.name} if schema.primary_metric else set())
 
 
 def summarize(target: Target = None, *, by: list[str] | str | None = None,
@@ -70,38 +71,32 @@ def summarize(target: Target = None, *, by: list[str] | str | None = None,
     sheet of the same name that sheettrack did not build is never overwritten.
     """
     from .bulk import collector_paused
-
-    with collector_paused():  # the read, the sheets and the write: millions of objects, no cycles
-        return _summarize(target, by, values, agg, columns, where, name, top, credentials)
-
-
-def _summarize(target: Target, by: list[str] | str | None, values: list[str] | str | None,
-               agg: list[str] | str | None, columns: list[str] | str | None, where: str | None,
-               name: str | None, top: int, credentials: Any) -> list[str]:
+    from .frames import frame_of, read_for_frame
     from .summary import adhoc_summary, build_sheets
 
-    adhoc: list[Summary] | None = None
-    if by is not None or values is not None:
-        if not by or not values:
-            raise ValidationError("an ad hoc summary needs both by (the grouping columns) and values")
-        from .frames import existing
+    if (by is not None or values is not None) and not (by and values):
+        raise ValidationError("an ad hoc summary needs both by (the grouping columns) and values")
+    with collector_paused():  # the read, the sheets and the write: millions of objects, no cycles
+        store, schema, table = read_for_frame(target, credentials)
+        if not isinstance(store, WritesSheets):
+            raise StoreError(f"{store.target}: this store keeps no summary sheets; summarize a workbook or a "
+                             "Google Sheet (sheettrack copy brings the runs there)", store.target)
+        adhoc = None if not by or not values else [
+            adhoc_summary(_names(by), _names(values), _names(agg or "mean"), columns=_names(columns) if columns else None,
+                          where=where, name=name, schema=schema)]
+        df = frame_of(schema, table, columns=_wanted(schema, adhoc, None), json_as_text=True)  # JSON shown as text
+        pm = schema.primary_metric
+        if adhoc is None and pm is not None and (pm.name not in df.columns or df[pm.name].isna().all()):
+            import warnings
 
-        adhoc = [adhoc_summary(_names(by), _names(values), _names(agg or "mean"),
-                               columns=_names(columns) if columns else None, where=where, name=name,
-                               schema=existing(target, credentials)[1])]
-    schema, df, store = _frame(target, adhoc, json_text=True, credentials=credentials)  # JSON cells are shown as text anyway
-    pm = schema.primary_metric
-    if adhoc is None and pm is not None and (pm.name not in df.columns or df[pm.name].isna().all()):
-        import warnings
-
-        warnings.warn(f"summarize: the primary metric {pm.name!r} has no value in any run, so no run is "
-                      f"ranked (no Overview, Leaderboard or Hypotheses); log {pm.name!r}, or map a search's "
-                      f"score onto it", UserWarning, stacklevel=3)
-    sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
-    if not sheets:
-        raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "
-                              "pass --by and --values for an ad hoc summary")
-    return store.write_sheets(sheets, protect=(schema.sheet, "Schema"))
+            warnings.warn(f"summarize: the primary metric {pm.name!r} has no value in any run, so no run is "
+                          f"ranked (no Overview, Leaderboard or Hypotheses); log {pm.name!r}, or map a search's "
+                          f"score onto it", UserWarning, stacklevel=2)
+        sheets = build_sheets(df, schema, adhoc, leaderboard=adhoc is None, top=top)
+        if not sheets:
+            raise ValidationError(f"template {schema.name!r} defines no summaries and no primary metric; "
+                                  "pass --by and --values for an ad hoc summary")
+        return store.write_sheets(sheets, protect=(schema.sheet, "Schema"))
 
 
 def _names(value: list[str] | str) -> list[str]:

@@ -387,3 +387,17 @@ def test_an_experiment_deleted_after_it_was_looked_up_is_named_as_deleted(mlflow
     with pytest.raises(StoreError, match="was deleted; restore it"):
         sheettrack.log(target, run_id="AFTER", metrics={"acc": 0.6}, on_error="raise")
     assert [e["run_id"] for e in sheettrack.pending(target)] == ["AFTER"]
+
+
+def test_summarize_on_an_mlflow_target_is_refused_plainly(target: str) -> None:
+    """MLflow keeps no sheets: summarize says so (a StoreError the CLI prints as an error,
+    exit 1), not an attribute error reported as a bug."""
+    from click.testing import CliRunner
+
+    from sheettrack.cli import main
+
+    sheettrack.log(target, params={"lr": 0.1}, metrics={"accuracy": 0.9}, template="classification")
+    with pytest.raises(StoreError, match="keeps no summary sheets"):
+        sheettrack.summarize(target)
+    out = CliRunner().invoke(main, ["summarize", target])
+    assert out.exit_code == 1 and "keeps no summary sheets" in out.output and "internal error" not in out.output
