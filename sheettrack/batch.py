@@ -75,79 +75,70 @@ def log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] 
     cannot take now wait in the outbox.
     """
     from .bulk import collector_paused
-
-    with collector_paused():  # thousands of rows of cells: no cycles, no full collections
-        return _log_many(target, rows, template=template, sweep_id=sweep_id, rank_by=rank_by, goal=goal,
-                         hypothesis=hypothesis, credentials=credentials, on_error=on_error, mirror=mirror)
-
-
-def _log_many(target: str | os.PathLike | None, rows: Iterable[Mapping[str, Any] | Any], *,
-             template: Any = None, sweep_id: str | bool = True, rank_by: str | bool | None = None,
-             goal: str | None = None, hypothesis: str | None = None, credentials: Any = None,
-             on_error: str = "warn", mirror: str | os.PathLike | None = None) -> list[str]:
     from .run import Run
 
     if on_error not in ("warn", "raise"):
         raise ValueError(f"on_error={on_error!r}: must be 'warn' or 'raise'")
-    items = list(rows)
-    if template is None and items and isinstance(items[0], Run):
-        template = items[0].schema  # a new workbook is laid out as the runs were checked
-    session = Session.open(target, credentials)
-    layout = session.layout(template, online=mode() == "online")
-    schema = layout.schema
-    if sweep_id is True:
-        sid: str | None = new_sweep_id()
-    elif sweep_id is False or sweep_id is None:
-        sid = None
-    else:
-        sid = str(sweep_id)
-    pm = schema.primary_metric
-    by: str | None = None
-    if rank_by is not False:
-        by = str(rank_by) if isinstance(rank_by, str) and rank_by else (pm.name if pm is not None else None)
-    direction = goal or (pm.goal if pm is not None and pm.name == by else "max")
-    if direction not in ("max", "min"):
-        raise ValidationError(f"goal: {direction!r} is not max or min")
-
-    metric_names = {c.name for c in schema.columns if c.group == "metrics"}
-    provenance = session.provenance(schema, capture_patch=mode() != "disabled")  # one capture for the batch
-    records: list[Record] = []
-    runs: list[Run | None] = []
-    for i, item in enumerate(items):
-        if isinstance(item, Run):
-            if item.written:
-                raise ValidationError(f"run {item.run_id} was written already", i)
-            if item.session.key != session.key:
-                raise ValidationError(f"run {item.run_id} logs to {item.target}, not {session.target}", i)
-            record = item.record(provenance)
-            if hypothesis is not None and not record.hypothesis:
-                record = replace(record, hypothesis=hypothesis)
-            records.append(record)
-            runs.append(item)
-        elif isinstance(item, Mapping):
-            record = record_of(item, i if len(items) > 1 else None, hypothesis, provenance)
-            scored = with_score_names(record.metrics, metric_names)
-            records.append(record if scored is record.metrics else replace(record, metrics=scored))
-            runs.append(None)
+    with collector_paused():  # thousands of rows of cells: no cycles, no full collections
+        items = list(rows)
+        if template is None and items and isinstance(items[0], Run):
+            template = items[0].schema  # a new workbook is laid out as the runs were checked
+        session = Session.open(target, credentials)
+        layout = session.layout(template, online=mode() == "online")
+        schema = layout.schema
+        if sweep_id is True:
+            sid: str | None = new_sweep_id()
+        elif sweep_id is False or sweep_id is None:
+            sid = None
         else:
-            raise ValidationError(f"expected a dict or a Run, got {type(item).__name__}", i)
+            sid = str(sweep_id)
+        pm = schema.primary_metric
+        by: str | None = None
+        if rank_by is not False:
+            by = str(rank_by) if isinstance(rank_by, str) and rank_by else (pm.name if pm is not None else None)
+        direction = goal or (pm.goal if pm is not None and pm.name == by else "max")
+        if direction not in ("max", "min"):
+            raise ValidationError(f"goal: {direction!r} is not max or min")
 
-    if sid is not None:
-        ranks: list[int | None] = [None] * len(records)
-        if by is not None:
-            ranks = rank([r.metrics.get(by) if r.status == "finished" else None for r in records], direction)
-        for i, (record, r) in enumerate(zip(records, ranks)):
-            own = record.sweep_rank
-            records[i] = replace(record, sweep_id=record.sweep_id or sid,
-                                 sweep_rank=own if own is not None else r)
+        metric_names = {c.name for c in schema.columns if c.group == "metrics"}
+        provenance = session.provenance(schema, capture_patch=mode() != "disabled")  # one capture for the batch
+        records: list[Record] = []
+        runs: list[Run | None] = []
+        for i, item in enumerate(items):
+            if isinstance(item, Run):
+                if item.written:
+                    raise ValidationError(f"run {item.run_id} was written already", i)
+                if item.session.key != session.key:
+                    raise ValidationError(f"run {item.run_id} logs to {item.target}, not {session.target}", i)
+                record = item.record(provenance)
+                if hypothesis is not None and not record.hypothesis:
+                    record = replace(record, hypothesis=hypothesis)
+                records.append(record)
+                runs.append(item)
+            elif isinstance(item, Mapping):
+                record = record_of(item, i if len(items) > 1 else None, hypothesis, provenance)
+                scored = with_score_names(record.metrics, metric_names)
+                records.append(record if scored is record.metrics else replace(record, metrics=scored))
+                runs.append(None)
+            else:
+                raise ValidationError(f"expected a dict or a Run, got {type(item).__name__}", i)
 
-    if not records:
-        return []
-    delivery.write(session, layout, records, on_error=on_error, mirror=mirror)
-    for run in runs:
-        if run is not None:
-            run.written = True
-    return [r.run_id for r in records]
+        if sid is not None:
+            ranks: list[int | None] = [None] * len(records)
+            if by is not None:
+                ranks = rank([r.metrics.get(by) if r.status == "finished" else None for r in records], direction)
+            for i, (record, r) in enumerate(zip(records, ranks)):
+                own = record.sweep_rank
+                records[i] = replace(record, sweep_id=record.sweep_id or sid,
+                                     sweep_rank=own if own is not None else r)
+
+        if not records:
+            return []
+        delivery.write(session, layout, records, on_error=on_error, mirror=mirror)
+        for run in runs:
+            if run is not None:
+                run.written = True
+        return [r.run_id for r in records]
 
 
 def record_of(row: Mapping[str, Any], index: int | None, hypothesis: str | None,

@@ -159,8 +159,6 @@ def write_mirror(session: Session, target: str | os.PathLike, schema: Schema, re
     out like the primary) and queued in its own outbox. Nothing here raises into the primary
     log: a row the mirror cannot take now waits in its outbox (a ``MirrorWarning`` says so);
     one it refuses is named in a warning, and ``sheettrack copy`` can bring it later."""
-    import warnings
-
     try:
         mirror = Session.open(target)
         if mirror.key == session.key:

@@ -66,9 +66,11 @@ def with_score_names(values: Mapping[str, object], known: Collection[str],
     """A search's scores also under the template's metric names (see ``score_names``), so its
     candidates rank beside single runs, where the row gives no value of its own under that
     name; ``values`` itself when there is nothing to add."""
-    if not any(key.startswith(("mean_test_", "std_test_")) for key in values):
+    prefixes = tuple(prefix for prefix, _ in SCORE_PREFIXES)
+    if not any(key.startswith(prefixes) for key in values):
         return values
-    out = dict(values)
+    added: dict[str, object] = {}
     for key, name in score_names(values, known, single).items():
-        out.setdefault(name, values[key])
-    return out
+        if name not in values:
+            added.setdefault(name, values[key])
+    return {**values, **added} if added else values

@@ -11,6 +11,7 @@ never touched) and the new run is logged with ``reproduces`` naming the original
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -211,9 +212,9 @@ class Plan:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-EMPTY_DIFF_HASH = "e3b0c44298fc1c14"
-"""``git_diff_hash`` of an empty diff (sha256 of nothing, as provenance cuts it): the tree was
-dirty only with untracked files."""
+EMPTY_DIFF_HASH = hashlib.sha256(b"").hexdigest()[:16]
+"""``git_diff_hash`` of an empty diff (sha256 of nothing, cut as ``provenance.patch_hash`` cuts
+it): the tree was dirty only with untracked files."""
 
 
 def untracked_here(root: str) -> list[str]:

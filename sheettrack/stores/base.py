@@ -125,23 +125,17 @@ class Store(ABC):
     def transaction(self) -> Iterator[Transaction]:
         """Collect what to write; at the end of the block it lands in one write (one lock,
         crash recovery, owner-file check and one atomic replace for a workbook), or, on an
-        exception inside the block or from the write, nothing does.
-
-        This default writes the run rows, then the reference rows, each with its own write;
-        a store overrides it (and ``commit``) to make them one write."""
+        exception inside the block or from the write, nothing does (each store's ``commit``
+        makes it one write)."""
         tx = Transaction()
         yield tx
         if tx:
             self.commit(tx)
 
+    @abstractmethod
     def commit(self, tx: Transaction) -> None:
-        """Write what ``tx`` carries (called by ``transaction``)."""
-        if tx.layout is not None and not self.exists():
-            self.create(tx.layout)
-        for run in tx.runs:
-            self.append(list(run.rows), run.schema, list(run.new_columns))
-        for ref in tx.references:
-            self.append_rows(ref.sheet, list(ref.header), list(ref.rows), ref.key)
+        """Write what ``tx`` carries (called by ``transaction``): the layout, the run rows and
+        the reference rows they point at, all of it or nothing."""
 
     def append(self, rows: list[dict[str, Any]], schema: Schema, new_columns: list[Column]) -> None:
         """Append checked rows (column name -> canonical value), adding ``new_columns`` first.

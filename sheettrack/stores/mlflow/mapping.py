@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...cells import MAX_EXACT_INT, Cell, number_text, to_cell
+from ...cells import MAX_EXACT_INT, Cell, number_text, to_cell, to_utc
 from ...errors import ValidationError
 from ...schema import Column, Schema
 
 PREFIX = "sheettrack."
 RUN_ID_TAG = "sheettrack.run_id"
 NOTE_TAG = "mlflow.note.content"
-RUN_NAME_TAG = "mlflow.runName"
 #: Provenance columns kept in MLflow's own system tags (what its UI shows as source and user).
 SYSTEM_TAGS = {"user": "mlflow.user", "script": "mlflow.source.name",
                "git_commit": "mlflow.source.git.commit", "git_branch": "mlflow.source.git.branch",
@@ -82,9 +81,7 @@ def millis(value: Any) -> int | None:
     """A date-time as MLflow's milliseconds since the epoch (None stays None)."""
     if not isinstance(value, _dt.datetime):
         return None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return (value - EPOCH) // _dt.timedelta(milliseconds=1)
+    return (to_utc(value) - EPOCH) // _dt.timedelta(milliseconds=1)
 
 
 def from_millis(ms: int | None) -> _dt.datetime | None:

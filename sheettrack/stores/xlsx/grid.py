@@ -113,7 +113,7 @@ def values_in_pieces(pkg: Package, wb: Workbook, part: str, name: str, count: in
     if cut is None or len(cut.runs) < 2:
         return None
     # the parts calamine reads besides the worksheet, uncompressed once
-    small = [(n, pkg.read(n), None) for n in dict.fromkeys(
+    small = [(n, pkg.read(n), pkg.by_name[n].crc) for n in dict.fromkeys(  # read checked each CRC
         ("[Content_Types].xml", "_rels/.rels", wb.workbook_part, rels_part(wb.workbook_part), wb.styles_part,
          wb.sst_part)) if n and pkg.has(n)]
     head_crc, closing_crc = zlib.crc32(cut.head), zlib.crc32(cut.closing)

@@ -464,7 +464,8 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
     edits.drop = dropped - set(edits.parts)
     edits.removed = list(remove)
 
-    edits.parts[wb.styles_part or "xl/styles.xml"] = st.styles.xml or styles_xml
+    if st.styles.changed and wb.styles_part and st.styles.xml:  # a rebuild finds its styles there already
+        edits.parts[wb.styles_part] = st.styles.xml
     lead = [s.name for s in specs if s.lead]
     # open on the Overview unless a person left another tab selected (Excel would group them)
     open_first = bool(lead) and not any(tab_selected(wb, part) for name, part in wb.sheets.items()
