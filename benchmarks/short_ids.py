@@ -23,6 +23,7 @@ import argparse
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from sheettrack.record import new_run_id
@@ -61,7 +62,8 @@ def main() -> int:
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
     ids = sweep_ids(args.runs)
-    shared = len(ids) - len({rid[:10] for rid in ids})
+    per_ms = Counter(rid[:10] for rid in ids)  # a ULID's first 10 characters are its millisecond
+    shared = sum(n for n in per_ms.values() if n > 1)
     print(f"{len(ids):,} run ids, {shared:,} started in a millisecond another one started in")
 
     shown = short_ids(ids)

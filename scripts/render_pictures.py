@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SHEETS = ("Overview", "Leaderboard", "Hypotheses")
@@ -32,12 +33,10 @@ def pdf_of(book: Path, folder: Path) -> Path:
     return folder / f"{book.stem}.pdf"
 
 
-def first_pages(pdf: Path, sheets: tuple[str, ...]) -> dict[str, int]:
+def first_pages(pages: list[Any], sheets: tuple[str, ...]) -> dict[str, int]:
     """The 1-based page on which each sheet starts (its footer names it)."""
-    import pypdf
-
     out: dict[str, int] = {}
-    for number, page in enumerate(pypdf.PdfReader(pdf).pages, start=1):
+    for number, page in enumerate(pages, start=1):
         m = re.search(r":\s*([^\n]+?)\s*Page \d+ of \d+", page.extract_text())
         if m and m.group(1).strip() in sheets:
             out.setdefault(m.group(1).strip(), number)
@@ -66,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         pdf = pdf_of(book.resolve(), folder)
         import pypdf
 
-        total = len(pypdf.PdfReader(pdf).pages)
-        for sheet, page in first_pages(pdf, SHEETS).items():
+        pages = list(pypdf.PdfReader(pdf).pages)  # read once: counted, and searched for each sheet
+        total = len(pages)
+        for sheet, page in first_pages(pages, SHEETS).items():
             stem = args.out / sheet.lower()
             subprocess.run(["pdftoppm", "-r", str(args.dpi), "-png", "-singlefile", "-f", str(page), "-l", str(page),
                             str(pdf), str(stem)], check=True, timeout=120)

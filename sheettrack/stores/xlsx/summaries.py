@@ -170,7 +170,7 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
         else:
             by_column = [[row[i] if i < len(row) else None for row in spec.rows] for i in range(ncols)]
         columns = [_grid_column(letters[i], numbers, by_column[i], styles[i]) for i in range(ncols)]
-    out.append(grid_xml(numbers, columns).decode("utf-8"))
+    head, grid, out = "".join(out).encode("utf-8"), grid_xml(numbers, columns), []  # the rows stay bytes
     out.append("</sheetData>")
     if spec.rows:
         for prio, (i, goal) in enumerate(sorted(spec.best.items()), start=1):
@@ -183,7 +183,7 @@ def sheet_xml(spec: SheetSpec, st: SheetStyles, drawing_rid: str | None) -> byte
     if drawing_rid:
         out.append(f'<drawing r:id="{drawing_rid}"/>')
     out.append("</worksheet>")
-    return "".join(out).encode("utf-8")
+    return b"".join((head, grid, "".join(out).encode("utf-8")))
 
 
 #: A value axis's scaling that starts at zero (after the orientation, as the schema orders it).
