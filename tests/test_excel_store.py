@@ -53,7 +53,7 @@ from sheettrack.errors import SchemaMismatchError, SheetNotFoundError
 from sheettrack.schema import Column, Schema
 from sheettrack.stores.rows import reading_order
 from sheettrack.stores.schema_sheet import SCHEMA_HEADER
-from sheettrack.stores.xlsx import journal
+from sheettrack.stores.xlsx import ExcelStore, WriteStats, journal
 from sheettrack.stores.xlsx import zip as xlsx_zip
 
 RUNS_PART = "xl/worksheets/sheet1.xml"
@@ -1033,7 +1033,6 @@ def test_copy_file_range_answering_zero_or_unsupported_falls_back_to_a_copy_by_h
 def test_reference_keys_are_read_from_their_own_sheet_as_calamine_reads_them(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sheettrack import references
-    from sheettrack.stores.xlsx import ExcelStore
 
     data = tmp_book.parent / "train.csv"
     data.write_text("a,b\n1,2\n")
@@ -1085,14 +1084,17 @@ def _tx_schema(*extra: str) -> Schema:
                                       *(Column(name=n, type="string") for n in extra)])
 
 
+def _first_run(tx: Any) -> None:
+    """Lay the workbook out and log run r1, inside transaction ``tx``."""
+    tx.create(_tx_schema())
+    tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema())
+
+
 def test_a_transaction_lays_out_the_workbook_and_writes_run_and_reference_rows_under_one_lock(
         tmp_book: Path) -> None:
-    from sheettrack.stores.xlsx import ExcelStore, WriteStats
-
     store = ExcelStore(tmp_book)
     with store.transaction() as tx:
-        tx.create(_tx_schema())
-        tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema())
+        _first_run(tx)
         tx.append_rows("Environments", ["env", "python"], [{"env": "e1", "python": "3.11"}], key="env")
         tx.append_rows("Data", ["hash", "path"], [{"hash": "h1", "path": "a.csv"}], key="hash")
     assert store.stats == WriteStats(locks=1, rewrites=1)  # laid out and filled in one new file
@@ -1121,12 +1123,9 @@ def test_a_transaction_lays_out_the_workbook_and_writes_run_and_reference_rows_u
 
 def test_a_refused_run_row_writes_nothing_not_even_the_reference_rows_queued_with_it(
         tmp_book: Path) -> None:
-    from sheettrack.stores.xlsx import ExcelStore
-
     store = ExcelStore(tmp_book)
     with store.transaction() as tx:
-        tx.create(_tx_schema())
-        tx.append([{"run_id": "r1", "lr": 0.1}], _tx_schema())
+        _first_run(tx)
     before = sha256(tmp_book)
     with pytest.raises(SchemaMismatchError):  # the sheet lacks a column the rows' schema has
         with store.transaction() as tx:
@@ -1158,7 +1157,7 @@ def test_a_refused_run_row_writes_nothing_not_even_the_reference_rows_queued_wit
 
 def test_reads_take_no_lock_unless_a_journal_must_be_recovered(
         tmp_book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sheettrack.stores.xlsx import ExcelStore, lock
+    from sheettrack.stores.xlsx import lock
 
     sheettrack.log(tmp_book, params={"i": 0})
     taken = []
