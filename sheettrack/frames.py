@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .bulk import collector_paused
 from .cells import CellError, col_letter, from_cell
 from .errors import StoreError, ValidationError
-from .runids import short_id_map
+from .runids import run_ids, short_id_map
 from .schema import Schema
 from .stores import Store, open_store
 from .templates import load_template
@@ -190,11 +190,6 @@ def find_run(df: pd.DataFrame, run_id: str, target: Any) -> pd.Series:
     if len(hits) > 1:
         raise ValidationError(f"run_id: {run_id!r} matches {len(hits)} runs; give more characters")
     return hits.iloc[0]
-
-
-def run_ids(df: pd.DataFrame) -> list[str]:
-    """Every run id of ``df`` (a runs sheet's frame) as text, missing ones left out."""
-    return df["run_id"].dropna().astype(str).tolist() if "run_id" in df.columns else []
 
 
 def target_run_ids(target: str | os.PathLike | None, credentials: Credentials = None) -> list[str]:

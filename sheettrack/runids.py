@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,8 +54,21 @@ def short_id_map(run_ids: Sequence[str], wanted: Iterable[str] | None = None) ->
     ids = list(run_ids)
     if wanted is None:
         return dict(zip(ids, short_ids(ids)))
+    namer = short_namer(ids)
+    return {rid: namer(rid) for rid in wanted}
+
+
+def short_namer(run_ids: Sequence[str]) -> Callable[[str], str]:
+    """A function naming any run id by its short id among ``run_ids`` (one not among them
+    stays whole), the length worked out once: for several tables that each name a few runs."""
+    ids = list(run_ids)
     n, known = short_id_length(ids), set(ids)
-    return {rid: short_id(rid, n) if rid in known else rid for rid in wanted}
+    return lambda rid: short_id(rid, n) if rid in known else rid
+
+
+def run_ids(df: Any) -> list[str]:
+    """Every run id of ``df`` (a runs sheet's DataFrame) as text, missing ones left out."""
+    return df["run_id"].dropna().astype(str).tolist() if "run_id" in df.columns else []
 
 
 def _ulids(run_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -13,14 +13,14 @@ import datetime as _dt
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cells import col_letter, quote_sheet
 from .errors import TemplateError, ValidationError
 from .metrics import goal_of
-from .runids import short_id_map
+from .runids import run_ids, short_namer
 from .schema import Schema, Summary, check_sheet_name
 
 OVERVIEW = "Overview"
@@ -510,14 +510,18 @@ def _status_counts(df: Any) -> list[tuple[str, int]]:
 
 
 def overview_sheet(df: Any, schema: Schema, now: _dt.datetime, chart: ChartSpec | None = None,
-                   top: int = 5) -> SheetSpec:
+                   top: int = 5, short: Callable[[str], str] | None = None) -> SheetSpec:
     """The Overview: what the workbook tracks, runs by status, the best run and the top
-    five by the primary metric, and the main chart; laid out to print on one landscape page."""
+    five by the primary metric, and the main chart; laid out to print on one landscape page
+    (``short`` names a run by its short id; made from ``df`` when not given)."""
     name, goal = _metric(schema, None)
     fmt = _column_format(schema, name, df[name]) if name in df.columns else None
     ranked = leaderboard_frame(df, schema, None, top)
-    ids = (short_id_map(df["run_id"].dropna().astype(str).tolist(), ranked["run_id"].dropna().astype(str).tolist())
-           if "run_id" in df.columns and "run_id" in ranked.columns else {})
+    if "run_id" in df.columns and "run_id" in ranked.columns:
+        short = short or short_namer(run_ids(df))
+        ids = {rid: short(rid) for rid in run_ids(ranked)}
+    else:
+        ids = {}
     params = _key_params(ranked, schema, 3)
     rows: list[list[Any]] = [
         ["template", f"{schema.name}" + (f": {schema.description}" if schema.description else "")],
@@ -648,8 +652,10 @@ def hypotheses_frame(df: Any, schema: Schema) -> Any:
     return frame.drop(columns="__first").reset_index(drop=True)
 
 
-def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
-    """The Hypotheses sheet: did each hypothesis hold? The rule is stated in its title."""
+def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime,
+                     short: Callable[[str], str] | None = None) -> SheetSpec:
+    """The Hypotheses sheet: did each hypothesis hold? The rule is stated in its title
+    (``short`` names a run by its short id; made from ``df`` when not given)."""
     name, goal = _metric(schema, None)
     table = hypotheses_frame(df, schema)
     header = [str(c) for c in table.columns]
@@ -659,7 +665,8 @@ def hypotheses_sheet(df: Any, schema: Schema, now: _dt.datetime) -> SheetSpec:
     formats: list[str | None] = [None, "0", "0", "yyyy-mm-dd hh:mm", fmt, None, fmt, None, change, None]
     if rows:
         named = [str(r[i]) for r in rows for i in (5, 7) if r[i] is not None]
-        ids = short_id_map(df["run_id"].dropna().astype(str).tolist(), named) if "run_id" in df.columns else {}
+        short = short or short_namer(run_ids(df))
+        ids = {rid: short(rid) for rid in named} if "run_id" in df.columns else {}
         rows = [(*r[:5], ids.get(str(r[5]), r[5]) if r[5] is not None else None, r[6],
                  ids.get(str(r[7]), r[7]) if r[7] is not None else None, *r[8:]) for r in rows]
     widths = [min(60.0, _width(header[0], [r[0] for r in rows]))] + [
@@ -695,8 +702,9 @@ def build_sheets(df: Any, schema: Schema, summaries: list[Summary] | None = None
     progress = progress_sheet(df, schema, now)
     board = leaderboard_sheet(df, schema, now, top, progress)
     main = next((c for p in pivots for c in p.charts), None) or next(iter(board.charts), None)
-    overview = overview_sheet(df, schema, now, main)
-    return [overview, board, hypotheses_sheet(df, schema, now), *pivots, progress]
+    short = short_namer(run_ids(df))  # one short-id length for both sheets naming runs
+    overview = overview_sheet(df, schema, now, main, short=short)
+    return [overview, board, hypotheses_sheet(df, schema, now, short=short), *pivots, progress]
 
 
 def adhoc_summary(by: list[str], values: list[str], agg: list[str], *, columns: list[str] | None = None,
