@@ -608,9 +608,11 @@ def hypotheses_frame(df: Any, schema: Schema) -> Any:
     # the best finished run up to each place in time: "the best run logged before" is a lookup
     timeline = done.assign(__p=place[done.index]).sort_values("__p", kind="stable")
     score = (timeline[name].astype("float64") * sign).to_numpy()
-    leader = np.zeros(len(score), dtype="int64")
-    for i in range(1, len(score)):
-        leader[i] = i if score[i] > score[leader[i - 1]] else leader[i - 1]
+    # the leader at each place: the first run to reach the running best (a later tie does not lead)
+    ahead = np.empty(len(score), dtype=bool)
+    ahead[:1] = True
+    ahead[1:] = score[1:] > np.maximum.accumulate(score)[:-1]
+    leader = np.maximum.accumulate(np.where(ahead, np.arange(len(score)), 0))
     keys = runs["hypothesis"].astype("string").str.strip()
     # per hypothesis, in whole-column operations: a loop over 50,000 runs per group is not
     n_runs = keys.value_counts(sort=False)
