@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import warnings
@@ -85,12 +86,17 @@ class TableColumn:
     whole: bool  # numbers and ids: never cut (a cut number is a wrong number)
     right: bool  # numbers line up on the right
 
+    @functools.cached_property
+    def longest(self) -> int:
+        """The longest cell (0 for none), measured once: the fitting asks it a character at a time."""
+        return max(map(len, self.cells), default=0)
+
     def natural(self, cap: int | None) -> int:
-        widest = max([len(c) for c in self.cells] + [len(self.name)])
+        widest = max(self.longest, len(self.name))
         return widest if self.whole or cap is None else min(widest, max(cap, len(self.name)))
 
     def narrowest(self) -> int:
-        data = max([len(c) for c in self.cells] + [1])
+        data = max(self.longest, 1)
         return max(data, min(len(self.name), 8)) if self.whole else min(self.natural(None), 10)
 
 
