@@ -87,8 +87,13 @@ class Schema:
         return [c.name for c in self.columns]
 
     def with_columns(self, extra: list[Column]) -> Schema:
-        """A copy with ``extra`` columns added at the right (names already absent)."""
-        return replace(self, columns=self.columns + [c for c in extra if c.name not in self._by_name])
+        """A copy with ``extra`` columns added at the right: a name the schema has, or one
+        ``extra`` named before, is left out (the first definition of a name wins)."""
+        added: dict[str, Column] = {}
+        for c in extra:
+            if c.name not in self._by_name:
+                added.setdefault(c.name, c)
+        return replace(self, columns=self.columns + list(added.values()))
 
     def to_dict(self, *, columns: bool = True) -> dict[str, Any]:
         """The schema as a template dict (what ``templates show`` prints and stores keep)."""

@@ -557,12 +557,8 @@ class GoogleSheetStore(Store):
         adopt = False
         if not state.header and tx.layout is not None:
             layout = replace(tx.layout, sheet=self.worksheet or tx.layout.sheet)
-            extra: dict[str, Column] = {}
-            for run in tx.runs:  # the first rows' own columns are laid out too
-                for col in [*run.schema.columns, *run.new_columns]:
-                    if layout.column(col.name) is None:
-                        extra.setdefault(col.name, col)
-            layout = layout.with_columns(list(extra.values()))
+            # the first rows' own columns are laid out too
+            layout = layout.with_columns([c for run in tx.runs for c in (*run.schema.columns, *run.new_columns)])
             # the rows' new columns meet the definitions being stored (or stored already)
             prepared = self._prepare(tx.runs, layout.names, state.schema or layout)
             done = self._lay_out(layout, prepared, refs, later)

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...errors import SheetNotFoundError, StoreError, StoreUnavailableError, ValidationError
-from ...schema import Column, Schema, load_template
+from ...schema import Schema, load_template
 from ..base import ReferenceRows, Store, Table, Transaction
 from ..rows import reconcile
 from .mapping import (
@@ -393,7 +393,7 @@ class MlflowStore(Store):
         for run in tx.runs:
             rows = [dict(r) for r in run.rows]
             adding = reconcile(rows, run.new_columns, stored)
-            schema = (schema or run.schema).with_columns(distinct([*run.schema.columns, *adding]))
+            schema = (schema or run.schema).with_columns([*run.schema.columns, *adding])
             plans.extend(plan_run(row, schema, i if len(rows) > 1 else None) for i, row in enumerate(rows))
         return stored, schema, plans
 
@@ -572,15 +572,6 @@ def batches(plan: RunPlan) -> list[tuple[list[tuple[str, float]], list[tuple[str
             last = out[-1]
         last[2].append((RUN_ID_TAG, plan.tags[RUN_ID_TAG]))
     return out
-
-
-def distinct(columns: list[Column]) -> list[Column]:
-    """``columns`` with each name once (its first): a column a run brings is in its schema and
-    among the columns it adds, and a template naming one twice cannot be read back."""
-    out: dict[str, Column] = {}
-    for c in columns:
-        out.setdefault(c.name, c)
-    return list(out.values())
 
 
 def schema_json(schema: Schema) -> str:
