@@ -29,6 +29,7 @@ from .parts import (
     free_name,
     read_schema,
     rel_id,
+    relationships,
     rels_part,
     sheet_list_edits,
 )
@@ -159,13 +160,6 @@ def free_table_name(name: str, taken: set[str]) -> str:
     while f"{name}{n}".lower() in taken:
         n += 1
     return f"{name}{n}"
-
-
-def relationships(rels: list[tuple[str, str, str]]) -> bytes:
-    """A relationships part holding ``rels`` (id, type, target)."""
-    body = "".join(f'<Relationship Id="{rid}" Type="{kind}" Target="{escape(target)}"/>' for rid, kind, target in rels)
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
-            f'"http://schemas.openxmlformats.org/package/2006/relationships">{body}</Relationships>').encode()
 
 
 def custom_properties(wb: Workbook, edits: Edits, schema: Schema, content: dict[str, str]) -> None:

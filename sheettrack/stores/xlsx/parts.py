@@ -64,6 +64,13 @@ def rels_part(part: str) -> str:
     return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
 
 
+def relationships(rels: list[tuple[str, str, str]]) -> bytes:
+    """A relationships part holding ``rels`` (id, type, target)."""
+    body = "".join(f'<Relationship Id="{rid}" Type="{kind}" Target="{escape(target)}"/>' for rid, kind, target in rels)
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
+            f'"http://schemas.openxmlformats.org/package/2006/relationships">{body}</Relationships>').encode()
+
+
 class Workbook:
     """Where things are in an .xlsx package: sheets, their tables, styles, shared strings."""
 

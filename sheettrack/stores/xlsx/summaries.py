@@ -27,6 +27,7 @@ from .parts import (
     Workbook,
     built_sheets,
     free_name,
+    relationships,
     rels_part,
     resolve,
     sheet_list_edits,
@@ -339,14 +340,6 @@ def chart_xml(chart: ChartSpec, specs: dict[str, SheetSpec]) -> bytes:
             '<c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>').encode()
 
 
-def _rels(items: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(f'<Relationship Id="{rid}" Type="{NS_REL}/{kind}" Target="{escape(target)}"/>'
-                   for rid, kind, target in items)
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            + body + "</Relationships>").encode("utf-8")
-
-
 # -- the package edits ---------------------------------------------------------------------
 
 @dataclass
@@ -453,8 +446,9 @@ def plan_sheets(wb: Workbook, specs: list[SheetSpec], remove: list[str] | tuple 
                 edits.parts[chart_part] = chart_xml(chart, by_name)
                 chart_rels.append((f"rId{n}", "chart", "../charts/" + chart_part.rsplit("/", 1)[1]))
             edits.parts[drawing] = drawing_xml(spec.charts)
-            edits.parts[rels_part(drawing)] = _rels(chart_rels)
-            edits.parts[rels_part(part)] = _rels([("rId1", "drawing", "../drawings/" + drawing.rsplit("/", 1)[1])])
+            edits.parts[rels_part(drawing)] = relationships([(r, f"{NS_REL}/{k}", t) for r, k, t in chart_rels])
+            edits.parts[rels_part(part)] = relationships([("rId1", f"{NS_REL}/drawing",
+                                                           "../drawings/" + drawing.rsplit("/", 1)[1])])
             rid = "rId1"
         xml = sheet_xml(spec, st, rid)
         # a long sheet (a Progress of 50,000 runs) is compressed in pieces side by side
