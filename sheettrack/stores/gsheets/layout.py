@@ -129,8 +129,7 @@ def runs_layout(sheet_id: int, schema: Schema) -> list[dict[str, Any]]:
 
 def schema_rows(columns: Sequence[Column]) -> list[list[Any]]:
     """The Schema tab's rows documenting ``columns`` (without the settings column)."""
-    rows = [[schema_sheet_row(c)[k] for k in SCHEMA_HEADER] for c in columns]
-    return [["" if v is None else v for v in r] for r in rows]
+    return [["" if row[k] is None else row[k] for k in SCHEMA_HEADER] for row in map(schema_sheet_row, columns)]
 
 
 def schema_sheet_values(schema: Schema) -> list[list[Any]]:

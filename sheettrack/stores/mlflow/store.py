@@ -472,7 +472,8 @@ class MlflowStore(Store):
         head = f"{REFERENCE_TAG}{ref.sheet}"
         if head not in tags:
             self.set_text(tags, head, json.dumps(list(ref.header)))
-        count = len(self.reference_rows(tags, ref.sheet))
+        # rows without a key are numbered after those kept (counted by their tags, not parsed)
+        count = 0 if ref.key else sum(1 for n in tags if n.startswith(f"{head}.") and "~" not in n)
         for row in ref.rows:
             if ref.key:
                 name = reference_tag(ref.sheet, str(row.get(ref.key)))
