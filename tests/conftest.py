@@ -64,6 +64,14 @@ class LibreOffice:
             pytest.fail(f"LibreOffice wrote no CSV for {path}: {sorted(outdir.iterdir())}")
         return sheets
 
+    def pdf(self, path: Path) -> Path:
+        """The workbook as LibreOffice prints it (its own print setup), as a PDF file."""
+        path = Path(path)
+        out = self._convert(path, "pdf") / f"{path.stem}.pdf"
+        if not out.is_file():
+            pytest.fail(f"LibreOffice wrote no PDF for {path}")
+        return out
+
     def to_xlsx(self, path: Path, folder: Path | None = None) -> Path:
         """The workbook opened and saved again by LibreOffice, as .xlsx (copied into ``folder``)."""
         path = Path(path)

@@ -335,8 +335,7 @@ def test_libreoffice_reads_the_summaries_and_prints_them_to_pdf(book: Path, libr
     top = sheettrack.best(book, n=1)
     assert sheets["Leaderboard"][2][1] == top["run_id"][0]
 
-    pdf_dir = libreoffice._convert(book, "pdf")
-    reader = pypdf.PdfReader(next(pdf_dir.glob("*.pdf")))
+    reader = pypdf.PdfReader(libreoffice.pdf(book))
     texts = [page.extract_text() for page in reader.pages]
     for title in ("By model: mean, max, count of accuracy", "By data size: max of accuracy",
                   "Leaderboard: top 10 finished runs by accuracy", "Progress: accuracy of"):

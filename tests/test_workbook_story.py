@@ -115,7 +115,7 @@ def test_tabs_lead_with_the_overview_and_charts_and_highlights_are_honest(tmp_bo
 def test_libreoffice_prints_the_overview_first_naming_the_best_run(tmp_book: Path, libreoffice: Any) -> None:
     pypdf = pytest.importorskip("pypdf")
     sheettrack.summarize(_lecture(tmp_book))
-    reader = pypdf.PdfReader(next(libreoffice._convert(tmp_book, "pdf").glob("*.pdf")))
+    reader = pypdf.PdfReader(libreoffice.pdf(tmp_book))
     first = reader.pages[0].extract_text()
     assert "Overview" in first and "01LECTURE0000" in first and "94.00%" in first
     assert re.search(r"Page 1 of \d+", first) and f"{tmp_book.name}: Overview" in first
